@@ -1,0 +1,3 @@
+"""hxbench: benchmark and evaluation suite for humanoid / talking-avatar generation."""
+
+__version__ = "0.1.0"

