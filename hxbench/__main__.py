@@ -1,0 +1,5 @@
+import sys
+
+from hxbench.cli import main
+
+sys.exit(main())

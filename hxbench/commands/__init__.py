@@ -1,0 +1,1 @@
+"""Subcommands of the ``hxbench`` CLI: one module each, defining ``register(subparsers)``."""
