@@ -1,0 +1,120 @@
+"""SSIM: structural similarity (Wang et al. 2004) with the reference settings, in torch.
+
+Settings (fixed; they are what "SSIM" means in the papers hxbench reproduces):
+Gaussian window 11x11, sigma 1.5 (truncate 3.5), K1 = 0.01, K2 = 0.03, population
+covariance (no N/(N-1) correction), data range 255 on uint8 frames -- which is identical to
+data range 1.0 on the same frames as floats in [0, 1] (SSIM is invariant to that rescaling).
+The map is averaged over the "valid" region only (pixels whose window lies inside the image,
+a 5-pixel border dropped), exactly as scikit-image crops it.
+
+Reference matched: ``skimage.metrics.structural_similarity(x, y, gaussian_weights=True,
+sigma=1.5, use_sample_covariance=False, data_range=255, channel_axis=-1)`` (tested to 1e-6),
+which equals the MATLAB ``ssim_index`` of Wang et al. and common_metrics_on_video_quality's
+``calculate_ssim`` on [0, 1] frames.
+
+Variants:
+- ``rgb-255`` (default): SSIM of each RGB channel, averaged over the three channels;
+- ``y-255``: SSIM of the BT.601 luma channel Y = 16 + (65.481 R + 128.553 G + 24.966 B)/255
+  (as MATLAB ``rgb2ycbcr`` / BasicSR), the super-resolution convention.
+
+Inputs: ``SampleData.gen`` and ``.ref`` clips, frames (T, H, W, 3) uint8 (or float arrays in
+[0, 1], converted by ``hxbench.media``), same T and same H x W (else ``SampleError``), H and W
+at least 11. Output: ``ssim`` in [-1, 1] (1 = identical): per frame, averaged over the frames
+of a video (the per-sample value), then averaged over videos (the set value, with stderr).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from hxbench.errors import SampleError
+from hxbench.metrics._frames import rgb_to_y, stream_pairs
+from hxbench.metrics.base import HIGHER, PerSampleMetric, SampleData, register_metric
+
+WIN_SIGMA = 1.5
+WIN_TRUNCATE = 3.5
+K1, K2 = 0.01, 0.03
+
+
+def gaussian_kernel1d(sigma: float = WIN_SIGMA, truncate: float = WIN_TRUNCATE,
+                      dtype: torch.dtype = torch.float64, device="cpu") -> torch.Tensor:
+    """The 1-D Gaussian that scipy.ndimage.gaussian_filter uses (radius int(truncate*sigma+0.5))."""
+    radius = int(truncate * sigma + 0.5)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return (k / k.sum()).to(dtype=dtype, device=device)
+
+
+def _filter_valid(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Separable 2-D filter of every channel of (B, C, H, W), 'valid' region only."""
+    c = x.shape[1]
+    n = k.numel()
+    x = F.conv2d(x, k.view(1, 1, n, 1).expand(c, 1, n, 1), groups=c)
+    return F.conv2d(x, k.view(1, 1, 1, n).expand(c, 1, 1, n), groups=c)
+
+
+def ssim_per_channel(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
+    """Mean SSIM of each image and channel: x, y (B, C, H, W) float -> (B, C).
+
+    Use float64 for parity with scikit-image to 1e-6 (float32 loses ~1e-5 to cancellation in
+    the variance terms on [0, 255] data).
+    """
+    if x.shape != y.shape:
+        raise ValueError(f"shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}")
+    k = gaussian_kernel1d(dtype=x.dtype, device=x.device)
+    if min(x.shape[-2:]) < k.numel():
+        raise ValueError(f"SSIM needs frames of at least {k.numel()}x{k.numel()} pixels, got "
+                         f"{x.shape[-1]}x{x.shape[-2]}")
+    b, c = x.shape[:2]
+    stacked = torch.cat([x, y, x * x, y * y, x * y], dim=1)
+    mu = _filter_valid(stacked, k)
+    ux, uy, uxx, uyy, uxy = mu.split(c, dim=1)
+    vx = uxx - ux * ux
+    vy = uyy - uy * uy
+    vxy = uxy - ux * uy
+    c1 = (K1 * data_range) ** 2
+    c2 = (K2 * data_range) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    return s.mean(dim=(-2, -1))
+
+
+def ssim_frames(x: torch.Tensor, y: torch.Tensor, channel: str = "rgb") -> torch.Tensor:
+    """Per-frame SSIM of (B, 3, H, W) frames with values in [0, 255] -> (B,).
+
+    ``channel``: "rgb" (mean over R, G, B) or "y" (BT.601 luma)."""
+    if channel == "y":
+        x, y = rgb_to_y(x), rgb_to_y(y)
+    elif channel != "rgb":
+        raise ValueError(f"channel must be 'rgb' or 'y', got {channel!r}")
+    return ssim_per_channel(x, y, 255.0).mean(dim=1)
+
+
+@register_metric
+class SSIM(PerSampleMetric):
+    name = "ssim"
+    version = "1"
+    variants = ("rgb-255", "y-255")
+    outputs = {"ssim": HIGHER}
+    requires = ("gen", "ref")
+    description = ("Structural similarity, Gaussian 11x11 sigma 1.5, K1 0.01, K2 0.03, population "
+                   "covariance; per-frame, averaged per video (parity: scikit-image)")
+
+    batch_frames = 16
+
+    def score_sample(self, sample: SampleData) -> dict[str, float]:
+        channel = self.variant.split("-")[0]
+        total, n = 0.0, 0
+        for g, r in stream_pairs(sample, self.key, self.device, torch.float64, self.batch_frames):
+            try:
+                per_frame = ssim_frames(g, r, channel)
+            except ValueError as err:
+                raise SampleError(f"{self.key}: sample {sample.sample_id!r}: {err}") from None
+            total += float(per_frame.sum())
+            n += per_frame.numel()
+        value = total / n
+        if not math.isfinite(value):
+            raise SampleError(f"{self.key}: sample {sample.sample_id!r} gave a non-finite SSIM")
+        return {"ssim": value}
