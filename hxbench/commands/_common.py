@@ -1,0 +1,86 @@
+"""Helpers shared by subcommands: argument groups, manifests from --task/--manifest, tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from hxbench.errors import HxbenchError
+from hxbench.manifest import Manifest, load_manifest
+
+
+def add_manifest_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--task", help="task name (its manifest is read from the dataset folder)")
+    src.add_argument("--manifest", type=Path, help="a manifest JSONL file")
+    p.add_argument("--data", type=Path, default=None,
+                   help="dataset root for --task (default: $HXBENCH_DATA or $HXBENCH_HOME/data/<dataset>)")
+
+
+def resolve_manifest(args: argparse.Namespace) -> tuple[Manifest, Any]:
+    """(manifest, task spec or None) from --task / --manifest."""
+    if getattr(args, "manifest", None):
+        return load_manifest(args.manifest), None
+    from hxbench.tasks import get_task
+
+    task = get_task(args.task)
+    path = task.manifest_path(args.data)
+    if not path.is_file():
+        raise HxbenchError(f"task {task.name}: manifest {path} not found; build the data with "
+                           f"`hxbench synth --out {path.parent.parent}` or pass --data DIR")
+    return load_manifest(path), task
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    if not text:
+        return (0, 1)
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise HxbenchError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise HxbenchError(f"--shard {text}: need 0 <= i < n")
+    return i, n
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        if math.isnan(x):
+            return "nan"
+        return f"{x:.4f}" if abs(x) < 1e4 else f"{x:.4g}"
+    return str(x)
+
+
+def print_results_table(results: dict[str, Any]) -> None:
+    rows = [("metric", "output", "value", "n", "stderr", "95% CI", "failed")]
+    notes = []
+    for key, entry in results["metrics"].items():
+        if entry.get("status") != "ok":
+            rows.append((key, "-", "unavailable", "-", "-", "-", "-"))
+            notes.append(f"{key}: {entry.get('reason')}\n    fix: {entry.get('fix')}")
+            continue
+        for out, row in entry["outputs"].items():
+            ci = row.get("ci95")
+            ci_text = f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "-"
+            rows.append((key, out, _fmt(row["value"]), _fmt(row["n"]), _fmt(row.get("stderr")), ci_text,
+                         str(entry.get("n_failed", 0))))
+        for f in entry.get("failures", [])[:5]:
+            notes.append(f"{key}: sample {f['sample_id']!r} failed: {f['error']}")
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for j, r in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+    for n in notes:
+        print(n)
+
+
+def dump_json(obj: Any) -> None:
+    from hxbench.results import _json_default
+
+    print(json.dumps(obj, indent=2, default=_json_default))

@@ -1,0 +1,34 @@
+"""`hxbench ls tasks|metrics|models|weights`: what is registered."""
+
+from __future__ import annotations
+
+import argparse
+
+from hxbench.registry import METRICS, MODELS, TASKS, WEIGHTS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ls", help="list registered tasks, metrics, models or weights")
+    p.add_argument("kind", choices=["tasks", "metrics", "models", "weights"])
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.kind == "metrics":
+        for name, cls in METRICS.items():
+            outs = ", ".join(f"{k} ({v})" for k, v in cls.outputs.items())
+            print(f"{name:14s} v{cls.version:4s} variants: {', '.join(cls.variants)}")
+            print(f"{'':14s}       outputs: {outs}")
+    elif args.kind == "tasks":
+        for name, lazy in TASKS.items():
+            spec = lazy.spec()
+            flag = f" (superseded by {spec.superseded_by})" if spec.superseded_by else ""
+            print(f"{name:20s} v{spec.version}  main: {spec.main_metric}{flag}")
+    elif args.kind == "models":
+        for name, obj in MODELS.items():
+            doc = (obj.__doc__ or "").strip().splitlines()
+            print(f"{name:24s} {doc[0] if doc else ''}")
+    else:
+        for name, spec in WEIGHTS.items():
+            print(f"{name:28s} {spec.description}")
+    return 0

@@ -1,0 +1,60 @@
+"""`hxbench score --task T --outputs DIR --run-dir R`: score outputs made elsewhere.
+
+Validates first (nothing is computed for an invalid submission), then scores every sample
+with the task's metrics, appending per-sample results as they finish. Re-running the same
+command resumes: samples already scored with the same metric version are not recomputed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hxbench.commands._common import add_manifest_args, dump_json, parse_shard, print_results_table, resolve_manifest
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="score a folder of outputs on a task (resumable)")
+    add_manifest_args(p)
+    p.add_argument("--outputs", type=Path, required=True, help="folder of outputs named <sample_id>.mp4")
+    p.add_argument("--run-dir", type=Path, required=True, help="where results.json and samples.jsonl go")
+    p.add_argument("--metrics", nargs="+", default=None, help="override the task's metric list")
+    p.add_argument("--shard", default=None, help="score only shard i of n (i/n); merge with `hxbench merge`")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--model-name", default=None, help="name recorded in the results")
+    p.add_argument("--no-validate", action="store_true", help="skip output validation (not recommended)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hxbench.inputs import from_manifest
+    from hxbench.scoring import score
+    from hxbench.validate import validate_outputs
+
+    manifest, task = resolve_manifest(args)
+    shard = parse_shard(args.shard)
+    if not args.no_validate:
+        problems = validate_outputs(manifest, args.outputs)
+        if problems:
+            for p in problems:
+                print(p)
+            print(f"not scoring: {len(problems)} problem(s); fix them or pass --no-validate")
+            return 1
+    metric_keys = args.metrics or (task.metrics if task else None)
+    if not metric_keys:
+        raise ValueError("--metrics is required with --manifest")
+    sources = from_manifest(manifest, args.outputs, shard)
+    results = score(
+        sources, metric_keys, run_dir=args.run_dir, device=args.device, progress=not args.json,
+        task=task.identity() if task else None,
+        dataset={"manifest": str(manifest.path), "revision": manifest.revision, "n_samples": len(manifest),
+                 "shard": f"{shard[0]}/{shard[1]}"},
+        model={"name": args.model_name or args.outputs.name, "adapter": "folder", "outputs": str(args.outputs)},
+    )
+    if args.json:
+        dump_json(results)
+    else:
+        print_results_table(results)
+        print(f"results: {args.run_dir / 'results.json'}")
+    return 0

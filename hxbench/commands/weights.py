@@ -1,0 +1,56 @@
+"""`hxbench weights status|import|fetch`: the pretrained networks hxbench uses."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hxbench.commands._common import dump_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("weights", help="show, import or fetch pretrained weights")
+    wsub = p.add_subparsers(dest="weights_command", required=True)
+    s = wsub.add_parser("status", help="every registered weight: present or missing, source, sha256")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=status)
+    i = wsub.add_parser("import", help="verify a file you have and install it")
+    i.add_argument("name")
+    i.add_argument("path", type=Path)
+    i.set_defaults(func=do_import)
+    f = wsub.add_parser("fetch", help="download from the official URL and verify (needs a network)")
+    f.add_argument("name")
+    f.set_defaults(func=fetch)
+
+
+def status(args: argparse.Namespace) -> int:
+    from hxbench.weights import status as weight_status
+
+    rows = weight_status()
+    if args.json:
+        dump_json(rows)
+        return 0
+    for r in rows:
+        sha = (r["sha256"] or r["expected_sha256"] or "-")[:16]
+        print(f"{r['name']:30s} {r['state']:13s} {sha:16s} {r['source'] or ''}")
+        if r["fix"]:
+            print(f"{'':30s} fix: {r['fix']}")
+    n_present = sum(r["state"] == "present" for r in rows)
+    print(f"{n_present}/{len(rows)} present")
+    return 0
+
+
+def do_import(args: argparse.Namespace) -> int:
+    from hxbench.weights import import_weights
+
+    target = import_weights(args.name, args.path)
+    print(f"imported {args.name}: {target}")
+    return 0
+
+
+def fetch(args: argparse.Namespace) -> int:
+    from hxbench.weights import fetch_weights
+
+    target = fetch_weights(args.name)
+    print(f"fetched {args.name}: {target}")
+    return 0

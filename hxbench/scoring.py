@@ -1,0 +1,189 @@
+"""The scoring loop: metrics over samples, resumable, with per-sample records.
+
+``score(samples, metric_keys, run_dir)`` decodes each sample once for all metrics, appends
+one record per (sample, metric) to ``samples.jsonl`` as soon as it is computed, and on a
+re-run replays the stored records instead of recomputing them. A sample that a metric
+cannot score (no face, no audio, corrupt file) is recorded with its error and counted as
+failed; a metric that cannot run at all (missing weights) is reported as unavailable with
+the command that fixes it. Nothing is estimated.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from hxbench.errors import HxbenchError, MediaError, MetricUnavailable, SampleError
+from hxbench.metrics.base import Metric, PerSampleMetric, SampleData, SampleScore, build_metric
+from hxbench.results import RunStore, bootstrap_ci, results_header, write_json
+
+
+@dataclass
+class SampleSource:
+    """A sample to score: its id and a function that loads its data (called at most once)."""
+
+    sample_id: str
+    load: Callable[[], SampleData]
+
+
+def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="sample", file=sys.stderr,
+                dynamic_ncols=True, leave=False)
+
+
+def score(
+    samples: Sequence[SampleSource],
+    metric_keys: Sequence[str],
+    run_dir: str | Path | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    task: dict | None = None,
+    dataset: dict | None = None,
+    model: dict | None = None,
+    metrics: Sequence[Metric] | None = None,
+    keep_records: list[dict] | None = None,
+) -> dict[str, Any]:
+    """Score ``samples`` with the metrics; returns the results dict (also written to
+    ``run_dir/results.json`` when a run directory is given). ``keep_records``, if given,
+    receives every per-sample record (stored and new)."""
+    if metrics is None:
+        metrics = [build_metric(key, device=device) for key in metric_keys]
+    store = RunStore(run_dir) if run_dir is not None else None
+    memory: dict[tuple[str, str], dict] = {}  # records when there is no run directory
+
+    unavailable: dict[str, MetricUnavailable] = {}
+    active: list[Metric] = []
+    for m in metrics:
+        try:
+            m.check_available()
+            active.append(m)
+        except MetricUnavailable as err:
+            unavailable[m.key] = err
+
+    per_sample_values: dict[str, dict[str, list[float]]] = {m.key: {} for m in active}
+    failures: dict[str, list[dict[str, str]]] = {m.key: [] for m in active}
+    n_reused = 0
+
+    for source in _progress(samples, len(samples), "scoring", progress):
+        pending = []
+        for m in active:
+            rec = store.get(source.sample_id, m.key, m.version) if store else memory.get((source.sample_id, m.key))
+            if rec is None:
+                pending.append(m)
+                continue
+            n_reused += 1
+            _absorb(m, rec, store, per_sample_values, failures)
+            if keep_records is not None:
+                keep_records.append(rec)
+        if not pending:
+            continue
+        try:
+            data = source.load()
+            load_error = None
+        except (MediaError, SampleError, HxbenchError, OSError) as err:
+            data, load_error = None, str(err)
+        for m in pending:
+            rec: dict[str, Any] = {"sample_id": source.sample_id, "metric": m.key, "metric_version": m.version}
+            if load_error is not None:
+                rec["error"] = load_error
+            else:
+                try:
+                    result = m.update(data)
+                    rec["values"] = result.values
+                    if result.payload is not None and store is not None:
+                        store.save_payload(m.key, source.sample_id, result.payload)
+                        rec["payload"] = True
+                except (SampleError, MediaError) as err:
+                    rec["error"] = str(err)
+            if store is not None:
+                store.append(rec)
+            else:
+                memory[(source.sample_id, m.key)] = rec
+            _collect(m, rec, per_sample_values, failures)
+            if keep_records is not None:
+                keep_records.append(rec)
+        del data  # frames of this sample are freed before the next one is decoded
+
+    results = results_header(task, dataset, model)
+    results["n_samples"] = len(samples)
+    results["n_reused_records"] = n_reused
+    results["metrics"] = {}
+    for m in active:
+        entry = m.info()
+        entry["status"] = "ok"
+        entry["n_failed"] = len(failures[m.key])
+        entry["failures"] = failures[m.key][:50]
+        outputs = {}
+        for out, agg in m.compute().items():
+            row = agg.as_dict()
+            row["higher_is_better"] = {"higher": True, "lower": False}.get(m.outputs.get(out, ""), None)
+            values = per_sample_values[m.key].get(out)
+            if isinstance(m, PerSampleMetric) and values:
+                ci = bootstrap_ci(values)
+                row["ci95"] = list(ci) if ci else None
+            elif hasattr(m, "bootstrap_ci"):
+                row["ci95"] = m.bootstrap_ci(out)
+            outputs[out] = row
+        entry["outputs"] = outputs
+        results["metrics"][m.key] = entry
+    for key, err in unavailable.items():
+        results["metrics"][key] = {"key": key, "status": "unavailable", "reason": err.reason, "fix": err.fix}
+    if run_dir is not None:
+        write_json(Path(run_dir) / "results.json", results)
+    return results
+
+
+def _absorb(m: Metric, rec: dict, store: RunStore | None, values, failures) -> None:
+    """Rebuild metric state from a stored record (no recomputation)."""
+    if "values" in rec:
+        payload = store.load_payload(m.key, rec["sample_id"]) if (store and rec.get("payload")) else None
+        if rec.get("payload") and payload is None:
+            raise HxbenchError(f"run directory is missing the payload of {m.key} for sample "
+                               f"{rec['sample_id']!r}; delete its line in samples.jsonl to recompute it")
+        m.replay(SampleScore(values=rec["values"], payload=payload))
+    _collect(m, rec, values, failures)
+
+
+def _collect(m: Metric, rec: dict, values, failures) -> None:
+    if "error" in rec:
+        failures[m.key].append({"sample_id": rec["sample_id"], "error": rec["error"]})
+        return
+    for out, v in rec["values"].items():
+        values[m.key].setdefault(out, []).append(v)
+
+
+def merge_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, metric_keys: Sequence[str],
+               sample_ids: Sequence[str], **header: Any) -> dict[str, Any]:
+    """Merge shard run directories into one and aggregate (records are replayed, not recomputed).
+
+    Every sample must be present in exactly one shard for each metric.
+    """
+    out = RunStore(out_dir)
+    seen: dict[tuple[str, str], Path] = {}
+    for run_dir in run_dirs:
+        shard = RunStore(run_dir)
+        for rec in shard.records():
+            key = (rec["sample_id"], rec["metric"])
+            if key in seen and Path(run_dir) != seen[key]:
+                raise HxbenchError(f"sample {rec['sample_id']!r} of {rec['metric']} is in two shards: "
+                                   f"{seen[key]} and {run_dir}")
+            seen[key] = Path(run_dir)
+            if out.get(rec["sample_id"], rec["metric"], rec["metric_version"]) is None:
+                if rec.get("payload"):
+                    payload = shard.load_payload(rec["metric"], rec["sample_id"])
+                    if payload is None:
+                        raise HxbenchError(f"{run_dir}: payload of {rec['metric']} for {rec['sample_id']!r} is missing")
+                    out.save_payload(rec["metric"], rec["sample_id"], payload)
+                out.append(rec)
+
+    def never_load() -> SampleData:
+        raise HxbenchError("merge found a sample that no shard scored")
+
+    sources = [SampleSource(sid, never_load) for sid in sample_ids]
+    return score(sources, metric_keys, run_dir=out_dir, progress=False, **header)

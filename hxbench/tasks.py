@@ -1,0 +1,158 @@
+"""The task registry: ``tasks/<name>/task.yaml`` files, validated strictly on load.
+
+A task names its dataset and split (a manifest inside the dataset folder), what the model
+outputs, the metrics it reports (``name[variant]``) and its main metric. The YAML is flat:
+unknown keys, duplicate keys, unknown metrics or variants are errors. A change to a task's
+definition must bump its ``version``; ``tasks/VERSIONS.json`` records the hash of every
+released version so an edit without a bump is caught on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hxbench.errors import ManifestError
+from hxbench.registry import TASKS
+
+TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+REQUIRED_KEYS = ("name", "version", "description", "dataset", "split", "manifest", "output", "metrics", "main_metric")
+OPTIONAL_KEYS = ("inputs", "superseded_by", "notes")
+
+
+@dataclass
+class TaskSpec:
+    name: str
+    version: int
+    description: str
+    dataset: str
+    split: str
+    manifest: str  # relative to the dataset root
+    output: str  # video | text | speech
+    metrics: list[str]
+    main_metric: str
+    inputs: list[str] = field(default_factory=list)
+    superseded_by: str | None = None
+    notes: str | None = None
+    path: Path | None = None
+    sha256: str = ""
+
+    def identity(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "definition_sha256": self.sha256}
+
+    def manifest_path(self, data_root: str | Path | None = None) -> Path:
+        return Path(data_root or default_data_root(self.dataset)) / self.manifest
+
+
+def default_data_root(dataset: str) -> Path:
+    from hxbench.weights import hxbench_home
+
+    if os.environ.get("HXBENCH_DATA"):
+        return Path(os.environ["HXBENCH_DATA"])
+    return hxbench_home() / "data" / dataset
+
+
+def _strict_yaml(text: str, where: str) -> Any:
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader, node, deep=False):
+        keys = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in keys:
+                raise ManifestError(f"{where}: duplicate key {key!r} (line {key_node.start_mark.line + 1})")
+            keys.add(key)
+        return loader.construct_mapping(node, deep)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    try:
+        return yaml.load(text, Loader=StrictLoader)
+    except yaml.YAMLError as err:
+        raise ManifestError(f"{where}: invalid YAML ({err})") from None
+
+
+def load_task_file(path: str | Path, check_metrics: bool = True) -> TaskSpec:
+    from hxbench.metrics.base import parse_metric_key
+    from hxbench.registry import METRICS
+
+    path = Path(path)
+    text = path.read_text()
+    data = _strict_yaml(text, str(path))
+    if not isinstance(data, dict):
+        raise ManifestError(f"{path}: a task file is a flat mapping of keys")
+    unknown = set(data) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS)
+    if unknown:
+        raise ManifestError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(REQUIRED_KEYS + OPTIONAL_KEYS)}")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise ManifestError(f"{path}: missing key(s) {missing}")
+    if not isinstance(data["version"], int) or data["version"] < 1:
+        raise ManifestError(f"{path}: version must be a positive integer, got {data['version']!r}")
+    if data["output"] not in ("video", "text", "speech"):
+        raise ManifestError(f"{path}: output must be video, text or speech")
+    if not isinstance(data["metrics"], list) or not data["metrics"]:
+        raise ManifestError(f"{path}: metrics must be a non-empty list of metric names")
+    if data["main_metric"] not in data["metrics"]:
+        raise ManifestError(f"{path}: main_metric {data['main_metric']!r} is not among its metrics")
+    if check_metrics:
+        for key in data["metrics"]:
+            name, variant = parse_metric_key(key)
+            if name not in METRICS:
+                raise ManifestError(f"{path}: {METRICS.unknown_message(name)}")
+            cls = METRICS.get(name)
+            if variant is not None and variant not in cls.variants:
+                raise ManifestError(f"{path}: metric {name!r} has no variant {variant!r}; "
+                                    f"variants: {', '.join(cls.variants)}")
+    spec = TaskSpec(**data, path=path, sha256=hashlib.sha256(text.encode()).hexdigest())
+    if spec.name != path.parent.name:
+        raise ManifestError(f"{path}: name {spec.name!r} must equal its folder name {path.parent.name!r}")
+    _check_version_lock(spec)
+    return spec
+
+
+def _check_version_lock(spec: TaskSpec) -> None:
+    lock_path = TASKS_DIR / "VERSIONS.json"
+    if spec.path is None or spec.path.parent.parent != TASKS_DIR or not lock_path.is_file():
+        return
+    lock = json.loads(lock_path.read_text())
+    released = lock.get(spec.name, {}).get(str(spec.version))
+    if released is not None and released != spec.sha256:
+        raise ManifestError(
+            f"{spec.path}: the definition of {spec.name} v{spec.version} changed after release; "
+            f"bump its version (and record the new hash in tasks/VERSIONS.json)")
+
+
+def discover_tasks() -> None:
+    if not TASKS_DIR.is_dir():
+        return
+    for path in sorted(TASKS_DIR.glob("*/task.yaml")):
+        name = path.parent.name
+        if name not in TASKS._entries:  # noqa: SLF001 (registry internals: avoid re-load)
+            TASKS.add(name, _LazyTask(path))
+
+
+class _LazyTask:
+    """Parses the YAML on first use, after all metrics are registered."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._spec: TaskSpec | None = None
+
+    def spec(self) -> TaskSpec:
+        if self._spec is None:
+            self._spec = load_task_file(self.path)
+        return self._spec
+
+
+def get_task(name: str) -> TaskSpec:
+    return TASKS.get(name).spec()
+
+
+discover_tasks()

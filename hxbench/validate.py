@@ -1,0 +1,106 @@
+"""Validate a model's outputs against a manifest before anything is computed.
+
+Outputs are matched to samples by ``sample_id`` only: sample ``abc`` expects
+``<outputs>/abc.mp4`` (video), ``abc.txt`` (text answer) or ``abc.wav`` (speech answer).
+Every problem names the sample and what is wrong; nothing is scored until all are fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hxbench.errors import MediaError
+from hxbench.manifest import Manifest, Sample
+
+OUTPUT_SUFFIX = {"video": ".mp4", "text": ".txt", "speech": ".wav"}
+# Duration tolerance: one frame at the expected rate plus 40 ms of container slack.
+DURATION_SLACK_S = 0.04
+
+
+@dataclass
+class Problem:
+    sample_id: str | None  # None for files that match no sample
+    kind: str  # missing | extra | corrupt | empty | fps | duration | resolution | audio | vfr
+    message: str
+
+    def __str__(self) -> str:
+        who = f"sample {self.sample_id!r}" if self.sample_id else "outputs"
+        return f"[{self.kind}] {who}: {self.message}"
+
+
+def output_path(outputs: Path, sample: Sample) -> Path:
+    return Path(outputs) / f"{sample.sample_id}{OUTPUT_SUFFIX[sample.expected.kind]}"
+
+
+def validate_outputs(manifest: Manifest, outputs: str | Path) -> list[Problem]:
+    """All problems of an outputs folder with respect to a manifest (empty list = valid)."""
+    from hxbench import media
+
+    outputs = Path(outputs)
+    if not outputs.is_dir():
+        return [Problem(None, "missing", f"outputs folder {outputs} does not exist")]
+    problems: list[Problem] = []
+    expected_names = set()
+    for sample in manifest.samples:
+        path = output_path(outputs, sample)
+        expected_names.add(path.name)
+        if not path.is_file():
+            problems.append(Problem(sample.sample_id, "missing", f"expected output {path.name} is missing"))
+            continue
+        if path.stat().st_size == 0:
+            problems.append(Problem(sample.sample_id, "empty", f"{path.name} is a zero-byte file"))
+            continue
+        if sample.expected.kind == "text":
+            try:
+                path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                problems.append(Problem(sample.sample_id, "corrupt", f"{path.name} is not UTF-8 text"))
+            continue
+        if sample.expected.kind == "speech":
+            try:
+                media.read_audio(path)
+            except MediaError as err:
+                problems.append(Problem(sample.sample_id, "corrupt", err.problem))
+            continue
+        problems.extend(_check_video(manifest, sample, path))
+    for path in sorted(outputs.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.name not in expected_names:
+            problems.append(Problem(None, "extra", f"{path.name} matches no sample_id of the manifest"))
+    return problems
+
+
+def _check_video(manifest: Manifest, sample: Sample, path: Path) -> list[Problem]:
+    from hxbench import media
+
+    sid = sample.sample_id
+    exp = sample.expected
+    try:
+        info = media.probe(path)
+    except MediaError as err:
+        return [Problem(sid, "corrupt", f"{path.name}: {err.problem}")]
+    problems = []
+    if info.variable_fps:
+        problems.append(Problem(sid, "vfr", f"{path.name} has a variable frame rate"))
+    if exp.fps is not None and abs(info.fps - exp.fps) > 0.01:
+        problems.append(Problem(sid, "fps", f"{path.name} is {info.fps:.3f} fps, expected {exp.fps:g}"))
+    if exp.width is not None and exp.height is not None and (info.width, info.height) != (exp.width, exp.height):
+        problems.append(Problem(sid, "resolution",
+                                f"{path.name} is {info.width}x{info.height}, expected {exp.width}x{exp.height}"))
+    duration = exp.duration
+    if duration is None and sample.driving_audio is not None:
+        try:
+            duration = len(media.read_audio(manifest.resolve(sample.driving_audio))) / 16000
+        except MediaError:
+            duration = None  # the input itself is broken: the manifest check reports it
+    if duration is not None:
+        tol = (1.0 / info.fps) + DURATION_SLACK_S
+        if abs(info.duration - duration) > tol:
+            problems.append(Problem(sid, "duration",
+                                    f"{path.name} lasts {info.duration:.3f} s, expected {duration:.3f} s "
+                                    f"(tolerance {tol:.3f} s)"))
+    if exp.audio and not info.has_audio:
+        problems.append(Problem(sid, "audio", f"{path.name} has no audio stream, which this task requires"))
+    return problems
