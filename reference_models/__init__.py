@@ -1,0 +1,1 @@
+"""Reference models bundled with hxbench (trained by the project's own scripts)."""
