@@ -1,0 +1,128 @@
+"""A small 3D (spatio-temporal) VAE: frames (B, 3, T, H, W) in [-1, 1] <-> latents.
+
+Down-sampling: x``sf`` in space and x``tf`` in time (a space-to-depth stem by sf/2, tf/2
+and one stride-2 3D conv), so 16x64x64 RGB -> 16x4x8x8 latents for
+``tiny`` (48x compression, as SD / Wan-style video VAEs). A single image is encoded as a
+static clip of ``tf`` copies (one latent frame), which is how the reference image becomes a
+pseudo last frame. Latents are returned as ``(mean - shift) * scale`` so they are roughly
+zero-mean, unit-variance for the flow model (shift/scale are measured on training data and
+stored in the checkpoint).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .model import OmniConfig
+
+
+def _gn(c: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(8, c), c, eps=1e-6)
+
+
+class ResBlock3d(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.n1, self.c1 = _gn(cin), nn.Conv3d(cin, cout, 3, padding=1)
+        self.n2, self.c2 = _gn(cout), nn.Conv3d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv3d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x):
+        h = self.c1(F.silu(self.n1(x)))
+        h = self.c2(F.silu(self.n2(h)))
+        return self.skip(x) + h
+
+
+def space_to_depth(x: torch.Tensor, ft: int, fs: int) -> torch.Tensor:
+    """(B, C, T, H, W) -> (B, C*ft*fs*fs, T/ft, H/fs, W/fs)."""
+    B, C, T, H, W = x.shape
+    x = x.view(B, C, T // ft, ft, H // fs, fs, W // fs, fs).permute(0, 1, 3, 5, 7, 2, 4, 6)
+    return x.reshape(B, C * ft * fs * fs, T // ft, H // fs, W // fs)
+
+
+def depth_to_space(x: torch.Tensor, ft: int, fs: int) -> torch.Tensor:
+    B, C, T, H, W = x.shape
+    c = C // (ft * fs * fs)
+    x = x.view(B, c, ft, fs, fs, T, H, W).permute(0, 1, 5, 2, 6, 3, 7, 4)
+    return x.reshape(B, c, T * ft, H * fs, W * fs)
+
+
+class VideoVAE(nn.Module):
+    """Encoder: space-to-depth stem (tf/2 in time, sf/2 in space), a residual 3D-conv stage,
+    one stride-2 (time, y, x) 3D conv, a residual stage, a conv to 2*C (mean, logvar).
+    The decoder mirrors it (nearest up-sampling + conv, depth-to-space head). The stem keeps
+    3D convolutions off the full-resolution grid, which is what makes CPU training possible.
+    """
+
+    def __init__(self, cfg: OmniConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        assert cfg.vae_tf % 2 == 0 and cfg.vae_sf % 2 == 0
+        self.st, self.ss = cfg.vae_tf // 2, cfg.vae_sf // 2
+        b = cfg.vae_base
+        c_in = 3 * self.st * self.ss * self.ss
+        self.encoder = nn.Sequential(
+            nn.Conv3d(c_in, b, 3, padding=1), ResBlock3d(b, b),
+            nn.Conv3d(b, 2 * b, 3, stride=2, padding=1), ResBlock3d(2 * b, 2 * b),
+            _gn(2 * b), nn.SiLU(), nn.Conv3d(2 * b, 2 * cfg.latent_channels, 3, padding=1))
+        self.decoder = nn.Sequential(
+            nn.Conv3d(cfg.latent_channels, 2 * b, 3, padding=1), ResBlock3d(2 * b, 2 * b),
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv3d(2 * b, b, 3, padding=1),
+            ResBlock3d(b, b), _gn(b), nn.SiLU(), nn.Conv3d(b, c_in, 3, padding=1))
+        self.register_buffer("lat_shift", torch.zeros(()))
+        self.register_buffer("lat_scale", torch.ones(()))
+
+    def _enc(self, x):
+        return self.encoder(space_to_depth(x, self.st, self.ss))
+
+    def _dec(self, z):
+        return depth_to_space(self.decoder(z), self.st, self.ss)
+
+    def encode_dist(self, x: torch.Tensor):
+        """x (B, 3, T, H, W) in [-1, 1], T a multiple of tf -> (mean, logvar) raw latents."""
+        mean, logvar = self._enc(x).chunk(2, dim=1)
+        return mean, logvar.clamp(-20, 10)
+
+    def encode(self, x: torch.Tensor, sample: bool = False) -> torch.Tensor:
+        """Normalised latents (B, C, T/tf, H/sf, W/sf)."""
+        mean, logvar = self.encode_dist(x)
+        z = mean + torch.randn_like(mean) * (0.5 * logvar).exp() if sample else mean
+        return (z - self.lat_shift) * self.lat_scale
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Normalised latents -> frames (B, 3, T, H, W), clamped to [-1, 1]."""
+        return self._dec(z / self.lat_scale + self.lat_shift).clamp(-1, 1)
+
+    def encode_image(self, img: torch.Tensor) -> torch.Tensor:
+        """img (B, 3, H, W) in [-1, 1] -> one latent frame (B, C, 1, h, w) (static clip)."""
+        return self.encode(img[:, :, None].expand(-1, -1, self.cfg.vae_tf, -1, -1).contiguous())
+
+    def loss(self, x: torch.Tensor, kl_weight: float = 1e-6):
+        """Reconstruction (L1 + MSE) + small KL; returns (loss, recon (B,3,T,H,W))."""
+        mean, logvar = self.encode_dist(x)
+        z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+        rec = self._dec(z)
+        kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).mean()
+        loss = (rec - x).abs().mean() + F.mse_loss(rec, x) + kl_weight * kl
+        return loss, rec
+
+
+def frames_to_tensor(frames) -> torch.Tensor:
+    """uint8 (T, H, W, 3) numpy -> (1, 3, T, H, W) float in [-1, 1]."""
+    x = torch.as_tensor(frames).float().div(127.5).sub(1.0)
+    return x.permute(3, 0, 1, 2)[None].contiguous()
+
+
+def tensor_to_frames(x: torch.Tensor):
+    """(3, T, H, W) float in [-1, 1] -> uint8 (T, H, W, 3) numpy."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).cpu().numpy()
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two tensors in [-1, 1] (peak-to-peak 2)."""
+    mse = F.mse_loss(a.float(), b.float()).item()
+    return float("inf") if mse == 0 else 10 * math.log10(4.0 / mse)
