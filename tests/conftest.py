@@ -1,0 +1,56 @@
+"""Shared fixtures: a private HXBENCH_HOME per test session, small media factories."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("hxbench-home")
+    old = os.environ.get("HXBENCH_HOME")
+    os.environ["HXBENCH_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("HXBENCH_HOME", None)
+    else:
+        os.environ["HXBENCH_HOME"] = old
+
+
+def moving_square_video(n_frames: int = 25, size: int = 64, seed: int = 0, phase: int = 0) -> np.ndarray:
+    """A smooth synthetic video (T, H, W, 3) uint8: a square moving over a gradient."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    base = np.stack([xx * 255 // size, yy * 255 // size, np.full_like(xx, 128)], -1).astype(np.uint8)
+    color = rng.integers(0, 255, 3)
+    frames = np.repeat(base[None], n_frames, axis=0).copy()
+    for t in range(n_frames):
+        x = (t * 2 + phase) % (size - 16)
+        frames[t, 20:36, x:x + 16] = color
+    return frames
+
+
+def tone(seconds: float, sr: int = 16000, freq: float = 220.0) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+@pytest.fixture
+def make_video(tmp_path):
+    from hxbench.media import write_video
+
+    def make(name: str, n_frames: int = 25, fps: float = 25.0, size: int = 64, audio: bool = True,
+             seed: int = 0, folder: Path | None = None) -> Path:
+        path = (folder or tmp_path) / name
+        frames = moving_square_video(n_frames, size, seed)
+        write_video(path, frames, fps, audio=tone(n_frames / fps) if audio else None)
+        return path
+
+    return make
