@@ -225,7 +225,7 @@ def test_tokenize_is_deterministic_and_padded():
 
 def test_configs_and_paper_shape_on_meta_device():
     tiny = OmniMMDiT(get_config("tiny"))
-    assert 3e6 < count_params(tiny) < 6e6
+    assert 1.5e6 < count_params(tiny) < 2.5e6  # fp16 checkpoint < 5 MB
     with torch.device("meta"):
         paper = OmniMMDiT(get_config("paper"))
         vae = VideoVAE(get_config("paper"))

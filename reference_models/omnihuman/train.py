@@ -1,0 +1,243 @@
+"""Train the OmniHuman-style reference model: 3D VAE, then the MMDiT with the MM-branch warm-up.
+
+    .venv/bin/python -m reference_models.omnihuman.train --manifest DATA/manifest.jsonl \
+        --config tiny --out reference_models/omnihuman/checkpoints/tiny --vae-minutes 4 \
+        --dit-minutes 6 --seed 0
+
+Stages (OmniHuman-1.5 §3.3 "Symmetric Fusion and Warm-Up", in miniature):
+  0. base: video + text branches only (audio always dropped) - stands in for the paper's
+     pre-trained text-to-video model;
+  1. warm-up: all three branches trained jointly, starting from the base;
+  2. final: text and video branches re-initialised from the base (stage 0) weights, the audio
+     branch from stage 1, then everything fine-tuned.
+``--no-warmup`` trains one joint stage for the whole budget instead (the ablation).
+
+Every run writes ``vae.pt`` / ``dit.pt`` (fp16 state dicts), ``config.json``,
+``train_config.json`` (arguments, data revision, losses, wall time, torch version) and
+``SHA256SUMS``. Runs are bounded by wall-clock minutes; with ``--threads 1`` they share a
+2-core machine politely.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .flow import FlowBatch, flow_loss
+from .model import AUDIO, TEXT, VIDEO, OmniConfig, OmniMMDiT, get_config, tokenize
+from .vae import VideoVAE, frames_to_tensor, psnr
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def save_fp16(module: torch.nn.Module, path: Path) -> None:
+    sd = {k: (v.half() if v.is_floating_point() else v) for k, v in module.state_dict().items()}
+    torch.save(sd, path)
+
+
+def load_fp32(module: torch.nn.Module, path: Path) -> torch.nn.Module:
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
+    return module
+
+
+# ---------------------------------------------------------------------------------------------
+# VAE
+# ---------------------------------------------------------------------------------------------
+def train_vae(videos, cfg: OmniConfig, minutes: float, batch: int = 4, clip: int = 8,
+              lr: float = 2e-3, seed: int = 0, log=print):
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    vae = VideoVAE(cfg)
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    t_end = time.time() + minutes * 60
+    step, losses = 0, []
+    while time.time() < t_end:
+        xs = []
+        for _ in range(batch):
+            v = rng.choice(videos)
+            f0 = rng.randrange(0, (len(v.frames) - clip) // cfg.vae_tf + 1) * cfg.vae_tf
+            x = frames_to_tensor(v.frames[f0:f0 + clip])
+            if rng.random() < 0.1:  # static clips: the reference image is encoded as one
+                x = x[:, :, :1].expand_as(x)
+            xs.append(x)
+        x = torch.cat(xs)
+        loss, rec = vae.loss(x)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+        step += 1
+        if step % 50 == 0:
+            log(f"vae step {step} loss {np.mean(losses[-50:]):.4f} psnr {psnr(rec, x):.2f}")
+    # latent normalisation from the data
+    vae.eval()
+    with torch.no_grad():
+        zs = [vae.encode_dist(frames_to_tensor(v.frames[:cfg.clip_frames]))[0] for v in videos[:32]]
+        z = torch.cat([t.flatten() for t in zs])
+        vae.lat_shift.fill_(z.mean())
+        vae.lat_scale.fill_(1.0 / z.std().clamp_min(1e-6))
+    return vae, {"steps": step, "final_loss": float(np.mean(losses[-50:])) if losses else None}
+
+
+@torch.no_grad()
+def encode_videos(vae: VideoVAE, videos, chunk: int = 64) -> list[torch.Tensor]:
+    """Latents (C, T/tf, h, w) per video (encoded in chunks of ``chunk`` frames)."""
+    out = []
+    for v in videos:
+        parts = [vae.encode(frames_to_tensor(v.frames[i:i + chunk]))[0]
+                 for i in range(0, len(v.frames), chunk)]
+        out.append(torch.cat(parts, 1))
+    return out
+
+
+@torch.no_grad()
+def vae_psnr(vae: VideoVAE, videos, n: int = 8) -> float:
+    vals = []
+    for v in videos[:n]:
+        x = frames_to_tensor(v.frames[:vae.cfg.clip_frames])
+        vals.append(psnr(vae.decode(vae.encode(x)), x))
+    return float(np.mean(vals))
+
+
+# ---------------------------------------------------------------------------------------------
+# DiT
+# ---------------------------------------------------------------------------------------------
+class WindowSampler:
+    def __init__(self, videos, latents, cfg: OmniConfig, seed: int = 0) -> None:
+        self.videos, self.latents, self.cfg = videos, latents, cfg
+        self.rng = random.Random(seed)
+        self.need = cfg.latent_frames + cfg.max_last_gap
+
+    def batch(self, B: int) -> FlowBatch:
+        cfg = self.cfg
+        lats, texts, mels = [], [], []
+        for _ in range(B):
+            i = self.rng.randrange(len(self.videos))
+            lat = self.latents[i]
+            f = self.rng.randrange(0, lat.shape[1] - self.need + 1)
+            lats.append(lat[:, f:f + self.need])
+            a = f * cfg.vae_tf
+            mels.append(torch.as_tensor(self.videos[i].mel[a:a + cfg.clip_frames]))
+            shots = self.videos[i].shot_texts
+            texts.append(shots[min(a // cfg.clip_frames, len(shots) - 1)])
+        ids, mask = tokenize(texts, cfg)
+        return FlowBatch(torch.stack(lats), ids, mask, torch.stack(mels))
+
+
+def run_stage(model, sampler, minutes, batch, lr, seed, log, name, drop_audio=None):
+    cfg = model.cfg
+    saved = cfg.p_drop_audio
+    if drop_audio is not None:
+        cfg.p_drop_audio = drop_audio
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    g = torch.Generator().manual_seed(seed)
+    t_end = time.time() + minutes * 60
+    losses, step = [], 0
+    model.train()
+    while time.time() < t_end:
+        loss = flow_loss(model, sampler.batch(batch), generator=g)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+        step += 1
+        if step % 100 == 0:
+            log(f"{name} step {step} loss {np.mean(losses[-100:]):.4f}")
+    cfg.p_drop_audio = saved
+    return {"stage": name, "steps": step, "minutes": minutes,
+            "final_loss": float(np.mean(losses[-100:])) if losses else None}
+
+
+def train_dit(videos, latents, cfg: OmniConfig, minutes: float, batch: int = 8, lr: float = 1e-3,
+              seed: int = 0, warmup: bool = True, log=print):
+    torch.manual_seed(seed)
+    sampler = WindowSampler(videos, latents, cfg, seed)
+    model = OmniMMDiT(cfg)
+    stages = []
+    if not warmup:
+        stages.append(run_stage(model, sampler, minutes, batch, lr, seed, log, "joint"))
+        return model, stages
+    m0, m1, m2 = minutes * 0.4, minutes * 0.3, minutes * 0.3
+    stages.append(run_stage(model, sampler, m0, batch, lr, seed, log, "0-base", drop_audio=1.0))
+    base = copy.deepcopy(model.state_dict())
+    stages.append(run_stage(model, sampler, m1, batch, lr, seed + 1, log, "1-warmup"))
+    audio_w = model.branch_state(AUDIO)
+    sd = dict(base)
+    sd.update(audio_w)  # text/video from the base, audio from the warm-up
+    model.load_state_dict(sd)
+    stages.append(run_stage(model, sampler, m2, batch, lr * 0.5, seed + 2, log, "2-finetune"))
+    return model, stages
+
+
+# ---------------------------------------------------------------------------------------------
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--manifest", required=True, help="hxbench manifest of talking videos")
+    ap.add_argument("--config", default="tiny")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--vae-minutes", type=float, default=4.0)
+    ap.add_argument("--dit-minutes", type=float, default=6.0)
+    ap.add_argument("--vae", help="reuse a trained vae.pt instead of training one")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--max-videos", type=int, default=None)
+    ap.add_argument("--no-warmup", action="store_true", help="single joint stage (ablation)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cfg = get_config(args.config)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    from hxbench.manifest import manifest_revision
+
+    from .data import load_videos
+
+    videos = load_videos(args.manifest, cfg, max_videos=args.max_videos)
+    if not videos:
+        raise SystemExit(f"{args.manifest}: no usable talking videos (need >= "
+                         f"{cfg.clip_frames + cfg.max_last_gap * cfg.vae_tf} frames)")
+    print(f"{len(videos)} videos, {sum(len(v.frames) for v in videos)} frames "
+          f"({time.time() - t0:.0f} s to load)", flush=True)
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    info = {"args": vars(args), "data_revision": manifest_revision(Path(args.manifest)),
+            "n_videos": len(videos), "torch": torch.__version__}
+    if args.vae:
+        vae = load_fp32(VideoVAE(cfg), Path(args.vae)).eval()
+        info["vae"] = {"reused": args.vae, "sha256": sha256(Path(args.vae))}
+    else:
+        vae, vinfo = train_vae(videos, cfg, args.vae_minutes, seed=args.seed, log=log)
+        info["vae"] = vinfo
+    info["vae"]["psnr_db_first_clip"] = vae_psnr(vae, videos)
+    log(f"vae psnr {info['vae']['psnr_db_first_clip']:.2f} dB")
+    save_fp16(vae, out / "vae.pt")
+    latents = encode_videos(vae.eval(), videos)
+    model, stages = train_dit(videos, latents, cfg, args.dit_minutes, args.batch, args.lr,
+                              args.seed, warmup=not args.no_warmup, log=log)
+    info["dit"] = stages
+    save_fp16(model, out / "dit.pt")
+    info["wall_minutes"] = (time.time() - t0) / 60
+    (out / "config.json").write_text(cfg.to_json() + "\n")
+    (out / "train_config.json").write_text(json.dumps(info, indent=1, default=str) + "\n")
+    sums = "".join(f"{sha256(out / n)}  {n}\n" for n in ("vae.pt", "dit.pt", "config.json"))
+    (out / "SHA256SUMS").write_text(sums)
+    print(sums, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
