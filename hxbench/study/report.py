@@ -197,7 +197,6 @@ def _winner(row: dict) -> str | None:
 
 def _pairwise(used: list[dict], runs: list[str], n_boot: int, seed: int,
               bt_wins: dict[tuple[str, str], float]) -> dict[str, Any]:
-    order = {m: i for i, m in enumerate(runs)}
     pairs = []
     shown = {m: {"n": 0, **{d: 0 for d in DEFECTS}} for m in runs}
     da_tot = {m: [0, 0] for m in runs}
@@ -244,7 +243,6 @@ def _pairwise(used: list[dict], runs: list[str], n_boot: int, seed: int,
     for p in pairs:
         matrix[p["a"]][p["b"]] = p["gsb"]
         matrix[p["b"]][p["a"]] = None if p["gsb"] is None else -p["gsb"]
-    del order
     return {"pairs": pairs, "gsb_matrix": matrix, "defect_rates": defect_rates, "da": da_rates}
 
 
