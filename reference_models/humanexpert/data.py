@@ -76,6 +76,8 @@ class TrainingBundle:
     behaviour_examples: list[Example]
     qa_eval: list[dict] = field(default_factory=list)  # {"question", "answers", "q_codes"}
     source: str = ""
+    behaviour_norm: dict | None = None  # {"mean": [D], "std": [D]}: model space = (x - mean) / std
+    fps: float = 25.0
 
     @property
     def vocab(self) -> Vocab:
@@ -139,7 +141,7 @@ def toy_speech(T: int, rng: np.random.Generator, sr: int = 16000) -> tuple[np.nd
     return (0.2 * amp * tone + 0.003 * rng.standard_normal(t.size)).astype(np.float32), env
 
 
-def toy_bundle(seed: int = 0, n_qa: int = 400, n_lip: int = 200, n_cmd: int = 120) -> TrainingBundle:
+def toy_bundle(seed: int = 0, n_qa: int = 400, n_lip: int = 200, n_cmd: int = 120, spoken_qa: bool = True) -> TrainingBundle:
     rng = np.random.default_rng(seed)
     qa = []
     for _ in range(n_qa):
@@ -150,12 +152,24 @@ def toy_bundle(seed: int = 0, n_qa: int = 400, n_lip: int = 200, n_cmd: int = 12
     bpe = ByteBPE.train(corpus, 320)
     T = 75
     wavs, envs = zip(*(toy_speech(T, rng) for _ in range(n_lip)))
+    spoken = {}  # question -> 16 kHz audio (espeak-ng), for spoken QA (S->T)
+    try:
+        from hxbench.speech import synthesize
+
+        for q in sorted({q for q, _ in qa}) if spoken_qa else []:
+            spoken[q] = synthesize(q).audio
+    except Exception:  # espeak-ng missing: text QA only
+        spoken = {}
     speech = SpeechTokenizer(codebook_size=64)
-    feats = [speech.features(w, 16000) for w in wavs]
+    feats = [speech.features(w, 16000) for w in list(wavs) + list(spoken.values())]
     speech.fit(feats, iters=30, seed=seed)
     voc = Vocab(bpe, speech.K)
-    lm = [voc.qa_example(a, q) for q, a in qa[: n_qa - 40]]
-    qa_eval = [{"question": q, "answers": [a], "q_codes": None} for q, a in qa[n_qa - 40:]]
+    codes = {q: speech.encode(w, 16000) for q, w in spoken.items()}
+    # QA is knowledge the text-speech expert memorises in pre-training (like TriviaQA facts);
+    # the evaluation asks every distinct question and measures whether it is retained.
+    lm = [voc.qa_example(a, q) for q, a in qa]
+    lm += [voc.qa_example(a, q_codes=codes[q]) for q, a in qa if q in codes]
+    qa_eval = [{"question": q, "answers": [a], "q_codes": codes.get(q)} for q, a in sorted(dict(qa).items())]
     beh = []
     for w, env in zip(wavs, envs):
         codes = speech.encode(w, 16000, n_tokens=T)

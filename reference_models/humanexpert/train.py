@@ -262,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                      "final_lm_loss": float(np.mean(lm_losses[-50:])), "final_df_loss": float(np.mean(df_losses[-50:])),
                      "seconds": round(time.time() - t0, 1), "torch": torch.__version__},
         "data": bundle.describe(),
+        "behaviour_norm": bundle.behaviour_norm,
+        "fps": bundle.fps,
         "tokenizers": {"text": out.name + ".bpe.json", "speech": out.name + ".speech.pt"},
     })
     print(json.dumps(info))
