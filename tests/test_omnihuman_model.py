@@ -215,6 +215,22 @@ def test_branch_state_partitions_parameters():
     assert set.union(*parts) == set(model.state_dict())
 
 
+def test_stage2_warmup_initialisation():
+    from reference_models.omnihuman.train import stage2_state
+
+    torch.manual_seed(0)
+    base_model, warmed = OmniMMDiT(micro_cfg()), OmniMMDiT(micro_cfg())
+    for p in warmed.parameters():
+        torch.nn.init.normal_(p)
+    base = base_model.state_dict()
+    sd = stage2_state(base, warmed)
+    for k in warmed.branch_state(AUDIO):
+        assert torch.equal(sd[k], warmed.state_dict()[k])
+    for b in (VIDEO, TEXT):
+        for k in base_model.branch_state(b):
+            assert torch.equal(sd[k], base[k]) and not torch.equal(sd[k], warmed.state_dict()[k])
+
+
 def test_tokenize_is_deterministic_and_padded():
     cfg = get_config("tiny")
     ids, mask = tokenize(["Smile, then NOD.", ""], cfg)

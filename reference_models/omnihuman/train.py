@@ -136,7 +136,14 @@ class WindowSampler:
         return FlowBatch(torch.stack(lats), ids, mask, torch.stack(mels))
 
 
-def run_stage(model, sampler, minutes, batch, lr, seed, log, name, drop_audio=None):
+def _to(batch: FlowBatch, device: str) -> FlowBatch:
+    return FlowBatch(*(getattr(batch, f).to(device) for f in ("latents", "text_ids", "text_mask", "audio")))
+
+
+def run_stage(model, sampler, minutes, batch, lr, seed, log, name, drop_audio=None,
+              device: str = "cpu", step_fn=None):
+    """Train for ``minutes`` of wall time. On CUDA the forward runs under bf16 autocast;
+    ``step_fn`` (e.g. a torch.compile'd model) replaces ``model`` in the loss if given."""
     cfg = model.cfg
     saved = cfg.p_drop_audio
     if drop_audio is not None:
@@ -146,8 +153,16 @@ def run_stage(model, sampler, minutes, batch, lr, seed, log, name, drop_audio=No
     t_end = time.time() + minutes * 60
     losses, step = [], 0
     model.train()
+    net = step_fn or model
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else None
+    t_start = time.time()
     while time.time() < t_end:
-        loss = flow_loss(model, sampler.batch(batch), generator=g)
+        b = _to(sampler.batch(batch), device)
+        if amp is not None:
+            with amp:
+                loss = flow_loss(net, b, generator=g)
+        else:
+            loss = flow_loss(net, b, generator=g)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -157,29 +172,38 @@ def run_stage(model, sampler, minutes, batch, lr, seed, log, name, drop_audio=No
         if step % 100 == 0:
             log(f"{name} step {step} loss {np.mean(losses[-100:]):.4f}")
     cfg.p_drop_audio = saved
-    return {"stage": name, "steps": step, "minutes": minutes,
+    return {"stage": name, "steps": step, "minutes": minutes, "device": device,
+            "steps_per_s": step / max(time.time() - t_start, 1e-9),
             "final_loss": float(np.mean(losses[-100:])) if losses else None}
 
 
+def stage2_state(base: dict, warmed: OmniMMDiT) -> dict:
+    """Stage-2 initialisation: text and video branches from the base (stage 0) state dict,
+    the audio branch from the warmed-up (stage 1) model."""
+    sd = {k: v.clone() for k, v in base.items()}
+    sd.update({k: v.clone() for k, v in warmed.branch_state(AUDIO).items()})
+    return sd
+
+
 def train_dit(videos, latents, cfg: OmniConfig, minutes: float, batch: int = 8, lr: float = 1e-3,
-              seed: int = 0, warmup: bool = True, log=print):
+              seed: int = 0, warmup: bool = True, log=print, device: str = "cpu",
+              compile: bool = False):
     torch.manual_seed(seed)
     sampler = WindowSampler(videos, latents, cfg, seed)
-    model = OmniMMDiT(cfg)
+    model = OmniMMDiT(cfg).to(device)
+    net = torch.compile(model) if compile else None
+    kw = dict(device=device, step_fn=net)
     stages = []
     if not warmup:
-        stages.append(run_stage(model, sampler, minutes, batch, lr, seed, log, "joint"))
-        return model, stages
+        stages.append(run_stage(model, sampler, minutes, batch, lr, seed, log, "joint", **kw))
+        return model.cpu(), stages
     m0, m1, m2 = minutes * 0.4, minutes * 0.3, minutes * 0.3
-    stages.append(run_stage(model, sampler, m0, batch, lr, seed, log, "0-base", drop_audio=1.0))
+    stages.append(run_stage(model, sampler, m0, batch, lr, seed, log, "0-base", drop_audio=1.0, **kw))
     base = copy.deepcopy(model.state_dict())
-    stages.append(run_stage(model, sampler, m1, batch, lr, seed + 1, log, "1-warmup"))
-    audio_w = model.branch_state(AUDIO)
-    sd = dict(base)
-    sd.update(audio_w)  # text/video from the base, audio from the warm-up
-    model.load_state_dict(sd)
-    stages.append(run_stage(model, sampler, m2, batch, lr * 0.5, seed + 2, log, "2-finetune"))
-    return model, stages
+    stages.append(run_stage(model, sampler, m1, batch, lr, seed + 1, log, "1-warmup", **kw))
+    model.load_state_dict(stage2_state(base, model))
+    stages.append(run_stage(model, sampler, m2, batch, lr * 0.5, seed + 2, log, "2-finetune", **kw))
+    return model.cpu(), stages
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,6 +221,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-warmup", action="store_true", help="single joint stage (ablation)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu | cuda (DiT in bf16 autocast on CUDA)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the DiT")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = get_config(args.config)
@@ -227,7 +253,8 @@ def main(argv=None) -> int:
     save_fp16(vae, out / "vae.pt")
     latents = encode_videos(vae.eval(), videos)
     model, stages = train_dit(videos, latents, cfg, args.dit_minutes, args.batch, args.lr,
-                              args.seed, warmup=not args.no_warmup, log=log)
+                              args.seed, warmup=not args.no_warmup, log=log, device=args.device,
+                              compile=args.compile)
     info["dit"] = stages
     save_fp16(model, out / "dit.pt")
     info["wall_minutes"] = (time.time() - t0) / 60
