@@ -122,9 +122,13 @@ class HumanExpertAdapter(Adapter):
 
 @register_model("humanexpert-tiny")
 class HumanExpertTiny(HumanExpertAdapter):
+    """HumanExpert MoT reference model, tiny size (QA, lip sync, commands; renders with hx-synth)."""
+
     size = "tiny"
 
 
 @register_model("humanexpert-small")
 class HumanExpertSmall(HumanExpertAdapter):
+    """HumanExpert MoT reference model, small size (QA, lip sync, commands; renders with hx-synth)."""
+
     size = "small"
