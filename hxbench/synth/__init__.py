@@ -1,0 +1,1 @@
+"""hx-synth: the offline benchmark and training-set generator (see ``build``)."""
