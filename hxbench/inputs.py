@@ -17,6 +17,7 @@ from hxbench.manifest import Manifest, Sample
 from hxbench.metrics.base import SampleData
 from hxbench.scoring import SampleSource
 from hxbench.validate import output_path
+from hxbench.weights import cached_sha256
 
 
 def sample_data_for(manifest: Manifest, sample: Sample, outputs: Path | None,
@@ -47,7 +48,8 @@ def from_manifest(manifest: Manifest, outputs: str | Path | None, shard: tuple[i
     index, count = shard
     out = Path(outputs) if outputs is not None else None
     return [
-        SampleSource(s.sample_id, lambda s=s: sample_data_for(manifest, s, out, target_fps))
+        SampleSource(s.sample_id, lambda s=s: sample_data_for(manifest, s, out, target_fps),
+                     fingerprint=(lambda s=s: cached_sha256(output_path(out, s))) if out is not None else None)
         for i, s in enumerate(manifest.samples)
         if i % count == index
     ]
@@ -63,6 +65,13 @@ def _audio_lookup(audio: str | Path | None) -> dict[str, str] | str | None:
         return {p.stem: str(p) for p in sorted(audio.iterdir())
                 if p.suffix.lower() in media.AUDIO_EXTENSIONS + media.VIDEO_EXTENSIONS}
     raise MediaError(audio, "no such audio file or folder")
+
+
+def _pair_fingerprint(gen: media.Clip, ref: media.Clip | None, audio: str | None) -> str:
+    import hashlib
+
+    parts = [gen.fingerprint(), ref.fingerprint() if ref is not None else "", cached_sha256(Path(audio)) if audio else ""]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
 def from_paths(gen: str | Path, ref: str | Path | None = None, audio: str | Path | None = None,
@@ -90,6 +99,10 @@ def from_paths(gen: str | Path, ref: str | Path | None = None, audio: str | Path
             apath = audios[sid]
         else:
             apath = audios
-        sources.append(SampleSource(sid, lambda sid=sid, clip=clip, apath=apath: SampleData(
-            sample_id=sid, gen=clip, ref=refs[sid] if refs is not None else None, audio_path=apath)))
+        ref_clip = refs[sid] if refs is not None else None
+        sources.append(SampleSource(
+            sid,
+            lambda sid=sid, clip=clip, ref_clip=ref_clip, apath=apath: SampleData(
+                sample_id=sid, gen=clip, ref=ref_clip, audio_path=apath),
+            fingerprint=lambda clip=clip, ref_clip=ref_clip, apath=apath: _pair_fingerprint(clip, ref_clip, apath)))
     return sources

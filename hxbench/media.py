@@ -384,6 +384,20 @@ class Clip:
             for i in range(0, len(self._paths), chunk_size):
                 yield np.stack([read_image(p) for p in self._paths[i:i + chunk_size]])
 
+    def fingerprint(self) -> str:
+        """sha256 of the bytes behind this clip (file hashes are cached by size and mtime)."""
+        import hashlib
+
+        from hxbench.weights import cached_sha256
+
+        if self.kind == "video":
+            return cached_sha256(Path(self.source))
+        if self.kind == "array":
+            file, _, index = self.source.rpartition("[")
+            return hashlib.sha256(f"{cached_sha256(Path(file))}[{index}".encode()).hexdigest()
+        assert self._paths is not None
+        return hashlib.sha256("".join(cached_sha256(p) for p in self._paths).encode()).hexdigest()
+
     def audio(self, sample_rate: int = 16000) -> np.ndarray:
         if self.kind != "video":
             raise MediaError(self.source, "has no audio (not a video file)")

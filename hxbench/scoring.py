@@ -26,6 +26,9 @@ class SampleSource:
 
     sample_id: str
     load: Callable[[], SampleData]
+    # sha256 of the sample's inputs; a stored record is reused only if it matches, so a
+    # regenerated or replaced output is rescored (None: no check, e.g. when merging shards)
+    fingerprint: Callable[[], str] | None = None
 
 
 def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
@@ -72,8 +75,14 @@ def score(
 
     for source in _progress(samples, len(samples), "scoring", progress):
         pending = []
+        try:
+            fingerprint = source.fingerprint() if source.fingerprint else None
+        except (OSError, HxbenchError):
+            fingerprint = "unreadable"
         for m in active:
             rec = store.get(source.sample_id, m.key, m.version) if store else memory.get((source.sample_id, m.key))
+            if rec is not None and fingerprint is not None and rec.get("input_sha256") != fingerprint:
+                rec = None  # the output changed since it was scored
             if rec is None:
                 pending.append(m)
                 continue
@@ -90,6 +99,8 @@ def score(
             data, load_error = None, str(err)
         for m in pending:
             rec: dict[str, Any] = {"sample_id": source.sample_id, "metric": m.key, "metric_version": m.version}
+            if fingerprint is not None:
+                rec["input_sha256"] = fingerprint
             if load_error is not None:
                 rec["error"] = load_error
             else:
