@@ -139,24 +139,46 @@ class SyncResult:
         return medfilt(float(np.median(self.mdist)) - self.dists[:, k], kernel_size=9)
 
 
+def _lip_cnn(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``net.netcnnlip`` on a (1, 3, n + 4, 224, 224) sequence -> (n, 512) window features.
+
+    The first Conv3d (temporal kernel 5, stride 1) is the only layer with a temporal extent,
+    and eval-mode BatchNorm / ReLU / pooling act per time step, so each output step is exactly
+    that 5-frame window's features (no 5x stacking of frames). After it, every (1, k, k) layer
+    runs as its 2-D equivalent in channels-last layout (MaxPool3d is several times slower than
+    the channels-last max_pool2d on CPU); max-pooling is exact, convolutions agree to float32
+    rounding (~1e-6 relative).
+    """
+    import torch.nn.functional as F
+
+    mods = list(net.netcnnlip)
+    h = mods[0](x)[0].transpose(0, 1).contiguous(memory_format=torch.channels_last)
+    for m in mods[1:]:
+        if isinstance(m, torch.nn.BatchNorm3d):
+            h = F.batch_norm(h, m.running_mean, m.running_var, m.weight, m.bias, False, 0.0, m.eps)
+        elif isinstance(m, torch.nn.ReLU):
+            h = F.relu(h)
+        elif isinstance(m, torch.nn.MaxPool3d):
+            pad = m.padding[1:] if isinstance(m.padding, tuple) else m.padding
+            h = F.max_pool2d(h, m.kernel_size[1:], m.stride[1:], pad)
+        elif isinstance(m, torch.nn.Conv3d):
+            h = F.conv2d(h, m.weight[:, :, 0], m.bias, m.stride[1:], m.padding[1:])
+        else:
+            raise TypeError(f"unexpected layer {type(m).__name__} in SyncNet netcnnlip")
+    return h.flatten(1)
+
+
 @torch.no_grad()
 def lip_embeddings(net: torch.nn.Module, frames_bgr: np.ndarray, n_windows: int,
-                   chunk: int = 48, device: str = "cpu") -> torch.Tensor:
-    """(n_windows, 1024) ``forward_lip`` of 5-frame windows v..v+4, v < n_windows.
-
-    Runs the 3-D CNN over chunks of the sequence ((1, 3, chunk + 4, 224, 224) in, one output per
-    window) instead of stacking 5 copies of every frame: the first layer is the only one with
-    a temporal extent (5, stride 1) and eval-mode BatchNorm is per-element, so each output
-    position is exactly that window's features.
-    """
+                   chunk: int = 24, device: str = "cpu") -> torch.Tensor:
+    """(n_windows, 1024) ``forward_lip`` of 5-frame windows v..v+4, v < n_windows, computed
+    over chunks of the sequence (see ``_lip_cnn``)."""
     feats = []
     for start in range(0, n_windows, chunk):
         stop = min(start + chunk, n_windows)
         clip = frames_bgr[start:stop + 4]
         x = torch.from_numpy(np.ascontiguousarray(clip.transpose(3, 0, 1, 2))).float()[None]
-        mid = net.netcnnlip(x.to(device))  # (1, 512, n, 1, 1)
-        mid = mid[0, :, :, 0, 0].transpose(0, 1)  # (n, 512)
-        feats.append(net.netfclip(mid).cpu())
+        feats.append(net.netfclip(_lip_cnn(net, x.to(device))).cpu())
     return torch.cat(feats, 0)
 
 
