@@ -89,7 +89,7 @@ WEIGHTS: Registry = Registry("weight")
 # optional dependency is missing is skipped; its entries are then simply absent.
 BUILTIN_PLUGIN_MODULES: tuple[str, ...] = (
     "hxbench.metrics",
-    "hxbench.face",
+    "hxbench.face._weights",
     "hxbench.tasks",
     "hxbench.adapters",
 )
