@@ -42,7 +42,8 @@ class TaskSpec:
     sha256: str = ""
 
     def identity(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "definition_sha256": self.sha256}
+        return {"name": self.name, "version": self.version, "main_metric": self.main_metric,
+                "definition_sha256": self.sha256}
 
     def manifest_path(self, data_root: str | Path | None = None) -> Path:
         return Path(data_root or default_data_root(self.dataset)) / self.manifest

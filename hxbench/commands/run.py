@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
 
     manifest, task = resolve_manifest(args)
     task_name = task.name if task else None
+    if args.model.startswith("folder:"):
+        return _score_folder(args, manifest, task, Path(args.model[len("folder:"):]))
     adapter = load_adapter(args.model)
     if args.mock:
         few = Manifest(manifest.path, manifest.samples[:2])
@@ -73,6 +75,22 @@ def run(args: argparse.Namespace) -> int:
                  "shard": f"{shard[0]}/{shard[1]}"},
         model={"name": args.model, "adapter": info, "generated_now": n_new},
     )
+    _finish(args, run_dir, results, task_name, metric_keys, manifest)
+    return 0
+
+
+def _score_folder(args, manifest, task, folder: Path) -> int:
+    """The folder: adapter: outputs already on disk, matched by sample_id; nothing generated."""
+    from hxbench.commands.score import run as score_run
+
+    args.outputs = folder
+    args.run_dir = args.run_dir or Path("runs") / (task.name if task else manifest.path.stem) / folder.name
+    args.model_name = f"folder:{folder}"
+    args.no_validate = False
+    return score_run(args)
+
+
+def _finish(args, run_dir, results, task_name, metric_keys, manifest) -> None:
     (run_dir / "config.json").write_text(json.dumps(
         {"task": task_name, "model": args.model, "metrics": metric_keys, "shard": args.shard,
          "manifest": str(manifest.path)}, indent=2) + "\n")
@@ -81,4 +99,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_results_table(results)
         print(f"results: {run_dir / 'results.json'}")
-    return 0
