@@ -178,7 +178,9 @@ def render_report(run_dirs: list[Path], title: str | None = None, n_worst: int =
 
     # worst samples by the main metric
     main = task.get("main_metric") if isinstance(task, dict) else None
-    main_key = next((c for c in columns if c[1] and (main is None or c[0] == main or c[0].split("[")[0] == main)), None)
+    per_sample_cols = [c for c in columns if c[1] and any(
+        r["metric"] == c[0] and "values" in r for _, _, _, recs in runs for r in recs)]
+    main_key = next((c for c in per_sample_cols if c[0] == main), per_sample_cols[0] if per_sample_cols else None)
     if main_key:
         key, o, hib = main_key
         out.append(f"<h2>Worst samples by {html.escape(key)} · {html.escape(o)}</h2>")
