@@ -1,0 +1,76 @@
+"""Offline audio-mouth synchrony on a rendered talking face (real MediaPipe face mesh)."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mediapipe")
+
+from hxbench.errors import SampleError  # noqa: E402
+from hxbench.metrics.av_sync import AVSync, lagged_correlation, synchrony  # noqa: E402
+
+N = 75  # 3 s at 25 fps
+
+
+def speech(n_frames, seed=0):
+    """Syllable on/off envelope per frame and a voiced audio signal following it."""
+    rng = np.random.default_rng(seed)
+    syl = np.repeat(rng.random(n_frames // 4 + 1) > 0.45, 4)[:n_frames].astype(float)
+    env = np.convolve(syl, np.ones(3) / 3, mode="same")
+    t = np.arange(n_frames * 640) / 16000
+    voice = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((140, 280, 420, 700), 1))
+    audio = 0.15 * np.repeat(env, 640) * voice + 0.003 * rng.standard_normal(len(t))
+    return env, audio.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def talking_face():
+    from PIL import Image
+
+    from hxbench.synth.photos import astronaut
+    from hxbench.synth.render import BEHAVIOUR_DIM, B, render
+
+    img = np.asarray(Image.fromarray(astronaut()).resize((256, 256), Image.BILINEAR))
+    env, audio = speech(N)
+    beh = np.zeros((N, BEHAVIOUR_DIM))
+    beh[:, B["jaw_open"]] = env
+    return render(img, beh), audio
+
+
+def test_in_sync_peaks_at_zero(talking_face):
+    frames, audio = talking_face
+    out = AVSync().score_arrays(frames, audio)
+    assert abs(out["av_offset"]) <= 1
+    assert out["av_corr"] > 0.5 and out["av_conf"] > 0.3
+
+
+@pytest.mark.parametrize("shift", [5, -5])
+def test_detects_a_five_frame_audio_shift(talking_face, shift):
+    frames, audio = talking_face
+    shifted = np.roll(audio, shift * 640)  # shift > 0: the audio is delayed by `shift` frames
+    out = AVSync().score_arrays(frames, shifted)
+    assert abs(out["av_offset"] - (-shift)) <= 1  # SyncNet convention: delayed audio -> negative
+
+
+def test_unrelated_audio_scores_lower(talking_face):
+    frames, audio = talking_face
+    _, other = speech(N, seed=7)
+    good = AVSync().score_arrays(frames, audio)
+    bad = AVSync().score_arrays(frames, other)
+    assert bad["av_conf"] < good["av_conf"]
+
+
+def test_errors():
+    with pytest.raises(SampleError, match="does not move"):
+        synchrony(np.zeros(50), np.random.default_rng(0).normal(size=50))
+    with pytest.raises(SampleError, match="silent"):
+        synchrony(np.random.default_rng(0).normal(size=50), np.zeros(50))
+    with pytest.raises(SampleError, match="face"):
+        AVSync().score_arrays(np.zeros((12, 64, 64, 3), np.uint8), np.ones(12 * 640, np.float32))
+
+
+def test_lagged_correlation_signs():
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=200)
+    a = np.roll(v, 3)  # a[t + 3] = v[t]
+    corr = lagged_correlation(v, a, 15)
+    assert int(np.nanargmax(corr)) - 15 == 3
