@@ -72,7 +72,7 @@ class HumanExpertAdapter(Adapter):
 
     def _render(self, x: GenerationInput, beh: np.ndarray, fps: float) -> np.ndarray:
         try:
-            from hxbench.synth import render
+            from hxbench.synth.render import render
         except ImportError as e:
             raise HxbenchError(f"sample {x.sample_id}: the hx-synth renderer (hxbench.synth.render) is not available: {e}") from None
         if x.reference_image is None:

@@ -99,6 +99,10 @@ class TrainingBundle:
 def load_training_data(spec: str, seed: int = 0) -> TrainingBundle:
     if spec == "toy":
         return toy_bundle(seed)
+    if spec == "hxsynth-gen":
+        from reference_models.humanexpert import hxsynth_data
+
+        return hxsynth_data.bundle_from_generators(seed)
     if spec.startswith("hxsynth:"):
         from reference_models.humanexpert import hxsynth_data
 
