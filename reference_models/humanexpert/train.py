@@ -242,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.time()
     bundle = hxdata.load_training_data(a.data, seed=a.seed)
+    data_seconds = time.time() - t0
+    t0 = time.time()  # --max-minutes bounds training, not data preparation
     overrides = {"text_vocab": bundle.bpe.vocab_size, "speech_vocab": bundle.speech.K,
                  "behaviour_dim": bundle.behaviour_dim}
     cfg = get_config(a.size, **overrides)
@@ -260,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     info = save_checkpoint(model, out, extra={
         "training": {**vars(a), "lm_steps_done": len(lm_losses), "df_steps_done": len(df_losses),
                      "final_lm_loss": float(np.mean(lm_losses[-50:])), "final_df_loss": float(np.mean(df_losses[-50:])),
-                     "seconds": round(time.time() - t0, 1), "torch": torch.__version__},
+                     "seconds": round(time.time() - t0, 1), "data_seconds": round(data_seconds, 1), "torch": torch.__version__},
         "data": bundle.describe(),
         "behaviour_norm": bundle.behaviour_norm,
         "fps": bundle.fps,
