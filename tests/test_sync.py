@@ -286,3 +286,17 @@ def test_video_file_sample_matches_arrays(state, tmp_path, monkeypatch):
     vals = metric.score_sample(SampleData("v", gen=clip_from_video(path)))
     direct = metric.score_frames(read_video(path), to_int16_pcm(read_audio(path)))["values"]
     assert vals == pytest.approx(direct, abs=1e-6)
+
+
+def test_mediapipe_detector_finds_the_rendered_face():
+    pytest.importorskip("mediapipe")
+    from PIL import Image
+
+    from hxbench.face_tracks import mediapipe_detector
+    from hxbench.synth.photos import astronaut
+
+    img = np.asarray(Image.fromarray(astronaut()).resize((256, 256), Image.BILINEAR))
+    dets = mediapipe_detector()(np.stack([img, img]))
+    assert [d[0]["frame"] for d in dets] == [0, 1]
+    x1, y1, x2, y2 = dets[0][0]["bbox"]
+    assert 0 <= x1 < x2 <= 256 and 0 <= y1 < y2 <= 256 and dets[0][0]["conf"] > 0.5
