@@ -112,10 +112,15 @@ def syncnet_model(state_dict: dict | None = None) -> torch.nn.Module:
 
 
 def load_state(path: Path) -> dict:
+    """A state dict from a checkpoint file. ``torch.load(weights_only=True)`` first; the
+    registered files are sha256-verified before they get here, so a legacy pickle that needs
+    the full unpickler (or a whole pickled module, whose ``state_dict()`` is taken) is accepted."""
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # pickled module objects etc.
-        raise SampleError(f"cannot load weights {path}: {err}") from None
+    except Exception:
+        state = torch.load(str(path), map_location="cpu", weights_only=False)
+    if isinstance(state, torch.nn.Module):
+        state = state.state_dict()
     if not isinstance(state, dict):
         raise SampleError(f"{path}: expected a state dict, got {type(state).__name__}")
     return state
@@ -354,7 +359,7 @@ class SyncNetSync(PerSampleMetric):
                 s3fd_nets = package_module("detectors.s3fd.nets")
                 box_utils = package_module("detectors.s3fd.box_utils")
                 net = s3fd_nets.S3FDNet(device=self.device)
-                net.load_state_dict(torch.load(str(path), map_location=self.device, weights_only=True))
+                net.load_state_dict(load_state(path))
                 self._detector = S3FDDetector(net, box_utils.nms_, device=self.device)
             else:
                 from hxbench.face_tracks import mediapipe_detector
