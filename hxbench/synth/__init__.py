@@ -7,6 +7,6 @@
 """
 
 from hxbench.synth.build import PROTOCOLS, SIZES, build
-from hxbench.synth.render import BEHAVIOUR_DIM, BEHAVIOUR_NAMES, render
+from hxbench.synth.renderer import BEHAVIOUR_DIM, BEHAVIOUR_NAMES, render
 
 __all__ = ["PROTOCOLS", "SIZES", "build", "render", "BEHAVIOUR_DIM", "BEHAVIOUR_NAMES"]

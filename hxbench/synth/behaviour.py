@@ -1,6 +1,6 @@
 """Behaviour sequences (T, 11) for the renderer: from speech, and from text commands.
 
-Layout: ``hxbench.synth.render.BEHAVIOUR_NAMES``. Everything is a pure function of its
+Layout: ``hxbench.synth.renderer.BEHAVIOUR_NAMES``. Everything is a pure function of its
 inputs and a ``numpy.random.Generator``, so a seed fixes the result.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hxbench.synth.render import B, BEHAVIOUR_DIM
+from hxbench.synth.renderer import B, BEHAVIOUR_DIM
 
 FPS = 25.0
 

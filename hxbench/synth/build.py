@@ -30,7 +30,7 @@ from hxbench.synth import behaviour as beh_mod
 from hxbench.synth import body as body_mod
 from hxbench.synth import qa as qa_mod
 from hxbench.synth.photos import PHOTO_LICENCE, identities
-from hxbench.synth.render import BEHAVIOUR_NAMES, behaviour_to_landmarks, get_rig, render_landmarks
+from hxbench.synth.renderer import BEHAVIOUR_NAMES, behaviour_to_landmarks, get_rig, render_landmarks
 
 FPS = 25
 SR = 16000
