@@ -181,11 +181,13 @@ def load_schema(board_dir: str | Path) -> Board:
             if not isinstance(t, dict) or not {"id", "source", "columns", "rows"} <= set(t):
                 problems.append(f"{tw}: needs id, source, columns, rows")
                 continue
+            if set(t) - {"id", "source", "caption", "notes", "columns", "rows"}:
+                problems.append(f"{tw}: unknown key(s) {sorted(set(t) - {'id', 'source', 'caption', 'notes', 'columns', 'rows'})}")
             cols = _parse_columns(t["columns"], tw, False, problems)
             ids = {c.id for c in cols}
             for r in t["rows"]:
-                if not isinstance(r, dict) or "method" not in r or not isinstance(r.get("values"), dict):
-                    problems.append(f"{tw}: each row needs method and values")
+                if not isinstance(r, dict) or set(r) != {"method", "values"} or not isinstance(r.get("values"), dict):
+                    problems.append(f"{tw}: each row is {{method, values}} only, got {r!r}")
                     continue
                 bad = set(r["values"]) - ids
                 if bad:

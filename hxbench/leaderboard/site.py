@@ -103,7 +103,9 @@ def scatter_svg(points: list[tuple[str, float, float, list | None, list | None]]
             o.append(f'<line x1="{sx(x):.1f}" x2="{sx(x):.1f}" y1="{sy(ciy[0]):.1f}" y2="{sy(ciy[1]):.1f}" stroke="{col}"/>')
         o.append(f'<circle class="pt" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="4.5" fill="{col}"><title>{esc(name)}: '
                  f'{_fmt(x)}, {_fmt(y)}</title></circle>')
-        o.append(f'<text x="{sx(x) + 7:.1f}" y="{sy(y) - 6:.1f}" fill="{col}">{esc(name[:28])}</text>')
+        right = sx(x) > L + 0.6 * (width - L - R)  # label to the left of points near the right edge
+        o.append(f'<text x="{sx(x) + (-7 if right else 7):.1f}" y="{sy(y) - 6:.1f}" fill="{col}" '
+                 f'text-anchor="{"end" if right else "start"}">{esc(name[:28])}</text>')
     o.append("</svg>")
     return "".join(o)
 
@@ -131,7 +133,8 @@ def render_board(board: Board) -> dict[str, str]:
     out = [f"<p><a href='../index.html'>all boards</a></p><h1>{esc(board.title)}</h1>"]
     if board.description:
         out.append(f"<p>{esc(board.description)}</p>")
-    task = f"task <code>{esc(str(board.task))}</code>" + (f" v{board.task_version}" if board.task_version else "")
+    task = (f"task <code>{esc(str(board.task))}</code>" + (f" v{board.task_version}" if board.task_version else "")
+            if board.task else "no task pinned")
     rev = board.manifest_revision or (board.entries[0].meta.get("manifest_revision") if board.entries else None)
     out.append(f"<p class='muted'>{task} · manifest revision <code>{esc(str(rev))}</code> · "
                f"{len(board.entries)} entries · metrics: "
@@ -249,8 +252,7 @@ def render_reported(board: Board) -> dict[str, str]:
             out.append(f"<tr><td data-v='{i}'>{i}</td><td class='l'>{esc(str(r['method']))}</td>")
             for c in cols:
                 v = r["values"].get(c.id)
-                text = r.get("display", {}).get(c.id) if isinstance(r.get("display"), dict) else None
-                out.append(f"<td data-v='{'' if v is None else repr(float(v))}'>{esc(text) if text else _fmt(v, 'g')}</td>")
+                out.append(f"<td data-v='{'' if v is None else repr(float(v))}'>{_fmt(v, c.format)}</td>")
             out.append("</tr>")
         out.append("</tbody></table>")
         if t.get("notes"):
