@@ -271,7 +271,7 @@ def duplicate_problems(manifest, outputs: Path) -> list[Any]:
             continue
         if p.suffix.lower() in MEDIA_SUFFIXES and p.stem in ids:
             found.setdefault(p.stem, []).append(str(p.relative_to(outputs)))
-    return [Problem(sid, "duplicate", f"sample {sid!r} has {len(paths)} outputs: {', '.join(paths)}; "
+    return [Problem(sid, "duplicate", f"{len(paths)} outputs: {', '.join(paths)}; "
                     "submit exactly one per sample_id")
             for sid, paths in sorted(found.items()) if len(paths) > 1]
 
