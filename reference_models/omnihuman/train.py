@@ -54,15 +54,24 @@ def load_fp32(module: torch.nn.Module, path: Path) -> torch.nn.Module:
 # ---------------------------------------------------------------------------------------------
 # VAE
 # ---------------------------------------------------------------------------------------------
-def train_vae(videos, cfg: OmniConfig, minutes: float, batch: int = 4, clip: int = 8,
-              lr: float = 2e-3, seed: int = 0, log=print):
+def train_vae(videos, cfg: OmniConfig, minutes: float, batch: int = 3, clip: int | None = None,
+              lr: float = 2e-3, seed: int = 0, log=print, init: str | None = None):
+    """Clips of ``clip`` frames (default cfg.clip_frames: shorter clips teach the decoder to
+    lean on the temporal zero padding and it then decodes long sequences badly)."""
+    clip = clip or cfg.clip_frames
     torch.manual_seed(seed)
     rng = random.Random(seed)
     vae = VideoVAE(cfg)
+    if init:
+        load_fp32(vae, Path(init))
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
-    t_end = time.time() + minutes * 60
+    t_start = time.time()
+    t_end = t_start + minutes * 60
     step, losses = 0, []
     while time.time() < t_end:
+        frac = (time.time() - t_start) / max(t_end - t_start, 1e-9)
+        for group in opt.param_groups:  # linear decay to 10 % over the time budget
+            group["lr"] = lr * (1.0 - 0.9 * frac)
         xs = []
         for _ in range(batch):
             v = rng.choice(videos)
@@ -103,10 +112,11 @@ def encode_videos(vae: VideoVAE, videos, chunk: int = 64) -> list[torch.Tensor]:
 
 
 @torch.no_grad()
-def vae_psnr(vae: VideoVAE, videos, n: int = 8) -> float:
+def vae_psnr(vae: VideoVAE, videos, n: int = 8, length: int = 32) -> float:
+    """Mean PSNR (dB) of encode->decode over the first ``length`` frames of ``n`` videos."""
     vals = []
     for v in videos[:n]:
-        x = frames_to_tensor(v.frames[:vae.cfg.clip_frames])
+        x = frames_to_tensor(v.frames[:length])
         vals.append(psnr(vae.decode(vae.encode(x)), x))
     return float(np.mean(vals))
 
@@ -215,6 +225,7 @@ def main(argv=None) -> int:
     ap.add_argument("--vae-minutes", type=float, default=4.0)
     ap.add_argument("--dit-minutes", type=float, default=6.0)
     ap.add_argument("--vae", help="reuse a trained vae.pt instead of training one")
+    ap.add_argument("--vae-init", help="continue training the VAE from this vae.pt")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--max-videos", type=int, default=None)
@@ -246,10 +257,13 @@ def main(argv=None) -> int:
         vae = load_fp32(VideoVAE(cfg), Path(args.vae)).eval()
         info["vae"] = {"reused": args.vae, "sha256": sha256(Path(args.vae))}
     else:
-        vae, vinfo = train_vae(videos, cfg, args.vae_minutes, seed=args.seed, log=log)
+        vae, vinfo = train_vae(videos, cfg, args.vae_minutes, seed=args.seed, log=log,
+                               init=args.vae_init)
+        if args.vae_init:
+            vinfo["init"] = {"path": args.vae_init, "sha256": sha256(Path(args.vae_init))}
         info["vae"] = vinfo
-    info["vae"]["psnr_db_first_clip"] = vae_psnr(vae, videos)
-    log(f"vae psnr {info['vae']['psnr_db_first_clip']:.2f} dB")
+    info["vae"]["psnr_db_first_32_frames"] = vae_psnr(vae, videos)
+    log(f"vae psnr {info['vae']['psnr_db_first_32_frames']:.2f} dB")
     save_fp16(vae, out / "vae.pt")
     latents = encode_videos(vae.eval(), videos)
     model, stages = train_dit(videos, latents, cfg, args.dit_minutes, args.batch, args.lr,
