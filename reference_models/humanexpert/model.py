@@ -486,16 +486,20 @@ class HumanExpert(nn.Module):
 # --------------------------------------------------------------------------- checkpoints
 
 
-def save_checkpoint(model: HumanExpert, path: str | Path, extra: dict[str, Any] | None = None) -> dict[str, str]:
-    """Write ``<path>.pt`` (plain state dict) and ``<path>.json`` (config, sha256, extra info)."""
+def save_checkpoint(model: HumanExpert, path: str | Path, extra: dict[str, Any] | None = None,
+                    dtype: torch.dtype | None = None) -> dict[str, str]:
+    """Write ``<path>.pt`` (plain state dict, optionally cast to ``dtype``, e.g. float16 to keep a
+    committed checkpoint small) and ``<path>.json`` (config, sha256, extra info)."""
     import hashlib
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pt = path.with_suffix(".pt")
-    torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, pt)
+    cast = (lambda v: v.to(dtype) if dtype is not None and v.is_floating_point() else v)  # noqa: E731
+    torch.save({k: cast(v.detach().cpu()).contiguous() for k, v in model.state_dict().items()}, pt)
     sha = hashlib.sha256(pt.read_bytes()).hexdigest()
-    meta = {"config": model.cfg.to_dict(), "state_dict": pt.name, "sha256": sha}
+    meta = {"config": model.cfg.to_dict(), "state_dict": pt.name, "sha256": sha,
+            "dtype": str(dtype or "float32").replace("torch.", "")}
     meta.update(extra or {})
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return {"pt": str(pt), "sha256": sha}
