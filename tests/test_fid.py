@@ -68,6 +68,7 @@ def test_torchscript_and_pytorch_fid_module_agree():
 
 
 @needs_weights
+@pytest.mark.slow  # ~100 s of CPU: 15 Inception passes at 299x299
 def test_fid_sharded_merge_replay_and_cache(tmp_path):
     rng = np.random.default_rng(2)
     gen = [rng.integers(0, 256, (2, 40, 48, 3), dtype=np.uint8) for _ in range(3)]
