@@ -380,7 +380,8 @@ def write_bundle(run_dir: str | Path, bundle: str | Path, manifest_path: str | P
         shutil.copy2(run_dir / "samples.jsonl", bundle / "samples.jsonl")
         if (run_dir / "payloads").is_dir():
             shutil.copytree(run_dir / "payloads", bundle / "payloads", dirs_exist_ok=True)
-    shutil.copy2(manifest_path, bundle / "manifest.jsonl")
+    if Path(manifest_path).resolve() != (bundle / "manifest.jsonl").resolve():
+        shutil.copy2(manifest_path, bundle / "manifest.jsonl")
     (bundle / "model_card.yaml").write_text(yaml.safe_dump(model_card, sort_keys=False, allow_unicode=True))
     meta: dict[str, Any] = {
         "bundle_version": BUNDLE_VERSION,

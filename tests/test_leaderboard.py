@@ -1,0 +1,182 @@
+"""Leaderboards: schema checks, ranking exactly as the schema says, refusal of incompatible or
+tampered entries, and the built static site checked in headless Debian chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hxbench.cli import main
+from hxbench.leaderboard.board import Board, BoardError, Column, Entry, load_board, load_schema, rank_entries
+from hxbench.leaderboard.testing import make_outputs, make_task_data
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+REPO = Path(__file__).resolve().parent.parent
+
+BOARD_YAML = """
+name: demo
+title: Demo board
+kind: measured
+columns:
+  - {id: ssim, metric: "ssim[rgb-255]", output: ssim, label: SSIM, higher_is_better: true}
+  - {id: psnr, metric: "psnr[rgb-255]", output: psnr, label: PSNR, higher_is_better: true, format: ".2f"}
+ranking: {method: lexicographic, columns: [ssim, psnr]}
+plots: {scatter: [[ssim, psnr]], distributions: [ssim, psnr]}
+"""
+
+
+@pytest.fixture(scope="module")
+def boards(tmp_path_factory):
+    """A board with three bundles: checkpoints of decreasing quality (noise 3, 9, 20)."""
+    root = tmp_path_factory.mktemp("lb")
+    m = make_task_data(root / "data", n=4)
+    bdir = root / "boards" / "demo"
+    (bdir / "entries").mkdir(parents=True)
+    (bdir / "board.yaml").write_text(BOARD_YAML)
+    for name, noise in (("sharp", 3), ("blurry", 9), ("still-noise", 20)):
+        out = make_outputs(m, root / f"out_{name}", noise=noise, seed=noise)
+        card = root / f"{name}.yaml"
+        card.write_text(yaml.safe_dump({"name": name, "description": f"noise std {noise}",
+                                        "baseline": name == "still-noise"}))
+        assert main(["submit", "--manifest", str(m.path), "--outputs", str(out), "--model-card", str(card),
+                     "--out", str(bdir / "entries" / name), "--metrics", "ssim", "psnr"]) == 0
+    return root / "boards"
+
+
+def _entry(name, **values):
+    return Entry(name, Path(name), {}, {}, {}, [], values=dict(values))
+
+
+def test_ranking_follows_the_schema():
+    cols = [Column("a", "A", True, "a[x]", "a"), Column("b", "B", False, "b[x]", "b")]
+    b = Board("t", "t", "measured", Path("."), columns=cols, rank_method="lexicographic", rank_columns=["b", "a"])
+    b.entries = [_entry("p", a=0.9, b=3.0), _entry("q", a=0.5, b=1.0), _entry("r", a=0.99, b=1.0),
+                 _entry("s", a=1.0, b=None)]
+    rank_entries(b)
+    # lower b first; tie on b broken by higher a; a missing value ranks last
+    assert [(e.name, e.rank) for e in b.entries] == [("r", 1), ("q", 2), ("p", 3), ("s", 4)]
+    b.rank_method, b.rank_columns = "mean_rank", ["a", "b"]
+    rank_entries(b)
+    # ranks a: s1 r2 p3 q4 ; b: q1.5 r1.5 p3 s4 -> means r1.75 s2.5 q2.75 p3
+    assert [(e.name, e.score) for e in b.entries] == [("r", 1.75), ("s", 2.5), ("q", 2.75), ("p", 3.0)]
+    assert "each column weight 1" in b.ranking_text()
+
+
+def test_schema_is_strict(tmp_path):
+    d = tmp_path / "x"
+    d.mkdir()
+    (d / "board.yaml").write_text(BOARD_YAML.replace("name: demo", "name: x")
+                                  .replace("columns: [ssim, psnr]}", "columns: [ssim, lpips]}") + "weights: {ssim: 2}\n")
+    with pytest.raises(BoardError) as err:
+        load_schema(d)
+    text = str(err.value)
+    assert "unknown key(s) ['weights']" in text and "ranking.columns ['lpips'] are not column ids" in text
+
+
+def test_incompatible_and_tampered_entries_are_refused(boards, tmp_path):
+    from hxbench.submit import write_bundle
+
+    b = tmp_path / "boards"
+    shutil.copytree(boards, b)
+    entries = b / "demo" / "entries"
+    # an entry scored with another ssim version, correctly re-bundled (it verifies)
+    odd = entries / "zz-other-version"
+    shutil.copytree(entries / "sharp", odd)
+    res = json.loads((odd / "results.json").read_text())
+    res["metrics"]["ssim[rgb-255]"]["version"] = "9"
+    (odd / "results.json").write_text(json.dumps(res))
+    write_bundle(odd, odd, odd / "manifest.jsonl", {"name": "other-version"})
+    with pytest.raises(BoardError, match=r"entry zz-other-version: ssim\[rgb-255\] version 9 differs from"):
+        load_board(b / "demo")
+    shutil.rmtree(odd)
+    # a tampered bundle (a number improved after bundling) is never shown
+    lines = (entries / "blurry" / "samples.jsonl").read_text().replace('"psnr": 3', '"psnr": 4')
+    assert lines != (entries / "blurry" / "samples.jsonl").read_text()
+    (entries / "blurry" / "samples.jsonl").write_text(lines)
+    with pytest.raises(BoardError, match="entry blurry: bundle fails verification: samples.jsonl was modified"):
+        load_board(b / "demo")
+    board = load_board(b / "demo", exclude_incompatible=True)
+    assert [e.name for e in board.entries] == ["sharp", "still-noise"]
+    assert board.excluded[0][0] == "blurry"
+
+
+def test_published_board_transcribes_the_papers_exactly():
+    """Every row, formatted as the board prints it, appears verbatim in the paper's text."""
+    board = load_schema(REPO / "leaderboards" / "published")
+    papers = Path("/work/shared/papers")
+    if not papers.is_dir():
+        pytest.skip("papers not available")
+    text = {"humanexpert": (papers / "humanexpert.txt").read_text(),
+            "omnihuman15": re.sub(r"</?b>", "", (papers / "omnihuman-1.5.txt").read_text())}
+    n = 0
+    for t in board.tables:
+        src = text["humanexpert" if t["id"].startswith("humanexpert") else "omnihuman15"]
+        for r in t["rows"]:
+            cells = "\t".join(format(r["values"][c.id], c.format) for c in t["columns"])
+            assert cells in src, (t["id"], r["method"], cells)
+            n += 1
+    assert n == 3 + 6 + 3 + 7 + 6
+
+
+chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not found (apt-get install chromium)")
+
+
+@chromium
+def test_site_in_headless_chromium(boards, tmp_path):
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "leaderboards" / "published", boards / "published")
+    assert main(["leaderboard", "build", "--boards", str(boards), "--out", str(site)]) == 0
+    board = load_board(boards / "demo")
+    expected = [e.name for e in board.entries]
+    assert expected == ["sharp", "blurry", "still-noise"]  # SSIM falls as the noise grows
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page()
+        page.goto((site / "index.html").as_uri())
+        assert page.locator("#boards li").count() == 2
+        page.click("text=Demo board")
+        table = page.locator("table#ranking")
+        assert table.is_visible()
+        assert page.locator("table#ranking tbody tr").evaluate_all(
+            "rs => rs.map(r => r.dataset.entry)") == expected
+        ssim = [float(x) for x in page.locator("table#ranking tbody tr td:nth-child(3)").evaluate_all(
+            "cs => cs.map(c => c.dataset.v)")]
+        assert ssim == sorted(ssim, reverse=True)
+        assert page.locator("table#ranking tbody tr").first.locator(".ci").first.inner_text().startswith("[")
+        # plots render: a scatter with one point per entry, distributions with a dot per sample
+        scatter = page.locator("svg.scatter")
+        assert scatter.count() == 1
+        box = scatter.bounding_box()
+        assert box["width"] > 300 and box["height"] > 200
+        pts = scatter.locator("circle.pt")
+        assert pts.count() == 3
+        assert all(pts.nth(i).bounding_box()["width"] > 0 for i in range(3))
+        dists = page.locator("svg.dist")
+        assert dists.count() == 2 and dists.first.locator("circle").count() == 3 * 4
+        # sorting by a column header (client side), then back to the official order
+        page.click("th[data-col=psnr]")  # ascending first
+        assert page.locator("table#ranking tbody tr").evaluate_all(
+            "rs => rs.map(r => r.dataset.entry)") == expected[::-1]
+        page.click("th[data-col=rank]")
+        assert page.locator("table#ranking tbody tr").evaluate_all(
+            "rs => rs.map(r => r.dataset.entry)") == expected
+        # an entry page: model card and worst samples
+        page.click("text=still-noise")
+        assert page.locator("h1").inner_text() == "still-noise"
+        assert "noise std 20" in page.locator("dl.card").inner_text()
+        assert page.locator("table.worst tr").count() == 1 + 4
+        # the published board is marked as reported
+        page.goto((site / "published" / "index.html").as_uri())
+        assert "Reported, not reproduced" in page.locator("#reported").inner_text()
+        assert page.locator("table.reported").count() == 5
+        assert "792.6" in page.content()
+        browser.close()
