@@ -102,7 +102,7 @@ def body_sequence(command: str | None, n_frames: int, rng: np.random.Generator) 
             wrist = elbow + a * np.array([-0.02, -0.75]) + (1 - a) * (base[R_WRI] - base[R_ELB])
             _arm(k, "right", elbow, wrist)
         elif command == "clap":
-            gap = 0.05 + 0.3 * (0.5 + 0.5 * np.cos(ph)) if t >= start else 0.6
+            gap = 0.04 + 0.7 * (0.5 + 0.5 * np.cos(ph)) if t >= start else 0.74
             for side, sho, sign in (("right", rs, -1), ("left", ls, 1)):
                 elbow = sho + np.array([0.18 * sign, 0.7]) * a + (1 - a) * (base[R_ELB if sign < 0 else L_ELB] - sho)
                 wrist = np.array([sign * gap / 2 * a + (1 - a) * base[R_WRI if sign < 0 else L_WRI][0],
@@ -119,11 +119,12 @@ def body_sequence(command: str | None, n_frames: int, rng: np.random.Generator) 
 
 
 def to_pixels(seq: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Body units -> pixels: the figure fills ~85 % of the frame height, centred."""
-    scale = 0.85 * height / 5.3
+    """Body units -> pixels: the standing figure spans ~60 % of the frame height (room above
+    for a raised hand), centred horizontally."""
+    scale = 0.8 * height / 6.2
     out = seq.copy()
     out[..., 0] = width / 2 + seq[..., 0] * scale
-    out[..., 1] = height * 0.52 + (seq[..., 1] - 0.0) * scale + 0.02 * height
+    out[..., 1] = height * 0.6 + seq[..., 1] * scale
     return out
 
 
