@@ -135,6 +135,7 @@ def scene_cuts(frames_bgr: np.ndarray, threshold: float = 27.0, min_scene_len: i
             frame = cv2.resize(frame, (max(1, round(w / factor)), max(1, round(h / factor))),
                                interpolation=cv2.INTER_LINEAR)
         cuts += det.process_frame(i, frame)
+    cuts += det.post_process(len(frames_bgr))
     return cuts
 
 

@@ -300,3 +300,25 @@ def test_mediapipe_detector_finds_the_rendered_face():
     assert [d[0]["frame"] for d in dets] == [0, 1]
     x1, y1, x2, y2 = dets[0][0]["bbox"]
     assert 0 <= x1 < x2 <= 256 and 0 <= y1 < y2 <= 256 and dets[0][0]["conf"] > 0.5
+
+
+def test_scene_cuts_match_scenedetect_scene_manager(tmp_path):
+    pytest.importorskip("scenedetect")
+    from scenedetect import ContentDetector, SceneManager, StatsManager
+    from scenedetect.video_manager import VideoManager
+
+    from hxbench.face_tracks import scene_cuts, shots_from_cuts
+    from hxbench.media import read_video, write_video
+
+    a, _ = talking(n_frames=40, size=320, seed=0)
+    b = np.ascontiguousarray(255 - a[:30, ::-1])
+    path = write_video(tmp_path / "cut.mp4", np.concatenate([a, b, a[:25]]), 25, crf=10)
+    frames = read_video(path)
+    ours = shots_from_cuts(scene_cuts(np.ascontiguousarray(frames[..., ::-1])), len(frames))
+    vm = VideoManager([str(path)])  # what the MoChaBench pipeline runs on its AVI
+    sm = SceneManager(StatsManager())
+    sm.add_detector(ContentDetector())
+    vm.start()
+    sm.detect_scenes(frame_source=vm)
+    ref = [(s[0].frame_num, s[1].frame_num) for s in sm.get_scene_list()]
+    assert ours == ref == [(0, 40), (40, 70), (70, 95)]
