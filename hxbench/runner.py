@@ -23,6 +23,12 @@ def generation_input(manifest: Manifest, sample: Sample, task: str | None = None
     exp = sample.expected
     duration = exp.duration if exp.duration is not None else (len(audio) / 16000 if audio is not None else None)
     extra = dict(sample.meta.get("model_inputs", {}))
+    if sample.meta.get("speakers") and "speakers" not in extra:
+        # multi-person: each person's own audio and image region are model inputs (not labels)
+        extra["speakers"] = [
+            {"audio": media.read_audio(manifest.resolve(sp["audio"])) if sp.get("audio") else None,
+             "region": sp.get("region"), "identity": sp.get("identity")}
+            for sp in sample.meta["speakers"]]
     return GenerationInput(sample_id=sample.sample_id, task=task, reference_image=image, driving_audio=audio,
                            text=sample.text, command=sample.command, question=sample.question,
                            question_audio=qaudio, duration=duration, fps=exp.fps, width=exp.width,

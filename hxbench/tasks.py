@@ -21,7 +21,7 @@ from hxbench.registry import TASKS
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 REQUIRED_KEYS = ("name", "version", "description", "dataset", "split", "manifest", "output", "metrics", "main_metric")
-OPTIONAL_KEYS = ("inputs", "superseded_by", "notes")
+OPTIONAL_KEYS = ("inputs", "superseded_by", "notes", "source_manifest", "converter")
 
 
 @dataclass
@@ -38,6 +38,8 @@ class TaskSpec:
     inputs: list[str] = field(default_factory=list)
     superseded_by: str | None = None
     notes: str | None = None
+    source_manifest: str | None = None  # with converter: the manifest is derived (hxbench.tasks_data)
+    converter: str | None = None
     path: Path | None = None
     sha256: str = ""
 
@@ -46,7 +48,12 @@ class TaskSpec:
                 "definition_sha256": self.sha256}
 
     def manifest_path(self, data_root: str | Path | None = None) -> Path:
-        return Path(data_root or default_data_root(self.dataset)) / self.manifest
+        root = Path(data_root or default_data_root(self.dataset))
+        if self.converter is not None:
+            from hxbench.tasks_data import derive_manifest
+
+            return derive_manifest(root / self.source_manifest, root / self.manifest, self.converter)
+        return root / self.manifest
 
 
 def default_data_root(dataset: str) -> Path:
@@ -100,6 +107,13 @@ def load_task_file(path: str | Path, check_metrics: bool = True) -> TaskSpec:
         raise ManifestError(f"{path}: output must be video, text or speech")
     if not isinstance(data["metrics"], list) or not data["metrics"]:
         raise ManifestError(f"{path}: metrics must be a non-empty list of metric names")
+    if ("converter" in data) != ("source_manifest" in data):
+        raise ManifestError(f"{path}: converter and source_manifest go together")
+    if "converter" in data:
+        from hxbench.tasks_data import CONVERTERS
+
+        if data["converter"] not in CONVERTERS:
+            raise ManifestError(f"{path}: unknown converter {data['converter']!r}; known: {', '.join(CONVERTERS)}")
     if data["main_metric"] not in data["metrics"]:
         raise ManifestError(f"{path}: main_metric {data['main_metric']!r} is not among its metrics")
     if check_metrics:
