@@ -43,6 +43,7 @@ import threading
 
 import numpy as np
 
+import hxbench.nets.emonet  # noqa: F401  (registers emonet-8 for `weights status`)
 from hxbench.errors import SampleError
 from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric, require_fields
 from hxbench.weights import PackageFile, WeightSpec, register_weights

@@ -35,6 +35,7 @@ import threading
 
 import numpy as np
 
+import hxbench.nets.arcface  # noqa: F401  (registers arcface-r50 / arcface-r100 for `weights status`)
 from hxbench.errors import SampleError
 from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric
 from hxbench.weights import PackageFile, WeightSpec, register_weights
