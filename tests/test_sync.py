@@ -322,3 +322,27 @@ def test_scene_cuts_match_scenedetect_scene_manager(tmp_path):
     sm.detect_scenes(frame_source=vm)
     ref = [(s[0].frame_num, s[1].frame_num) for s in sm.get_scene_list()]
     assert ours == ref == [(0, 40), (40, 70), (70, 95)]
+
+
+def test_batched_s3fd_matches_package_detect_faces():
+    """hxbench's batched S3FD wrapper vs the package's per-frame S3FD.detect_faces, same random
+    S3FDNet (threshold lowered so that random weights yield boxes)."""
+    s3fd = package_module("detectors.s3fd")
+    nets = package_module("detectors.s3fd.nets")
+    box_utils = package_module("detectors.s3fd.box_utils")
+    from hxbench.face_tracks import S3FDDetector
+
+    torch.manual_seed(1)
+    net = nets.S3FDNet(device="cpu").eval()
+    frames, _ = talking(n_frames=3, size=256)
+    ref_det = s3fd.S3FD(net=net, device="cpu")
+    conf_th = 0.5
+    ours = S3FDDetector(net, box_utils.nms_, conf_th=conf_th, scale=0.25, batch_size=3)(frames)
+    n_boxes = 0
+    for i, f in enumerate(frames):
+        ref = ref_det.detect_faces(f, conf_th=conf_th, scales=[0.25])
+        got = np.array([d["bbox"] + [d["conf"]] for d in ours[i]]).reshape(-1, 5)
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, atol=1e-3)
+        n_boxes += len(ref)
+    assert n_boxes > 0
