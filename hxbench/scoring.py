@@ -31,7 +31,7 @@ class SampleSource:
     fingerprint: Callable[[], str] | None = None
 
 
-def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
+def _progress(iterable: Iterable | None, total: int, desc: str, enabled: bool):
     if not enabled:
         return iterable
     from tqdm import tqdm
@@ -73,53 +73,70 @@ def score(
     failures: dict[str, list[dict[str, str]]] = {m.key: [] for m in active}
     n_reused = 0
 
-    for source in _progress(samples, len(samples), "scoring", progress):
-        pending = []
-        try:
-            fingerprint = source.fingerprint() if source.fingerprint else None
-        except (OSError, HxbenchError):
-            fingerprint = "unreadable"
+    # Samples are scored in small batches so that metrics with a network can batch their
+    # forward passes across samples (``Metric.batch_samples``); each sample is still decoded
+    # once for all metrics, and at most one batch of samples is held in memory.
+    batch_size = max([getattr(m, "batch_samples", 1) for m in active] + [1])
+    bar = _progress(None, len(samples), "scoring", progress) if progress else None
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start:start + batch_size]
+        todo: list[tuple[SampleSource, str | None, list[Metric]]] = []
+        for source in chunk:
+            try:
+                fingerprint = source.fingerprint() if source.fingerprint else None
+            except (OSError, HxbenchError):
+                fingerprint = "unreadable"
+            pending = []
+            for m in active:
+                rec = store.get(source.sample_id, m.key, m.version) if store else memory.get((source.sample_id, m.key))
+                if rec is not None and fingerprint is not None and rec.get("input_sha256") != fingerprint:
+                    rec = None  # the output changed since it was scored
+                if rec is None:
+                    pending.append(m)
+                    continue
+                n_reused += 1
+                _absorb(m, rec, store, per_sample_values, failures)
+                if keep_records is not None:
+                    keep_records.append(rec)
+            if pending:
+                todo.append((source, fingerprint, pending))
+        loaded: dict[str, tuple[SampleData | None, str | None]] = {}
+        for source, _, _ in todo:
+            try:
+                loaded[source.sample_id] = (source.load(), None)
+            except (MediaError, SampleError, HxbenchError, OSError) as err:
+                loaded[source.sample_id] = (None, str(err))
         for m in active:
-            rec = store.get(source.sample_id, m.key, m.version) if store else memory.get((source.sample_id, m.key))
-            if rec is not None and fingerprint is not None and rec.get("input_sha256") != fingerprint:
-                rec = None  # the output changed since it was scored
-            if rec is None:
-                pending.append(m)
-                continue
-            n_reused += 1
-            _absorb(m, rec, store, per_sample_values, failures)
-            if keep_records is not None:
-                keep_records.append(rec)
-        if not pending:
-            continue
-        try:
-            data = source.load()
-            load_error = None
-        except (MediaError, SampleError, HxbenchError, OSError) as err:
-            data, load_error = None, str(err)
-        for m in pending:
-            rec: dict[str, Any] = {"sample_id": source.sample_id, "metric": m.key, "metric_version": m.version}
-            if fingerprint is not None:
-                rec["input_sha256"] = fingerprint
-            if load_error is not None:
-                rec["error"] = load_error
-            else:
-                try:
-                    result = m.update(data)
-                    rec["values"] = result.values
-                    if result.payload is not None and store is not None:
-                        store.save_payload(m.key, source.sample_id, result.payload)
+            mine = [(src, fp) for src, fp, pending in todo if m in pending]
+            ok = [(src, fp) for src, fp in mine if loaded[src.sample_id][1] is None]
+            outcomes = dict(zip([src.sample_id for src, _ in ok],
+                                m.update_batch([loaded[src.sample_id][0] for src, _ in ok]) if ok else []))
+            for src, fp in mine:
+                rec: dict[str, Any] = {"sample_id": src.sample_id, "metric": m.key, "metric_version": m.version}
+                if fp is not None:
+                    rec["input_sha256"] = fp
+                outcome = outcomes.get(src.sample_id)
+                if outcome is None:
+                    rec["error"] = loaded[src.sample_id][1]
+                elif isinstance(outcome, Exception):
+                    rec["error"] = str(outcome)
+                else:
+                    rec["values"] = outcome.values
+                    if outcome.payload is not None and store is not None:
+                        store.save_payload(m.key, src.sample_id, outcome.payload)
                         rec["payload"] = True
-                except (SampleError, MediaError) as err:
-                    rec["error"] = str(err)
-            if store is not None:
-                store.append(rec)
-            else:
-                memory[(source.sample_id, m.key)] = rec
-            _collect(m, rec, per_sample_values, failures)
-            if keep_records is not None:
-                keep_records.append(rec)
-        del data  # frames of this sample are freed before the next one is decoded
+                if store is not None:
+                    store.append(rec)
+                else:
+                    memory[(src.sample_id, m.key)] = rec
+                _collect(m, rec, per_sample_values, failures)
+                if keep_records is not None:
+                    keep_records.append(rec)
+        del loaded  # this batch's frames are freed before the next batch is decoded
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
 
     results = results_header(task, dataset, model)
     results["n_samples"] = len(samples)

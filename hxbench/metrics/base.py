@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from hxbench.errors import SampleError
+from hxbench.errors import MediaError, SampleError
 from hxbench.registry import METRICS
 
 HIGHER = "higher"
@@ -105,6 +105,8 @@ class Metric:
     outputs: ClassVar[Mapping[str, str]] = {}  # output name -> HIGHER / LOWER / NEUTRAL
     requires: ClassVar[tuple[str, ...]] = ("gen", "ref")  # SampleData fields that must be set
     description: ClassVar[str] = ""
+    # how many samples the scoring loop hands to update_batch at once (networks batch across them)
+    batch_samples: ClassVar[int] = 1
 
     def __init__(self, variant: str | None = None, device: str = "cpu") -> None:
         variant = variant or self.variants[0]
@@ -154,6 +156,20 @@ class Metric:
     def update(self, sample: SampleData) -> SampleScore:
         """Score one sample, add it to the state, and return its per-sample record."""
         raise NotImplementedError
+
+    def update_batch(self, samples: list[SampleData]) -> list[SampleScore | Exception]:
+        """``update`` over several samples; a per-sample failure is returned, not raised.
+
+        Override it to batch network passes across samples; the result for each sample
+        must equal what ``update`` alone would give.
+        """
+        out: list[SampleScore | Exception] = []
+        for sample in samples:
+            try:
+                out.append(self.update(sample))
+            except (SampleError, MediaError) as err:
+                out.append(err)
+        return out
 
     def replay(self, score: SampleScore) -> None:
         """Add a previously stored per-sample record to the state (resume, no recompute)."""
