@@ -116,3 +116,32 @@ def _write(path: Path, samples: list[Sample], media_root: Path | None) -> Path:
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(path)
     return path
+
+
+def ground_truth_outputs(manifest_path: str | Path, out_dir: str | Path) -> Path:
+    """A folder of ground-truth "outputs" for a manifest, named by sample_id, for upper-bound
+    runs with the ``folder:`` adapter: video tasks link each sample's ``reference_video``;
+    text tasks write the first accepted answer; speech tasks speak "The answer is <answer>."
+    with espeak-ng (hxbench.speech). Returns ``out_dir``."""
+    from hxbench.validate import output_path
+
+    manifest = load_manifest(manifest_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for s in manifest.samples:
+        target = output_path(out, s)
+        if target.exists():
+            continue
+        kind = s.expected.kind
+        if kind == "video":
+            if not s.reference_video:
+                raise ManifestError(f"sample {s.sample_id!r} has no reference_video")
+            os.symlink(manifest.resolve(s.reference_video).resolve(), target)
+        elif kind == "text":
+            target.write_text((s.answers or [""])[0], encoding="utf-8")
+        else:
+            from hxbench import media, speech
+
+            media.write_wav(target, speech.synthesize(f"The answer is {(s.answers or [''])[0]}.",
+                                                      rate=150).audio)
+    return out

@@ -45,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
     if not metric_keys:
         raise ValueError("--metrics is required with --manifest")
     sources = from_manifest(manifest, args.outputs, shard)
+    from hxbench.distributed import launched_distributed, score_distributed, world
+
+    if launched_distributed():  # torchrun: ranks split the samples, states merged by all_gather
+        score = score_distributed  # noqa: F811
     results = score(
         sources, metric_keys, run_dir=args.run_dir, device=args.device, progress=not args.json,
         task=task.identity() if task else None,
@@ -52,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
                  "shard": f"{shard[0]}/{shard[1]}"},
         model={"name": args.model_name or args.outputs.name, "adapter": "folder", "outputs": str(args.outputs)},
     )
+    if launched_distributed() and world()[0] != 0:
+        return 0  # rank 0 reports
     if args.json:
         dump_json(results)
     else:
