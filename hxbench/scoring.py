@@ -156,7 +156,7 @@ def score(
                 ci = bootstrap_ci(values)
                 row["ci95"] = list(ci) if ci else None
             elif hasattr(m, "bootstrap_ci"):
-                row["ci95"] = m.bootstrap_ci(out)
+                row["ci95"] = m.bootstrap_ci(out, payloads=_stored_payloads(m, store))
             outputs[out] = row
         entry["outputs"] = outputs
         results["metrics"][m.key] = entry
@@ -165,6 +165,14 @@ def score(
     if run_dir is not None:
         write_json(Path(run_dir) / "results.json", results)
     return results
+
+
+def _stored_payloads(m: Metric, store: RunStore | None) -> list[dict] | None:
+    """Per-sample payloads of a set metric (for its bootstrap over samples); None without a run dir."""
+    if store is None:
+        return None
+    return [store.load_payload(m.key, r["sample_id"]) for r in store.records(m.key)
+            if r.get("payload") and r.get("metric_version") == m.version]
 
 
 def _absorb(m: Metric, rec: dict, store: RunStore | None, values, failures) -> None:

@@ -148,6 +148,15 @@ class SetFeatureMetric(Metric):
         mu2, s2 = self.ref_stats.mean_cov(self.ddof)
         return {self.output: AggregateValue(frechet_distance(mu1, s1, mu2, s2), self.n_samples, None)}
 
+    def bootstrap_ci(self, output: str, payloads=None, n_boot: int | None = None) -> list[float] | None:
+        """95 % CI of the set metric by resampling samples (see ``hxbench.metrics._bootstrap``);
+        ``payloads``: the per-sample {"gen", "ref"} features (None: no interval)."""
+        from hxbench.metrics._bootstrap import set_bootstrap_ci
+
+        if output != self.output or payloads is None:
+            return None
+        return set_bootstrap_ci(self, payloads, n_boot)
+
     def state_dict(self) -> dict[str, Any]:
         return {"gen": self.gen_stats.state_dict(), "ref": self.ref_stats.state_dict(),
                 "n_samples": self.n_samples, "ref_fixed": self.ref_fixed}
