@@ -1,7 +1,22 @@
-"""Training data from hx-synth's behaviour generators (``--data hxsynth-gen``).
+"""Training data from hx-synth: built manifests (``--data hxsynth:<dir>``) or generators (``hxsynth-gen``).
 
-Until ``hxbench.synth.build`` manifests exist, this generates the same kind of data hx-synth's
-tasks use, with hx-synth's own pure functions: espeak-ng sentences (``hxbench.speech``) ->
+``hxsynth:<dir>[,<dir>...]`` reads the *train* split of one or more ``hxbench.synth.build``
+outputs (``bundle_from_hxsynth``):
+
+* ``lip_sync/train.jsonl``: driving WAV (16 kHz) -> speech tokens (25/s, one per video frame),
+  behaviour = ``meta["behaviour"]`` [T, 11] in ``meta["behaviour_layout"]`` order;
+* ``listen_to_command/train.jsonl``: ``command`` text -> behaviour ``meta["behaviour"]``;
+* ``audio_qa/train.jsonl``: question text and ``question_audio`` -> ``answers[0]`` (LM
+  pre-training of the text-speech expert, T and S->T); ``audio_qa/test.jsonl`` (if present)
+  becomes ``qa_eval`` (held-out items: a tiny model cannot know those facts, so expect ~0).
+
+Test splits are never trained on. Note that hx-synth draws sample k of a protocol from
+``rng([seed, protocol, k])`` across train then test, so a "small" build's train clips with the
+same seed as a "tiny" build include the tiny build's *test* clips: train on a different seed
+than the one evaluated (the committed checkpoint trains on seed 1 and is evaluated on seed 0).
+
+``hxsynth-gen`` (no build needed) generates the same kind of data with hx-synth's own pure
+functions: espeak-ng sentences (``hxbench.speech``) ->
 ``speech_behaviour`` (mouth follows phonemes + loudness, idle head motion, blinks) for lip
 sync, and ``command_behaviour`` for the ten listen-to-command commands; behaviour is the
 renderer's 11-d layout (``hxbench.synth.render.BEHAVIOUR_NAMES``), standardised per dimension
@@ -9,6 +24,9 @@ renderer's 11-d layout (``hxbench.synth.render.BEHAVIOUR_NAMES``), standardised 
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 
@@ -63,3 +81,89 @@ def bundle_from_generators(seed: int = 0, n_speech: int = 60, n_cmd_each: int = 
     qa_eval = [{"question": q, "answers": [a], "q_codes": tok.encode(spoken[q], 16000)} for q, a in sorted(dict(qa).items())]
     return TrainingBundle(bpe, tok, BEHAVIOUR_DIM, lm, beh_ex, qa_eval, source="hxsynth-gen",
                           behaviour_norm={"mean": mean.tolist(), "std": std.tolist()}, fps=fps)
+
+
+# --------------------------------------------------------------------------- hx-synth build manifests
+
+
+def _load_split(root: Path, protocol: str, split: str):
+    from hxbench.manifest import load_manifest
+
+    p = root / protocol / f"{split}.jsonl"
+    return load_manifest(p) if p.is_file() else None
+
+
+def _behaviour_array(man, s, layout: list[str]) -> np.ndarray:
+    rel = s.meta.get("behaviour")
+    if rel is None:
+        raise ValueError(f"{man.path}: sample {s.sample_id} has no meta['behaviour']")
+    got = list(s.meta.get("behaviour_layout") or layout)
+    if got != layout:
+        raise ValueError(f"{man.path}: sample {s.sample_id} behaviour_layout {got} != {layout}")
+    b = np.load(man.resolve(rel)).astype(np.float32)
+    if b.ndim != 2 or b.shape[1] != len(layout):
+        raise ValueError(f"{man.path}: {rel} has shape {b.shape}, expected [T, {len(layout)}]")
+    return b
+
+
+def bundle_from_hxsynth(roots, seed: int = 0, bpe_size: int = 512, codebook_size: int = 128,
+                        vq_iters: int = 40) -> TrainingBundle:
+    """Training bundle from the train splits of one or more ``hxbench.synth.build`` outputs."""
+    from hxbench.media import read_audio
+    from hxbench.synth.renderer import BEHAVIOUR_NAMES
+
+    if isinstance(roots, (str, Path)):
+        roots = [Path(r) for r in str(roots).split(",") if r]
+    roots = [Path(r) for r in roots]
+    layout = list(BEHAVIOUR_NAMES)
+    lips, cmds, qa_train, qa_test, fps = [], [], [], [], None
+    for root in roots:
+        if not root.is_dir():
+            raise FileNotFoundError(f"hx-synth build {root} not found. Fix: python -c \"from hxbench.synth import "
+                                    f"build; build('{root}', 'small', seed=1)\"")
+        info = json.loads((root / "dataset.json").read_text()) if (root / "dataset.json").is_file() else {}
+        if info.get("behaviour_layout", layout) != layout:
+            raise ValueError(f"{root}: behaviour_layout {info['behaviour_layout']} != renderer's {layout}")
+        f = float(info.get("fps", 25))
+        if fps is not None and f != fps:
+            raise ValueError(f"{root}: fps {f} differs from another build's {fps}")
+        fps = f
+        if (m := _load_split(root, "lip_sync", "train")) is not None:
+            for s in m.samples:
+                b = _behaviour_array(m, s, layout)
+                lips.append((read_audio(m.resolve(s.driving_audio), 16000), b, s.text or ""))
+        if (m := _load_split(root, "listen_to_command", "train")) is not None:
+            for s in m.samples:
+                cmds.append((s.command, _behaviour_array(m, s, layout)))
+        for split, dest in (("train", qa_train), ("test", qa_test)):
+            if (m := _load_split(root, "audio_qa", split)) is not None:
+                for s in m.samples:
+                    aud = read_audio(m.resolve(s.question_audio), 16000) if s.question_audio else None
+                    dest.append((s.question, list(s.answers or []), aud))
+    if not lips and not cmds:
+        raise ValueError(f"no lip_sync/listen_to_command train samples under {', '.join(map(str, roots))}")
+    corpus = [q + " " + " ".join(a) for q, a, _ in qa_train] + [c for c, _ in cmds] + [t for *_, t in lips]
+    bpe = ByteBPE.train(corpus, bpe_size)
+    tok = SpeechTokenizer(codebook_size=codebook_size)
+    feats = [tok.features(a, 16000) for a, *_ in lips] + [tok.features(a, 16000) for *_, a in qa_train if a is not None]
+    tok.fit(feats, iters=vq_iters, seed=seed)
+    voc = Vocab(bpe, tok.K)
+    allb = np.concatenate([b for _, b, _ in lips] + [b for _, b in cmds])
+    mean, std = allb.mean(0), np.maximum(allb.std(0), 1e-2)
+    beh_ex = []
+    for a, b, _ in lips:
+        toks, p0 = voc.lipsync_prefix(tok.encode(a, 16000, n_tokens=len(b)))
+        beh_ex.append(Example(toks, ((b - mean) / std).astype(np.float32), p0, kind="lip_sync"))
+    for text, b in cmds:
+        toks, p0 = voc.command_prefix(text)
+        beh_ex.append(Example(toks, ((b - mean) / std).astype(np.float32), p0, kind="command"))
+    lm = []
+    for q, ans, aud in qa_train:
+        lm.append(voc.qa_example(ans[0], q))
+        if aud is not None:
+            lm.append(voc.qa_example(ans[0], q_codes=tok.encode(aud, 16000)))
+    qa_eval = [{"question": q, "answers": ans, "q_codes": None if aud is None else tok.encode(aud, 16000)}
+               for q, ans, aud in qa_test]
+    return TrainingBundle(bpe, tok, len(layout), lm, beh_ex, qa_eval,
+                          source="hxsynth:" + ",".join(str(r) for r in roots),
+                          behaviour_norm={"mean": mean.tolist(), "std": std.tolist()}, fps=fps or 25.0)
