@@ -10,7 +10,8 @@ injected only into each speaker's region through the attention mask.
 The transcript the agent reads is ``text`` or ``extra["transcript"]`` when the task provides
 one; without it the agent plans from the prompt alone (no ASR is bundled).
 Variants for the ablation: ``omnihuman-tiny-noplan`` (System 1 only: no schedule) and
-``omnihuman-tiny-refimg`` (reference image as an in-sequence first frame, no pseudo last frame).
+``omnihuman-tiny-refimg`` (reference image as an in-sequence first frame, no pseudo last frame),
+``omnihuman-tiny-noref`` (neither: identity only from the text and audio, as Table 1 "w/o Ref. & Pseudo Frame").
 """
 
 from __future__ import annotations
@@ -79,3 +80,9 @@ class OmniHumanTinyNoPlan(OmniHumanTiny):
 class OmniHumanTinyRefImage(OmniHumanTiny):
     description = "omnihuman-tiny ablation: reference image as first frame instead of pseudo last frame"
     ref_mode = "first_frame"
+
+
+@register_model("omnihuman-tiny-noref")
+class OmniHumanTinyNoRef(OmniHumanTiny):
+    description = "omnihuman-tiny ablation: neither reference image nor pseudo last frame"
+    ref_mode = "none"
