@@ -12,7 +12,8 @@ A judge adds a semantic score in [0, 1] and a judged correctness. Variants:
 
 - ``alias-minilm`` (default): judge = all-MiniLM-L6-v2 cosine similarity. Words of the
   question are first removed from the answer (an answer that repeats the question earns
-  nothing for it), then the best cosine between an alias and any span of the remaining words
+  nothing for it; the judge therefore cannot credit an answer made only of question words,
+  e.g. "red" to "Is it red or blue?": alias match still does), then the best cosine between an alias and any span of the remaining words
   (1 .. alias length + 2 words, or the whole remainder) is the ``judge_score``;
   ``judge_correct`` = judge_score >= 0.8. Measured on hx-synth items: correct answers 1.0,
   answers drawn from other items <= 0.65.
@@ -73,8 +74,7 @@ def minilm_judge(question: str | None, answer: str, aliases: list[str]) -> float
     from hxbench.metrics._qa_models import embed
 
     qwords = set(normalize_answer(question or "").split())
-    words = [w for w in normalize_answer(answer).split() if w not in qwords
-             or any(w in normalize_answer(a).split() for a in aliases)]
+    words = [w for w in normalize_answer(answer).split() if w not in qwords]
     if not words:
         return 0.0
     best = 0.0
