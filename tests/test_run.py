@@ -106,3 +106,22 @@ def test_a_regenerated_output_is_rescored(manifest, tmp_path):
     assert second["n_reused_records"] == 2
     assert second["metrics"]["psnr[rgb-255]"]["outputs"]["psnr"]["value"] > \
         first["metrics"]["psnr[rgb-255]"]["outputs"]["psnr"]["value"]
+
+
+def test_html_report_of_two_runs(manifest, tmp_path):
+    hx("run", "--manifest", str(manifest.path), "--model", "still-image", "--run-dir", str(tmp_path / "still"),
+       "--metrics", "ssim", "psnr")
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    for s in manifest.samples:
+        (gt / f"{s.sample_id}.mp4").write_bytes((manifest.root / f"{s.sample_id}.mp4").read_bytes())
+    hx("run", "--manifest", str(manifest.path), "--model", f"folder:{gt}", "--run-dir", str(tmp_path / "gt-run"),
+       "--metrics", "ssim", "psnr")
+    hx("report", str(tmp_path / "still"), str(tmp_path / "gt-run"), "--out", str(tmp_path / "r.html"))
+    page = (tmp_path / "r.html").read_text()
+    assert "ssim[rgb-255]" in page and "psnr[rgb-255]" in page
+    assert page.count("<svg") == 2  # one strip plot per per-sample output
+    assert page.count("data:image/png;base64,") >= 2  # worst-sample thumbnails
+    # the ground truth is best on both metrics and is marked so
+    gt_row = page.split(f"folder:{gt}")[1].split("</tr>")[0]
+    assert gt_row.count("class='best'") == 2
