@@ -68,24 +68,30 @@ def _lookup(question: str) -> dict:
     return table[best[0]]
 
 
+def _by_sample_id(sample_id: str) -> dict:
+    """The ground-truth item of an hx-synth QA sample (sample ids are qa_<split>_<item id>)."""
+    return {it["id"]: it for it in _items()}[sample_id.split("_", 2)[2]]
+
+
 class OracleText(Adapter):
-    """Answers from the generator's fact table; for spoken questions it first transcribes the
-    question with the real ASR (Whisper tiny.en) and matches it to the closest known question."""
+    """Answers from the ground truth (the generator's item of the sample) as text."""
 
     batch_size = 4
     speak = False
 
-    def generate(self, batch):
-        from hxbench.metrics._qa_models import transcribe
+    def answer(self, x) -> str:
+        return _by_sample_id(x.sample_id)["answer"]
 
+    def generate(self, batch):
         outs = []
         for x in batch:
-            question = x.question if x.question else transcribe(x.question_audio)
-            answer = _lookup(question)["answer"]
-            if self.speak:
-                from hxbench import speech
+            answer = self.answer(x)
+            if self.speak:  # spoken with espeak-ng, restating the question as speech LMs do;
+                from hxbench import speech  # hxbench transcribes it with Whisper
 
-                outs.append(GenerationOutput(audio=speech.synthesize(f"The answer is {answer}.", rate=150).audio))
+                question = _by_sample_id(x.sample_id)["question"]
+                outs.append(GenerationOutput(audio=speech.synthesize(
+                    f"{question} The answer is {answer}.", rate=140).audio))
             else:
                 outs.append(GenerationOutput(text=answer))
         return outs
@@ -93,6 +99,16 @@ class OracleText(Adapter):
 
 class OracleSpeech(OracleText):
     speak = True
+
+
+class ListeningOracle(OracleText):
+    """Knows every fact but must *hear* the question: Whisper tiny.en transcribes the spoken
+    question and the closest known question is answered (ASR errors cost accuracy)."""
+
+    def answer(self, x) -> str:
+        from hxbench.metrics._qa_models import transcribe
+
+        return _lookup(x.question if x.question else transcribe(x.question_audio))["answer"]
 
 
 class RandomAnswer(Adapter):
@@ -106,6 +122,14 @@ class RandomAnswer(Adapter):
 
     def generate(self, batch):
         return [GenerationOutput(text=str(self.rng.choice(self.answers))) for x in batch]
+
+
+class RandomSpeech(RandomAnswer):
+    def generate(self, batch):
+        from hxbench import speech
+
+        return [GenerationOutput(audio=speech.synthesize(f"The answer is {o.text}.", rate=150).audio)
+                for o in super().generate(batch)]
 
 
 @pytest.fixture(scope="module")
@@ -135,13 +159,24 @@ def test_text_questions_oracle_100_random_near_0(qa_data, tmp_path, capsys):
         assert (tmp_path / "o" / name).is_file()
 
 
+def test_spoken_question_oracle_100_random_near_0(qa_data, tmp_path, capsys):
+    """S->T: spoken (espeak-ng) questions, text answers."""
+    oracle = _run("audio_qa_speech", "tests.test_qa_accuracy:OracleText", qa_data, tmp_path / "o")
+    rand = _run("audio_qa_speech", "tests.test_qa_accuracy:RandomAnswer", qa_data, tmp_path / "r")
+    assert oracle["accuracy"] == oracle["judge_correct"] == 1.0
+    assert rand["accuracy"] <= 0.25 and rand["judge_correct"] <= 0.25
+
+
 @pytest.mark.slow
-def test_spoken_questions_through_asr(qa_data, tmp_path, capsys):
-    """S->T: the oracle hears the espeak-ng question through Whisper; S->S: it also speaks the
-    answer with espeak-ng and hxbench transcribes it with Whisper."""
-    s2t = _run("audio_qa_speech", "tests.test_qa_accuracy:OracleText", qa_data, tmp_path / "s2t")
-    rand = _run("audio_qa_speech", "tests.test_qa_accuracy:RandomAnswer", qa_data, tmp_path / "s2t_r")
-    assert s2t["accuracy"] == 1.0 and s2t["judge_correct"] == 1.0
-    assert rand["accuracy"] <= 0.25
+def test_spoken_answers_and_questions_through_real_asr(qa_data, tmp_path, capsys):
+    """S->S: the ground-truth answer spoken by espeak-ng and transcribed by hxbench with Whisper
+    tiny.en scores far above a random spoken answer; not 100 %: Whisper tiny.en mishears
+    espeak-ng's isolated names and symbols ("Au" -> "gold", "Oslo" -> "also"), which is why
+    the S->T task takes text answers. A model that hears the question through the same ASR
+    (ListeningOracle) loses what the ASR gets wrong ("six plus three" -> "zig plus 3")."""
     s2s = _run("audio_qa_spoken", "tests.test_qa_accuracy:OracleSpeech", qa_data, tmp_path / "s2s")
-    assert s2s["accuracy"] >= 0.75, s2s  # ASR of the spoken answers; see docs/tasks.md for measured values
+    assert s2s["accuracy"] >= 0.5, s2s
+    rand = _run("audio_qa_spoken", "tests.test_qa_accuracy:RandomSpeech", qa_data, tmp_path / "s2s_r")
+    assert rand["accuracy"] <= 0.25 < s2s["accuracy"] - 0.25
+    listening = _run("audio_qa_speech", "tests.test_qa_accuracy:ListeningOracle", qa_data, tmp_path / "l")
+    assert 0.5 <= listening["accuracy"] <= 1.0
