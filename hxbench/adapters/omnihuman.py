@@ -29,12 +29,14 @@ class OmniHumanTiny(Adapter):
     description = "OmniHuman-1.5-style MMDiT (tiny, CPU) with pseudo last frame and rule-based planner"
     use_planner = True
     ref_mode = "pseudo_last"
+    checkpoint_name = "tiny"  # folder under reference_models/omnihuman/checkpoints/
 
     def __init__(self, checkpoint: str | None = None, steps: int = 10, guidance: float = 1.5,
                  agent: str | None = None, seed: int = 0) -> None:
         from reference_models.omnihuman.pipeline import DEFAULT_CKPT, OmniPipeline
 
-        self.pipe = OmniPipeline(checkpoint or DEFAULT_CKPT, steps=steps, guidance=guidance,
+        default = DEFAULT_CKPT.parent / self.checkpoint_name
+        self.pipe = OmniPipeline(checkpoint or default, steps=steps, guidance=guidance,
                                  use_planner=self.use_planner, ref_mode=self.ref_mode,
                                  agent=agent, seed=seed)
 
@@ -86,3 +88,9 @@ class OmniHumanTinyRefImage(OmniHumanTiny):
 class OmniHumanTinyNoRef(OmniHumanTiny):
     description = "omnihuman-tiny ablation: neither reference image nor pseudo last frame"
     ref_mode = "none"
+
+
+@register_model("omnihuman-tiny-hxsynth")
+class OmniHumanTinyHxSynth(OmniHumanTiny):
+    description = "omnihuman-tiny fine-tuned on hx-synth small lip_sync (checkpoints/tiny-hxsynth)"
+    checkpoint_name = "tiny-hxsynth"
