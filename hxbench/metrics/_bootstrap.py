@@ -8,7 +8,10 @@ indices (paired, as samples pair a generated video with its reference); with fix
 reference statistics (``set_reference``) only the gen side is resampled. The interval is
 the percentile interval (alpha / 2, 1 - alpha / 2) of ``n_boot`` draws (default 100, or
 ``$HXBENCH_SET_BOOTSTRAP``; 0 disables). Cost per draw: one (rows x d) weighted Gram matrix
-per side and one Fréchet distance (two d x d eigendecompositions).
+per side and one Fréchet distance (two d x d eigendecompositions). The number of draws is
+capped so that draws x rows x d^2 stays under ``$HXBENCH_SET_BOOTSTRAP_MAX_FLOPS`` (default
+2e12, about a minute on one CPU core); below 20 affordable draws the interval is omitted
+(None), never approximated.
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ def set_bootstrap_ci(metric, payloads: Sequence[dict], n_boot: int | None = None
         return None
     if not use_ref:
         mu_r, cov_r = metric.ref_stats.mean_cov(ddof)
+    rows = sum(len(f.reshape(-1, dim)) for f in gen) * (2 if use_ref else 1)
+    budget = float(os.environ.get("HXBENCH_SET_BOOTSTRAP_MAX_FLOPS", "2e12"))
+    n_boot = min(n_boot, int(budget // max(rows * dim * dim, 1)))
+    if n_boot < 20:
+        return None  # too large a set to resample here: no interval rather than a poor one
     rng = np.random.default_rng(seed)
     vals = []
     for _ in range(n_boot):
