@@ -45,11 +45,17 @@ def test_adapter_qa_and_behaviour(checkpoint, monkeypatch):
     assert ad.info()["sha256"]
     img = np.zeros((32, 32, 3), np.uint8)
     audio = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    torch.set_num_threads(2)
+    seen = []
+    real_behaviour = ad._behaviour
+    monkeypatch.setattr(ad, "_behaviour", lambda *a: (seen.append(torch.get_num_threads()), real_behaviour(*a))[1])
     outs = ad.generate([
         GenerationInput("q1", question="what is one plus two?"),
         GenerationInput("l1", reference_image=img, driving_audio=audio, fps=25),
         GenerationInput("c1", reference_image=img, command="nod your head", duration=0.8, fps=50),
     ])
+    assert seen == [1, 1] and torch.get_num_threads() == 2  # generation on 1 thread, process setting restored
+    torch.set_num_threads(1)
     assert isinstance(outs[0].text, str)
     assert outs[1].video.shape == (25, 32, 32, 3) and outs[1].audio is audio
     assert outs[2].video.shape == (40, 32, 32, 3) and outs[2].fps == 50 and outs[2].audio is None

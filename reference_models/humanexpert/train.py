@@ -235,15 +235,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-minutes", type=float, default=10.0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--compile", action="store_true", help="torch.compile (CUDA)")
+    ap.add_argument("--save-dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                    help="dtype of the saved state dict (float16 keeps a committed checkpoint small)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     from reference_models.humanexpert import data as hxdata
 
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     bundle = hxdata.load_training_data(a.data, seed=a.seed)
-    data_seconds = time.time() - t0
-    t0 = time.time()  # --max-minutes bounds training, not data preparation
+    data_seconds, data_cpu = time.time() - t0, time.process_time() - c0
+    t0, c0 = time.time(), time.process_time()  # --max-minutes bounds training, not data preparation
     overrides = {"text_vocab": bundle.bpe.vocab_size, "speech_vocab": bundle.speech.K,
                  "behaviour_dim": bundle.behaviour_dim}
     cfg = get_config(a.size, **overrides)
@@ -259,10 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     bundle.save_tokenizers(out)
-    info = save_checkpoint(model, out, extra={
+    info = save_checkpoint(model, out, dtype=getattr(torch, a.save_dtype) if a.save_dtype != "float32" else None, extra={
         "training": {**vars(a), "lm_steps_done": len(lm_losses), "df_steps_done": len(df_losses),
                      "final_lm_loss": float(np.mean(lm_losses[-50:])), "final_df_loss": float(np.mean(df_losses[-50:])),
-                     "seconds": round(time.time() - t0, 1), "data_seconds": round(data_seconds, 1), "torch": torch.__version__},
+                     "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1),
+                     "data_seconds": round(data_seconds, 1), "data_cpu_seconds": round(data_cpu, 1),
+                     "torch": torch.__version__},
         "data": bundle.describe(),
         "behaviour_norm": bundle.behaviour_norm,
         "fps": bundle.fps,
