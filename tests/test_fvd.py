@@ -100,19 +100,23 @@ def test_fvd_preprocess_protocols():
     assert torch.equal(preprocess(sq, "styleganv"), preprocess(sq, "common"))  # square: identical
 
 
-def _fake_features(self, clip, sample):
-    # deterministic stand-in for the network: 400-d summary of each sampled clip
-    out = []
-    for frames in self._clips(clip, sample):
-        v = frames.astype(np.float64).reshape(len(frames), -1)[:, :400].mean(0) / 255.0
-        out.append(np.resize(v, 400) + np.arange(400) * 1e-3 * frames.std())
-    return np.stack(out)
+def _fake_forward(self, x):
+    # deterministic row-wise stand-in for I3D: (k, 3, T, 224, 224) -> (k, 400)
+    x = x[:, :, :, ::7, ::7].double()
+    base = x.reshape(x.shape[0], -1)[:, ::997][:, :400]
+    v = torch.nn.functional.pad(base, (0, 400 - base.shape[1])) + x.std(dim=(1, 2, 3, 4))[:, None] * torch.arange(400) * 1e-3
+    return v.float().numpy()
+
+
+def _fake_available(self):
+    return None
 
 
 def test_fvd_clip_sampling_sharding_and_short_videos(monkeypatch):
     from hxbench.metrics.fvd import FVD
 
-    monkeypatch.setattr(FVD, "extract", _fake_features)
+    monkeypatch.setattr(FVD, "forward", _fake_forward)
+    monkeypatch.setattr(FVD, "check_available", _fake_available)
     rng = np.random.default_rng(3)
     vids = [(rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8), rng.integers(0, 256, (33, 8, 8, 3), dtype=np.uint8))
             for _ in range(6)]
@@ -148,3 +152,125 @@ def test_fvd_common_metrics_published_zeros_vs_ones():
     v = m.compute()["fvd"].value
     # 151.392 with the DeepMind checkpoint: +0.15 % (StyleGAN-V's torchscript holds the tf.hub weights)
     assert abs(v - 151.16806952692093) / 151.16806952692093 <= 0.002
+
+
+def test_fvd_update_batch_equals_per_sample_update(monkeypatch):
+    # cross-sample batching changes only how rows are grouped into network passes: with a
+    # row-wise network the payloads, failures and state are bit-identical to update()
+    from hxbench.metrics.fvd import FVD
+
+    monkeypatch.setattr(FVD, "forward", _fake_forward)
+    monkeypatch.setattr(FVD, "check_available", _fake_available)
+    rng = np.random.default_rng(4)
+    lengths = [33, 12, 17, 40, 16]  # the 12-frame video is too short for a 16-frame clip
+    samples = [SampleData(str(i), gen=_clip(rng.integers(0, 256, (n, 24, 32, 3), dtype=np.uint8)),
+                          ref=_clip(rng.integers(0, 256, (n + 3, 20, 20, 3), dtype=np.uint8)))
+               for i, n in enumerate(lengths)]
+    samples.append(SampleData("noref", gen=samples[0].gen, ref=None))
+    for variant in ("styleganv-16f-all", "common-allf"):
+        single = build_metric(f"fvd[{variant}]")
+        expected = []
+        for s in samples:
+            try:
+                expected.append(single.update(s))
+            except SampleError as err:
+                expected.append(err)
+        batched = build_metric(f"fvd[{variant}]")
+        batched.batch_rows = 3  # passes mix clips of several samples and split long videos
+        got = batched.update_batch(samples)
+        assert len(got) == len(samples)
+        for e, g in zip(expected, got):
+            if isinstance(e, Exception):
+                assert type(g) is type(e) and str(g) == str(e)
+                continue
+            assert set(g.payload) == set(e.payload) == {"gen", "ref"}
+            for side in ("gen", "ref"):
+                assert np.array_equal(g.payload[side], e.payload[side])
+        if variant == "styleganv-16f-all":
+            assert isinstance(got[1], SampleError) and isinstance(got[5], SampleError)
+            assert got[3].payload["gen"].shape == (2, 400)  # 40 frames -> 2 clips
+        else:
+            assert all(isinstance(g, SampleError) == (i == 5) for i, g in enumerate(got))
+        assert batched.gen_stats.n == single.gen_stats.n
+        assert np.array_equal(batched.gen_stats.ss, single.gen_stats.ss)
+        assert batched.compute()["fvd"].value == single.compute()["fvd"].value
+
+
+@needs_weights
+def test_fvd_reference_features_cached_per_manifest_revision(monkeypatch, tmp_path):
+    from hxbench.media import open_inputs
+    from hxbench.metrics._setstats import ref_feature_cache
+    from hxbench.metrics.fvd import FVD
+
+    calls = []
+
+    def counting_forward(self, x):
+        calls.append(x.shape[0])
+        return _fake_forward(self, x)
+
+    monkeypatch.setenv("HXBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(FVD, "forward", counting_forward)
+    rng = np.random.default_rng(5)
+    np.save(tmp_path / "gen.npy", rng.integers(0, 256, (3, 20, 16, 16, 3), dtype=np.uint8))
+    np.save(tmp_path / "ref.npy", rng.integers(0, 256, (3, 20, 16, 16, 3), dtype=np.uint8))
+    gen, ref = open_inputs(tmp_path / "gen.npy"), open_inputs(tmp_path / "ref.npy")
+
+    def samples(revision):
+        return [SampleData(sid, gen=gen[sid], ref=ref[sid], meta={"dataset_revision": revision})
+                for sid in sorted(gen)]
+
+    first = build_metric("fvd[styleganv-16f]")
+    out1 = first.update_batch(samples("rev1"))
+    assert sum(calls) == 6  # 3 gen + 3 ref clips
+    folder = ref_feature_cache(first, "rev1")
+    assert len(list(folder.glob("*.npy"))) == 3
+    calls.clear()
+    second = build_metric("fvd[styleganv-16f]")
+    out2 = second.update_batch(samples("rev1"))
+    assert sum(calls) == 3  # only the generated clips: the reference features came from the cache
+    for a, b in zip(out1, out2):
+        assert np.array_equal(a.payload["ref"], b.payload["ref"])  # payloads still carry ref (resume)
+    assert second.compute()["fvd"].value == first.compute()["fvd"].value
+    calls.clear()
+    build_metric("fvd[styleganv-16f]").update_batch(samples("rev2"))  # another dataset revision
+    assert sum(calls) == 6
+    calls.clear()
+    build_metric("fvd[common-16f]").update_batch(samples("rev1"))  # another variant
+    assert sum(calls) == 6
+    calls.clear()
+    build_metric("fvd[styleganv-16f]").update_batch(  # no revision (not from a manifest): no cache
+        [SampleData(s.sample_id, gen=s.gen, ref=s.ref) for s in samples("rev1")])
+    assert sum(calls) == 6
+    # a replaced reference video (same manifest revision) is re-extracted, not served stale
+    np.save(tmp_path / "ref.npy", rng.integers(0, 256, (3, 20, 16, 16, 3), dtype=np.uint8))
+    ref = open_inputs(tmp_path / "ref.npy")
+    calls.clear()
+    build_metric("fvd[styleganv-16f]").update_batch(samples("rev1"))
+    assert sum(calls) == 6
+
+
+@needs_weights
+@pytest.mark.slow  # ~60 s of CPU: 10 I3D clip passes
+def test_fvd_fast_i3d_and_batching_match_reference_port():
+    from hxbench.metrics.fvd import get_i3d
+
+    ref_net = get_i3d("fvd-i3d-kinetics400", "cpu", fast=False)
+    fast_net = get_i3d("fvd-i3d-kinetics400", "cpu", fast=True)
+    torch.manual_seed(0)
+    x = torch.rand(3, 3, 16, 224, 224) * 2 - 1
+    with torch.inference_mode():
+        a = ref_net(x)
+        b = fast_net(x)
+        c = torch.cat([fast_net(x[i:i + 1]) for i in range(3)])
+    assert a.shape == (3, 400) and a.abs().mean() > 0.1
+    assert (a - b).abs().max().item() <= 1e-4
+    assert (b - c).abs().max().item() <= 1e-4  # batch composition: float32 re-association only
+    # the metric end to end: batched over samples vs one sample at a time
+    rng = np.random.default_rng(6)
+    vids = [rng.integers(0, 256, (16, 32, 40, 3), dtype=np.uint8) for _ in range(4)]
+    samples = [SampleData(str(i), gen=_clip(vids[i]), ref=_clip(vids[(i + 1) % 4])) for i in range(2)]
+    one = build_metric("fvd[common-16f]")
+    singles = [one.update(s) for s in samples]
+    many = build_metric("fvd[common-16f]").update_batch(samples)
+    for s, m in zip(singles, many):
+        assert np.abs(s.payload["gen"] - m.payload["gen"]).max() <= 1e-4

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
 
-from hxbench.errors import SampleError
+from hxbench.errors import MediaError, SampleError
 from hxbench.metrics.base import AggregateValue, Metric, SampleData, SampleScore
 
 
@@ -83,8 +84,9 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 class SetFeatureMetric(Metric):
     """Base for FID / FVD: features per sample -> mergeable stats -> Fréchet distance.
 
-    Subclasses set ``feature_dim``, ``ddof``, ``output`` and implement ``extract(clip, sample)``
-    -> (k, feature_dim) float array, and ``weight_names``. ``update`` returns the features as
+    Subclasses set ``feature_dim``, ``ddof``, ``output`` and implement ``iter_inputs(clip,
+    sample)`` (preprocessed network inputs, streamed), ``forward(x)`` -> (k, feature_dim)
+    and ``weight_names``; ``update_batch`` batches forward passes across samples. ``update`` returns the features as
     payload {"gen": (k, d) float32, "ref": (k', d) float32} and no per-sample values; ``replay``
     re-adds a stored payload. With ``set_reference(stats)`` (e.g. from ``reference_stats``),
     the ref side is fixed and samples need no ``ref`` clip.
@@ -100,8 +102,83 @@ class SetFeatureMetric(Metric):
         self.n_samples = 0
         self.ref_fixed = False
 
-    def extract(self, clip, sample: SampleData) -> np.ndarray:
+    # -- feature extraction: network inputs -> batched forward passes -------------------------
+    # how many network input rows (clips for FVD, frames for FID) one forward pass takes
+    batch_rows: int = 8
+    # cache reference-video features on disk when the sample comes from a manifest
+    use_ref_cache: bool = True
+
+    def iter_inputs(self, clip, sample: SampleData) -> Iterator[torch.Tensor]:
+        """Yield preprocessed network inputs for ``clip``, each (k, ...) with k >= 1 rows
+        (streaming: one chunk of the video at a time)."""
         raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> np.ndarray:
+        """(k, ...) network input -> (k, feature_dim) float32 features."""
+        raise NotImplementedError
+
+    def extract(self, clip, sample: SampleData) -> np.ndarray:
+        """(rows, feature_dim) float32 features of one clip (one sample, no cross-sample batching)."""
+        feats = self._extract_many([(0, "x", clip, sample)])
+        if isinstance(feats[0], Exception):
+            raise feats[0]
+        return feats[0]["x"]
+
+    def _extract_many(self, jobs: list[tuple[int, str, Any, SampleData]]) -> dict[int, Any]:
+        """Features of several clips with forward passes batched across them.
+
+        jobs: (sample index, side, clip, sample). Returns {index: {side: (rows, d) float32}}
+        or {index: exception} for a sample whose input failed (its rows already queued are
+        computed and discarded). Rows are passed to the network in input order, ``batch_rows``
+        at a time, so at most one batch of preprocessed inputs is held in memory.
+        """
+        self.check_available()
+        out: dict[int, Any] = {}
+        parts: dict[tuple[int, str], list[np.ndarray]] = {}
+        pending: list[tuple[int, str, torch.Tensor]] = []
+        n_pending = 0
+
+        def flush() -> None:
+            nonlocal n_pending
+            x = torch.cat([t for _, _, t in pending], dim=0)
+            feats = np.asarray(self.forward(x), np.float32)
+            row = 0
+            for i, side, t in pending:
+                k = t.shape[0]
+                if not isinstance(out.get(i), Exception):
+                    parts.setdefault((i, side), []).append(feats[row:row + k])
+                row += k
+            pending.clear()
+            n_pending = 0
+
+        for i, side, clip, sample in jobs:
+            if isinstance(out.get(i), Exception):
+                continue
+            try:
+                for t in self.iter_inputs(clip, sample):
+                    # split so that a forward pass never exceeds batch_rows
+                    for j in range(0, t.shape[0], self.batch_rows):
+                        piece = t[j:j + self.batch_rows]
+                        if pending and (n_pending + piece.shape[0] > self.batch_rows
+                                        or piece.shape[1:] != pending[0][2].shape[1:]):
+                            flush()  # full, or a different input shape (e.g. whole videos of other lengths)
+                        pending.append((i, side, piece))
+                        n_pending += piece.shape[0]
+                        if n_pending >= self.batch_rows:
+                            flush()
+            except (SampleError, MediaError) as err:
+                out[i] = err
+        if pending:
+            flush()
+        for i, side, _, sample in jobs:
+            if isinstance(out.get(i), Exception):
+                continue
+            got = parts.get((i, side))
+            if not got:
+                out[i] = SampleError(f"{self.key}: no frames in the {side} clip of sample {sample.sample_id!r}")
+                continue
+            out.setdefault(i, {})[side] = np.concatenate(got, axis=0)
+        return out
 
     def set_reference(self, stats: FeatureStats) -> None:
         """Use precomputed reference-set statistics (the ref side is then frozen)."""
@@ -109,21 +186,87 @@ class SetFeatureMetric(Metric):
         self.ref_fixed = True
 
     def update(self, sample: SampleData) -> SampleScore:
-        if sample.gen is None:
-            raise SampleError(f"{self.key} needs gen for sample {sample.sample_id!r}")
-        if sample.ref is None and not self.ref_fixed:
-            raise SampleError(f"{self.key} needs ref for sample {sample.sample_id!r} "
-                              "(or precomputed reference statistics)")
-        gen = np.asarray(self.extract(sample.gen, sample), np.float32)
-        payload = {"gen": gen}
-        if not self.ref_fixed:
-            ref = np.asarray(self.extract(sample.ref, sample), np.float32)
-            payload["ref"] = ref
-        for name, f in payload.items():
-            if not np.all(np.isfinite(f)):
-                raise SampleError(f"{self.key}: non-finite {name} features for sample {sample.sample_id!r}")
-        self.replay(SampleScore(values={}, payload=payload))
-        return SampleScore(values={}, payload=payload)
+        result = self.update_batch([sample])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def update_batch(self, samples: list[SampleData]) -> list[SampleScore | Exception]:
+        """Features of every sample's gen (and ref) clip, network passes batched across the
+        samples; then each sample is added to the state in order. Equal to ``update`` on
+        each sample up to float32 re-association inside the network (oneDNN picks kernels
+        by batch size): measured <= 3e-5 on I3D logits; bit-identical bookkeeping (tested).
+
+        Reference features of a sample from a manifest (``meta["dataset_revision"]``) are
+        read from / written to the on-disk reference-feature cache (``ref_feature_cache``),
+        so a second run over the same dataset never re-extracts the real videos."""
+        results: list[SampleScore | Exception | None] = [None] * len(samples)
+        jobs = []
+        cached_ref: dict[int, np.ndarray] = {}
+        for i, sample in enumerate(samples):
+            if sample.gen is None:
+                results[i] = SampleError(f"{self.key} needs gen for sample {sample.sample_id!r}")
+                continue
+            if sample.ref is None and not self.ref_fixed:
+                results[i] = SampleError(f"{self.key} needs ref for sample {sample.sample_id!r} "
+                                         "(or precomputed reference statistics)")
+                continue
+            jobs.append((i, "gen", sample.gen, sample))
+            if not self.ref_fixed:
+                hit = self._ref_cache_load(sample)
+                if hit is not None:
+                    cached_ref[i] = hit
+                else:
+                    jobs.append((i, "ref", sample.ref, sample))
+        feats = self._extract_many(jobs) if jobs else {}
+        for i, sample in enumerate(samples):
+            if results[i] is not None:
+                continue
+            got = feats.get(i)
+            if isinstance(got, Exception):
+                results[i] = got
+                continue
+            payload = {"gen": got["gen"]}
+            if not self.ref_fixed:
+                payload["ref"] = cached_ref[i] if i in cached_ref else got["ref"]
+            bad = [name for name, f in payload.items() if not np.all(np.isfinite(f))]
+            if bad:
+                results[i] = SampleError(f"{self.key}: non-finite {bad[0]} features for sample {sample.sample_id!r}")
+                continue
+            if not self.ref_fixed and i not in cached_ref:
+                self._ref_cache_save(sample, payload["ref"])
+            self.replay(SampleScore(values={}, payload=payload))
+            results[i] = SampleScore(values={}, payload=payload)
+        return results  # type: ignore[return-value]
+
+    # -- reference-feature cache (samples from a manifest) ----------------------------------
+    def _ref_cache_path(self, sample: SampleData) -> Path | None:
+        revision = (sample.meta or {}).get("dataset_revision")
+        if not self.use_ref_cache or not revision or sample.ref is None:
+            return None
+        return ref_feature_cache(self, revision) / f"{_ref_file_key(sample)}.npy"
+
+    def _ref_cache_load(self, sample: SampleData) -> np.ndarray | None:
+        try:
+            path = self._ref_cache_path(sample)
+            if path is None or not path.is_file():
+                return None
+            f = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            return None  # unreadable clip or cache file: extract instead
+        return f if f.ndim == 2 and f.shape[1] == self.feature_dim else None
+
+    def _ref_cache_save(self, sample: SampleData, feats: np.ndarray) -> None:
+        try:
+            path = self._ref_cache_path(sample)
+            if path is None:
+                return
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.part.npy")
+            np.save(tmp, np.asarray(feats, np.float32))
+            tmp.replace(path)  # atomic: concurrent shards never read a half-written file
+        except OSError:
+            pass  # a read-only cache never fails a run
 
     def replay(self, score: SampleScore) -> None:
         payload = score.payload or {}
@@ -190,6 +333,29 @@ def dataset_hash(clips: Mapping[str, Any]) -> str:
                 h.update(cached_sha256(Path(p)).encode())
         h.update(f"{clip.target_fps}".encode())
     return h.hexdigest()
+
+
+def ref_feature_cache(metric: SetFeatureMetric, dataset_revision: str,
+                      cache_dir: str | Path | None = None) -> Path:
+    """Folder of cached reference-video features for (dataset revision, network sha256,
+    metric key and version): ``$HXBENCH_HOME/stats/<key>-v<version>-<revision>-<weights>/``,
+    one ``<sample_id>-<clip sha256[:16]>.npy`` (rows, d) float32 per sample. The set's
+    statistics are the float64 sums of these rows (``FeatureStats``), so any subset (a shard,
+    the samples whose gen succeeded) is served from the same files; the clip's content hash in
+    the file name means a replaced reference video is re-extracted."""
+    from hxbench.weights import hxbench_home, weight_sha256
+
+    cache_dir = Path(cache_dir) if cache_dir is not None else hxbench_home() / "stats"
+    wsha = "-".join((weight_sha256(w) or "none")[:16] for w in metric.weight_names())
+    safe_key = metric.key.replace("[", "_").replace("]", "").replace("/", "_")
+    rev = "".join(c for c in str(dataset_revision) if c.isalnum())[:32]
+    return cache_dir / f"{safe_key}-v{metric.version}-{rev}-{wsha}"
+
+
+def _ref_file_key(sample: SampleData) -> str:
+    clip = sample.ref
+    fp = hashlib.sha256(f"{clip.fingerprint()}|{clip.target_fps}".encode()).hexdigest()[:16]
+    return f"{sample.sample_id}-{fp}"
 
 
 def reference_stats(metric: SetFeatureMetric, ref_clips: Mapping[str, Any],

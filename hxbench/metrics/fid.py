@@ -79,15 +79,21 @@ class FID(SetFeatureMetric):
     feature_dim = 2048
     ddof = 1
     output = "fid"
-    batch_frames = 32
+    batch_rows = 32  # frames per Inception pass, across samples (images of one size)
+    batch_samples = 32  # samples per update_batch (an image folder gives 1-frame samples)
 
     def weight_names(self) -> tuple[str, ...]:
         from hxbench.weights import is_available
 
         return ("fid-inception-pt",) if is_available("fid-inception-pt") else ("fid-inception-torchscript",)
 
-    def extract(self, clip, sample: SampleData) -> np.ndarray:
-        self.check_available()
-        feats = [inception_features(chunk, self.device, self.batch_frames)
-                 for chunk in clip.iter_chunks(self.batch_frames)]
-        return np.concatenate(feats, axis=0)
+    def iter_inputs(self, clip, sample: SampleData):
+        """(t, 3, H, W) float32 in [0, 1] per chunk (pytorch-fid's module resizes and rescales)."""
+        for chunk in clip.iter_chunks(self.batch_rows):
+            x = torch.from_numpy(np.ascontiguousarray(chunk)).to(self.device)
+            yield x.permute(0, 3, 1, 2).to(torch.float32) / 255.0
+
+    def forward(self, x: torch.Tensor) -> np.ndarray:
+        model, _ = get_inception(self.device)
+        with torch.inference_mode():
+            return model(x.to(self.device))[0].flatten(1).float().cpu().numpy()

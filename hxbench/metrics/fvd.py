@@ -46,13 +46,15 @@ _LOCK = threading.Lock()
 RESOLUTION = 224
 
 
-def get_i3d(weights: str, device: str) -> torch.nn.Module:
+def get_i3d(weights: str, device: str, fast: bool = True) -> torch.nn.Module:
+    """The I3D for ``weights`` on ``device``, cached per process; ``fast``: the port with
+    ``hxbench.nets.i3d.optimize_for_inference`` applied (same function, ~2.5x faster on CPU)."""
     from hxbench.nets.i3d import build_i3d
 
-    key = (weights, str(device))
+    key = (weights, str(device), fast)
     with _LOCK:
         if key not in _MODELS:
-            _MODELS[key] = build_i3d(weights).to(device)
+            _MODELS[key] = build_i3d(weights, fast=fast).to(device)
         return _MODELS[key]
 
 
@@ -86,7 +88,8 @@ class FVD(SetFeatureMetric):
 
     feature_dim = 400
     output = "fvd"
-    batch_clips = 4
+    batch_rows = 8  # clips per I3D pass, across samples
+    batch_samples = 8  # samples the scoring loop hands to update_batch at once
     min_frames = 9  # the I3D temporal extent needed for the final 2-frame pool
 
     def __init__(self, variant: str | None = None, device: str = "cpu") -> None:
@@ -127,22 +130,11 @@ class FVD(SetFeatureMetric):
                               f"fewer than the {length} the protocol needs (short videos are excluded, "
                               "not padded)")
 
-    def extract(self, clip, sample: SampleData) -> np.ndarray:
-        self.check_available()
-        weights = self.weight_names()[0]
-        model = get_i3d(weights, self.device)
-        feats, batch = [], []
-
-        def flush():
-            with torch.inference_mode():
-                x = torch.stack(batch).to(self.device)
-                feats.append(model(x).float().cpu().numpy())
-            batch.clear()
-
+    def iter_inputs(self, clip, sample: SampleData):
         for frames in self._clips(clip, sample):
-            batch.append(preprocess(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device), self.protocol))
-            if len(batch) == self.batch_clips:
-                flush()
-        if batch:
-            flush()
-        return np.concatenate(feats, axis=0)
+            yield preprocess(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device), self.protocol)[None]
+
+    def forward(self, x: torch.Tensor) -> np.ndarray:
+        model = get_i3d(self.weight_names()[0], self.device)
+        with torch.inference_mode():
+            return model(x.to(self.device)).float().cpu().numpy()

@@ -64,6 +64,22 @@ MIXED = [
 ]
 
 
+def _find_conv_relu_cpu():
+    """torch's oneDNN conv + pointwise op (what torch.compile emits on CPU), if this build has it."""
+    try:
+        op = torch.ops.mkldnn._convolution_pointwise
+        if not torch.backends.mkldnn.is_available():
+            return None
+        x = torch.ones(1, 1, 1, 1, 1)
+        op(x, x, None, [0, 0, 0], [1, 1, 1], [1, 1, 1], 1, "relu", [], "")
+        return op
+    except (AttributeError, RuntimeError):
+        return None
+
+
+_conv_relu_cpu = _find_conv_relu_cpu()
+
+
 def _same_pads(sizes, kernel, stride) -> list[int]:
     """F.pad argument (last dim first) for TF SAME padding of the trailing dims."""
     pads = []
@@ -81,6 +97,24 @@ def max_pool_same(x: torch.Tensor, kernel, stride) -> torch.Tensor:
     return F.max_pool3d(x, kernel, stride)
 
 
+def _symmetric(pads: list[int]) -> tuple[int, ...] | None:
+    """(pad_t, pad_h, pad_w) if the F.pad list is symmetric on every dim, else None."""
+    pairs = [(pads[i], pads[i + 1]) for i in range(0, len(pads), 2)]
+    if all(a == b for a, b in pairs):
+        return tuple(a for a, _ in reversed(pairs))
+    return None
+
+
+def max_pool_same_fast(x: torch.Tensor, kernel, stride) -> torch.Tensor:
+    """``max_pool_same`` with the pooling op's own (implicit -inf) padding when SAME padding
+    is symmetric, which avoids a padded copy; the result is identical (tested)."""
+    pads = _same_pads(x.shape[2:], kernel, stride)
+    sym = _symmetric(pads)
+    if sym is not None and all(2 * p <= k for p, k in zip(sym, kernel)):
+        return F.max_pool3d(x, kernel, stride, padding=sym)
+    return max_pool_same(x, kernel, stride)
+
+
 class Unit3D(nn.Module):
     def __init__(self, cin: int, cout: int, kernel=(1, 1, 1), stride=(1, 1, 1),
                  bn: bool = True, relu: bool = True, bias: bool = False) -> None:
@@ -89,13 +123,39 @@ class Unit3D(nn.Module):
         self.conv = nn.Conv3d(cin, cout, self.kernel, self.stride, bias=bias)
         self.bn = bn
         self.relu = relu
+        self.fused = False  # set by optimize_for_inference: BN folded into the conv
         if bn:
             self.register_buffer("bn_beta", torch.zeros(cout))
             self.register_buffer("bn_mean", torch.zeros(cout))
             self.register_buffer("bn_var", torch.ones(cout))
 
+    def fold_batchnorm(self) -> None:
+        """Fold the inference BatchNorm into the conv: w' = w / sqrt(var + eps),
+        b' = beta - mean / sqrt(var + eps) (same function, fewer passes over memory)."""
+        if self.bn:
+            scale = torch.rsqrt(self.bn_var + 1e-3)
+            with torch.no_grad():
+                self.conv.weight.mul_(scale.view(-1, 1, 1, 1, 1))
+                bias = self.bn_beta - self.bn_mean * scale
+                if self.conv.bias is not None:
+                    bias = bias + self.conv.bias * scale
+            self.conv.bias = nn.Parameter(bias, requires_grad=False)
+            self.bn = False
+        self.fused = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = _same_pads(x.shape[2:], self.kernel, self.stride)
+        if self.fused:
+            sym = _symmetric(pads)
+            if sym is None:
+                x = F.pad(x, pads)
+                sym = (0, 0, 0)
+            if self.relu and x.device.type == "cpu" and _conv_relu_cpu is not None:
+                # oneDNN conv with the ReLU fused in (one pass over the output instead of two)
+                return _conv_relu_cpu(x, self.conv.weight, self.conv.bias, list(sym), list(self.stride),
+                                      [1, 1, 1], 1, "relu", [], "")
+            x = F.conv3d(x, self.conv.weight, self.conv.bias, self.stride, sym)
+            return F.relu_(x) if self.relu else x
         if any(pads):
             x = F.pad(x, pads)
         x = self.conv(x)
@@ -116,7 +176,8 @@ class InceptionModule(nn.Module):
         self.b3b = Unit3D(cin, c[5])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b3 = self.b3b(max_pool_same(x, (3, 3, 3), (1, 1, 1)))
+        pool = max_pool_same_fast if self.b0.fused else max_pool_same
+        b3 = self.b3b(pool(x, (3, 3, 3), (1, 1, 1)))
         return torch.cat([self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)), b3], dim=1)
 
 
@@ -132,23 +193,42 @@ class InceptionI3d(nn.Module):
         self.logits = Unit3D(1024, num_classes, bn=False, relu=False, bias=True)
 
     def forward(self, x: torch.Tensor, features: str = "logits") -> torch.Tensor:
+        fast = self.Conv3d_1a_7x7.fused
+        max_pool = max_pool_same_fast if fast else max_pool_same
+        if fast:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         x = self.Conv3d_1a_7x7(x)
-        x = max_pool_same(x, (1, 3, 3), (1, 2, 2))
+        x = max_pool(x, (1, 3, 3), (1, 2, 2))
         x = self.Conv3d_2b_1x1(x)
         x = self.Conv3d_2c_3x3(x)
-        x = max_pool_same(x, (1, 3, 3), (1, 2, 2))
+        x = max_pool(x, (1, 3, 3), (1, 2, 2))
         for name, _, c in MIXED:
             if name == "MaxPool3d_4a_3x3":
-                x = max_pool_same(x, (3, 3, 3), (2, 2, 2))
+                x = max_pool(x, (3, 3, 3), (2, 2, 2))
             elif name == "MaxPool3d_5a_2x2":
-                x = max_pool_same(x, (2, 2, 2), (2, 2, 2))
+                x = max_pool(x, (2, 2, 2), (2, 2, 2))
             else:
                 x = self.mixed[name](x)
         x = F.avg_pool3d(x, (2, 7, 7), stride=1)  # VALID
         if features == "pool":
             return x.mean(dim=(2, 3, 4))
         x = self.logits(x)  # (N, 400, T', 1, 1)
-        return x.squeeze(4).squeeze(3).mean(dim=2)
+        return x.squeeze(4).squeeze(3).mean(dim=2).contiguous()
+
+
+def optimize_for_inference(model: InceptionI3d) -> InceptionI3d:
+    """Same function, faster on CPU (in place; returns the model). Measured on the 2-core
+    CPU, batch 4 clips of 16x224x224: 2.6 -> 1.3 CPU s per clip. Where the time went
+    (torch profiler, reference port): convolutions 39 %, ``max_pool3d`` 38 % (the NCTHW
+    kernel is slow; the channels-last one is ~5x faster), BatchNorm/ReLU elementwise 17 %,
+    padded copies 5 %. So: BatchNorm folded into the conv weights, channels-last-3d memory
+    layout, the conv's / pool's own padding where TF SAME padding is symmetric (every
+    stride-1 op), ReLU fused into the oneDNN conv (in-place ReLU where that op is absent). Logits agree with the reference port to ~3e-5 absolute
+    (float32 re-association; |logit| ~ 2), tested."""
+    for mod in model.modules():
+        if isinstance(mod, Unit3D):
+            mod.fold_batchnorm()
+    return model.to(memory_format=torch.channels_last_3d).eval().requires_grad_(False)
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -198,10 +278,12 @@ def load_i3d_variables(path: str | Path) -> dict:
         return _NumpyOnlyUnpickler(f).load()
 
 
-def build_i3d(weights: str = "fvd-i3d-kinetics400", path: str | Path | None = None) -> nn.Module:
+def build_i3d(weights: str = "fvd-i3d-kinetics400", path: str | Path | None = None,
+              fast: bool = False) -> nn.Module:
     """The I3D network in eval mode: our port with the DeepMind checkpoint, or StyleGAN-V's
     TorchScript (``weights="fvd-i3d-torchscript"``; called as module(x, rescale=False,
-    resize=False, return_features=True) on (N, 3, T, 224, 224) in [-1, 1])."""
+    resize=False, return_features=True) on (N, 3, T, 224, 224) in [-1, 1]). ``fast``:
+    the port after ``optimize_for_inference`` (the TorchScript is used as shipped)."""
     from hxbench.weights import resolve
 
     path = Path(path) if path is not None else resolve(weights)
@@ -212,7 +294,8 @@ def build_i3d(weights: str = "fvd-i3d-kinetics400", path: str | Path | None = No
         return _TorchScriptI3D(ts)
     model = InceptionI3d()
     model.load_state_dict(convert_flax_i3d(load_i3d_variables(path)), strict=True)
-    return model.eval().requires_grad_(False)
+    model = model.eval().requires_grad_(False)
+    return optimize_for_inference(model) if fast else model
 
 
 class _TorchScriptI3D(nn.Module):
