@@ -32,6 +32,7 @@ def sample_data_for(manifest: Manifest, sample: Sample, outputs: Path | None,
     ref_image = media.read_image(manifest.resolve(sample.reference_image)) if sample.reference_image else None
     meta = dict(sample.meta)
     meta["manifest_root"] = str(manifest.root)  # metrics resolve relative paths in meta (labels, boxes)
+    meta["dataset_revision"] = manifest.revision  # keys caches of reference-side features (FID/FVD)
     for key in ("text", "command", "question", "answers"):
         if getattr(sample, key) is not None:
             meta[key] = getattr(sample, key)
