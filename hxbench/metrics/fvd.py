@@ -90,6 +90,7 @@ class FVD(SetFeatureMetric):
     output = "fvd"
     batch_rows = 8  # clips per I3D pass, across samples
     batch_samples = 8  # samples the scoring loop hands to update_batch at once
+    fast_i3d = True  # the port through optimize_for_inference (False: the plain reference port)
     min_frames = 9  # the I3D temporal extent needed for the final 2-frame pool
 
     def __init__(self, variant: str | None = None, device: str = "cpu") -> None:
@@ -135,6 +136,6 @@ class FVD(SetFeatureMetric):
             yield preprocess(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device), self.protocol)[None]
 
     def forward(self, x: torch.Tensor) -> np.ndarray:
-        model = get_i3d(self.weight_names()[0], self.device)
+        model = get_i3d(self.weight_names()[0], self.device, fast=self.fast_i3d)
         with torch.inference_mode():
             return model(x.to(self.device)).float().cpu().numpy()

