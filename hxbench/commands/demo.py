@@ -19,8 +19,8 @@ from pathlib import Path
 from hxbench.commands._common import print_results_table
 
 DEMO_TASKS: dict[str, list[str]] = {
-    "lip_sync": ["ground-truth", "still-image", "humanexpert-tiny", "omnihuman-tiny"],
-    "listen_to_command": ["ground-truth", "still-image", "humanexpert-tiny", "omnihuman-tiny"],
+    "lip_sync": ["ground-truth", "still-image", "humanexpert-tiny", "omnihuman-tiny-hxsynth"],
+    "listen_to_command": ["ground-truth", "still-image", "humanexpert-tiny", "omnihuman-tiny-hxsynth"],
     "audio_qa_text": ["echo-answer", "humanexpert-tiny"],
 }
 
