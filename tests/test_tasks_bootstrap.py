@@ -22,8 +22,15 @@ class ToySet(SetFeatureMetric):
     ddof = 1
     output = "fd"
 
-    def extract(self, clip, sample):
-        return clip
+    use_ref_cache = False
+
+    def iter_inputs(self, clip, sample):
+        import torch
+
+        yield torch.as_tensor(np.asarray(clip, np.float32))
+
+    def forward(self, x):
+        return x.numpy()
 
 
 if "toyset_for_bootstrap_test" not in METRICS:
@@ -72,3 +79,22 @@ def test_scoring_reports_set_ci_from_stored_payloads(tmp_path):
     # without a run directory there are no stored payloads: no interval, never a made-up one
     res3 = score(sources, ["toyset_for_bootstrap_test"], progress=False)
     assert res3["metrics"]["toyset_for_bootstrap_test[v]"]["outputs"]["fd"]["ci95"] is None
+
+
+@pytest.mark.parametrize("rows", [30, 200])
+def test_row_space_frechet_equals_covariance_form(rows):
+    from hxbench.metrics._bootstrap import _centered, frechet_rows
+    from hxbench.metrics._setstats import frechet_distance
+
+    d = 64
+    rng = np.random.default_rng(rows)
+    g = [rng.normal(0.3, 1.2, (rows // 3, d)) for _ in range(3)]
+    r = [rng.normal(0, 1, (rows // 3, d)) for _ in range(3)]
+    counts = np.array([2, 1, 3])
+    mu1, a1, d1 = _centered(g, counts, d, 1)
+    mu2, a2, d2 = _centered(r, counts, d, 1)
+    # reference: repeat each sample's rows `count` times and use the covariance form
+    x1 = np.concatenate([np.repeat(f, c, axis=0) for f, c in zip(g, counts)])
+    x2 = np.concatenate([np.repeat(f, c, axis=0) for f, c in zip(r, counts)])
+    ref = frechet_distance(x1.mean(0), np.cov(x1, rowvar=False), x2.mean(0), np.cov(x2, rowvar=False))
+    assert np.isclose(frechet_rows(mu1, a1, d1, mu2, a2, d2), ref, rtol=1e-8)

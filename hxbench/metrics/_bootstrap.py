@@ -7,9 +7,10 @@ products) statistics and a Fréchet distance. Gen and ref are resampled with the
 indices (paired, as samples pair a generated video with its reference); with fixed
 reference statistics (``set_reference``) only the gen side is resampled. The interval is
 the percentile interval (alpha / 2, 1 - alpha / 2) of ``n_boot`` draws (default 100, or
-``$HXBENCH_SET_BOOTSTRAP``; 0 disables). Cost per draw: one (rows x d) weighted Gram matrix
-per side and one Fréchet distance (two d x d eigendecompositions). The number of draws is
-capped so that draws x rows x d^2 stays under ``$HXBENCH_SET_BOOTSTRAP_MAX_FLOPS`` (default
+``$HXBENCH_SET_BOOTSTRAP``; 0 disables). Cost per draw: with fewer feature rows r than dimensions d
+(FID's 2048 over a few hundred frames) the exact row-space form of the Fréchet distance
+(``frechet_rows``: an r x r SVD, no d x d eigendecomposition); otherwise Gram matrices and
+``frechet_distance``. The number of draws is capped so that draws x (row products) stays under ``$HXBENCH_SET_BOOTSTRAP_MAX_FLOPS`` (default
 2e12, about a minute on one CPU core); below 20 affordable draws the interval is omitted
 (None), never approximated.
 """
@@ -26,15 +27,30 @@ def default_n_boot() -> int:
     return int(os.environ.get("HXBENCH_SET_BOOTSTRAP", "100"))
 
 
-def _stats(feats: list[np.ndarray], counts: np.ndarray, dim: int, ddof: int):
+def _centered(feats: list[np.ndarray], counts: np.ndarray, dim: int, ddof: int):
+    """(mu, A, denom): weighted mean, rows sqrt(w) * (x - mu) so that cov = A^T A / denom."""
     rows = np.concatenate([f.reshape(-1, dim) for f in feats], axis=0).astype(np.float64)
     w = np.concatenate([np.full(len(f.reshape(-1, dim)), c, np.float64) for f, c in zip(feats, counts)])
     n = w.sum()
-    s = (rows * w[:, None]).sum(0)
-    ss = (rows * w[:, None]).T @ rows
-    mu = s / n
-    cov = (ss - n * np.outer(mu, mu)) / (n - ddof)
-    return mu, (cov + cov.T) / 2, n
+    mu = (rows * w[:, None]).sum(0) / n
+    return mu, (rows - mu) * np.sqrt(w)[:, None], n - ddof
+
+
+def frechet_rows(mu1, a1, d1, mu2, a2, d2) -> float:
+    """Fréchet distance from centred, weighted rows (cov_i = a_i^T a_i / d_i), exact:
+    tr((S1 S2)^(1/2)) = sum of singular values of a1 a2^T / sqrt(d1 d2) (the non-zero
+    eigenvalues of S1 S2 are those of (a1 a2^T)(a1 a2^T)^T / (d1 d2)). Costs r1 r2 d instead
+    of d^3 when there are fewer rows r than feature dimensions d (FID: d = 2048); otherwise
+    the covariances are formed and ``frechet_distance`` is used."""
+    from hxbench.metrics._setstats import frechet_distance
+
+    if min(len(a1), len(a2)) >= a1.shape[1]:
+        return frechet_distance(mu1, a1.T @ a1 / d1, mu2, a2.T @ a2 / d2)
+    sv = np.linalg.svd(a1 @ a2.T, compute_uv=False)
+    diff = mu1 - mu2
+    tr1 = float(np.sum(a1 * a1)) / d1
+    tr2 = float(np.sum(a2 * a2)) / d2
+    return float(diff @ diff + tr1 + tr2 - 2 * sv.sum() / np.sqrt(d1 * d2))
 
 
 def set_bootstrap_ci(metric, payloads: Sequence[dict], n_boot: int | None = None, alpha: float = 0.05,
@@ -53,26 +69,31 @@ def set_bootstrap_ci(metric, payloads: Sequence[dict], n_boot: int | None = None
     ref = [np.asarray(p["ref"], np.float32) for p in payloads] if use_ref else None
     if use_ref and any(r is None for r in ref):
         return None
-    if not use_ref:
-        mu_r, cov_r = metric.ref_stats.mean_cov(ddof)
-    rows = sum(len(f.reshape(-1, dim)) for f in gen) * (2 if use_ref else 1)
+    rows = sum(len(f.reshape(-1, dim)) for f in gen)
+    if use_ref and rows < dim:  # row-space form: r x r products and SVD
+        per_draw = 2 * rows * rows * dim
+    else:  # Gram matrices + two d x d eigendecompositions (~30 d^3 each in practice)
+        per_draw = 2 * rows * dim * dim + 60 * dim ** 3
     budget = float(os.environ.get("HXBENCH_SET_BOOTSTRAP_MAX_FLOPS", "2e12"))
-    n_boot = min(n_boot, int(budget // max(rows * dim * dim, 1)))
+    n_boot = min(n_boot, int(budget // max(per_draw, 1)))
     if n_boot < 20:
         return None  # too large a set to resample here: no interval rather than a poor one
+    if not use_ref:
+        mu_r, cov_r = metric.ref_stats.mean_cov(ddof)
     rng = np.random.default_rng(seed)
     vals = []
     for _ in range(n_boot):
         counts = np.bincount(rng.integers(0, len(payloads), len(payloads)), minlength=len(payloads))
         keep = counts > 0
-        g = [f for f, k in zip(gen, keep) if k]
-        mu_g, cov_g, n_g = _stats(g, counts[keep], dim, ddof)
-        if n_g <= ddof:
+        mu_g, a_g, d_g = _centered([f for f, k in zip(gen, keep) if k], counts[keep], dim, ddof)
+        if d_g <= 0:
             return None
         if use_ref:
-            mu_r, cov_r, n_r = _stats([f for f, k in zip(ref, keep) if k], counts[keep], dim, ddof)
-            if n_r <= ddof:
+            mu_r2, a_r, d_r = _centered([f for f, k in zip(ref, keep) if k], counts[keep], dim, ddof)
+            if d_r <= 0:
                 return None
-        vals.append(frechet_distance(mu_g, cov_g, mu_r, cov_r))
+            vals.append(frechet_rows(mu_g, a_g, d_g, mu_r2, a_r, d_r))
+        else:
+            vals.append(frechet_distance(mu_g, a_g.T @ a_g / d_g, mu_r, cov_r))
     lo, hi = np.quantile(np.asarray(vals), [alpha / 2, 1 - alpha / 2])
     return [float(lo), float(hi)]
