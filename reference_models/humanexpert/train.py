@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"text_vocab": bundle.bpe.vocab_size, "speech_vocab": bundle.speech.K,
                  "behaviour_dim": bundle.behaviour_dim}
     cfg = get_config(a.size, **overrides)
+    torch.manual_seed(a.seed)  # deterministic initialisation (train() re-seeds for the data order)
     model = HumanExpert(cfg).to(a.device)
     if a.compile:
         model = torch.compile(model)  # type: ignore[assignment]
