@@ -92,4 +92,6 @@ def test_torchrun_set_metric_and_shards_equal_unsharded(small_task):
     v = single["metrics"]["fid[pytorch-fid]"]["outputs"]["fid"]["value"]
     assert v > 0
     for other in (multi, merged):
-        assert np.isclose(other["metrics"]["fid[pytorch-fid]"]["outputs"]["fid"]["value"], v, rtol=1e-9)
+        # float64 sums added in another order: equal to ~1e-8 relative (measured 6e-9 on 209.3)
+        assert np.isclose(other["metrics"]["fid[pytorch-fid]"]["outputs"]["fid"]["value"], v, rtol=1e-7)
+    assert multi["metrics"]["fid[pytorch-fid]"]["outputs"]["fid"]["ci95"] is not None  # sets resampled
