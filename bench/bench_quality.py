@@ -30,7 +30,7 @@ are wall seconds and CPU seconds (process_time, all threads; fairer than wall wh
 jobs share the cores). Memory flatness: hxbench's peak growth at 2N videos / at N.
 
     .venv/bin/python bench/bench_quality.py [--videos 4 8] [--frames 16] [--size 64]
-        [--metrics lpips fvd] [--same-network] [--device cpu]
+        [--metrics lpips fvd] [--same-network] [--threads N] [--device cpu]
 """
 
 from __future__ import annotations
@@ -152,6 +152,7 @@ def peer_fvd(gen: Path, ref: Path, device: str) -> float:
 
 
 # -- hxbench: what `hxbench compute` runs -------------------------------------------------------
+THREADS: int | None = None
 KEYS = {"lpips": "lpips[alex-v0.1]", "fvd": "fvd[common-allf]"}
 
 
@@ -183,7 +184,7 @@ def child(metric: str, side: str, gen: Path, ref: Path, warm_gen: Path, warm_ref
 
 def run_child(metric, side, gen, ref, warm_gen, warm_ref, device) -> dict:
     cmd = [sys.executable, __file__, "--_child", metric, side, str(gen), str(ref), str(warm_gen),
-           str(warm_ref), "--device", device]
+           str(warm_ref), "--device", device] + (["--threads", str(THREADS)] if THREADS else [])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -204,13 +205,19 @@ def main() -> int:
     ap.add_argument("--same-network", action="store_true",
                     help="FVD: also run hxbench with the plain I3D port the peer uses")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch intra-op threads for both sides (default: torch's own choice)")
     ap.add_argument("--_child", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args._child:
         metric, side, *paths = args._child
         print(json.dumps(child(metric, side, *map(Path, paths), args.device)))
         return 0
 
+    global THREADS
+    THREADS = args.threads
     print(f"load average before: {os.getloadavg()}  cores: {os.cpu_count()}  torch threads: "
           f"{torch.get_num_threads()}  device: {args.device}", flush=True)
     rows = []

@@ -106,3 +106,43 @@ def test_fid_sharded_merge_replay_and_cache(tmp_path):
     for i, g_ in enumerate(gen):
         m.update(SampleData(str(i), gen=_clip(g_), ref=None))
     assert abs(m.compute()["fid"].value - value.value) <= 1e-6 * value.value
+
+
+def test_fid_update_batch_equals_per_sample_update(monkeypatch):
+    # frames of several samples share Inception passes; with a row-wise network the payloads,
+    # failures and statistics are bit-identical to update() one sample at a time
+    from hxbench.metrics.fid import FID
+
+    def fake_forward(self, x):  # (k, 3, H, W) in [0, 1] -> (k, 2048)
+        base = x.double().reshape(x.shape[0], -1)[:, :2048]
+        base = torch.nn.functional.pad(base, (0, 2048 - base.shape[1]))
+        return (base + x.double().mean(dim=(1, 2, 3))[:, None] * torch.arange(2048) * 1e-3).float().numpy()
+
+    monkeypatch.setattr(FID, "forward", fake_forward)
+    monkeypatch.setattr(FID, "check_available", lambda self: None)
+    rng = np.random.default_rng(9)
+    sizes = [(1, 16, 20), (3, 16, 20), (1, 12, 12), (5, 16, 20), (1, 16, 20)]  # image-like 1-frame samples
+    samples = [SampleData(str(i), gen=_clip(rng.integers(0, 256, (t, h, w, 3), dtype=np.uint8)),
+                          ref=_clip(rng.integers(0, 256, (t + 1, h, w, 3), dtype=np.uint8)))
+               for i, (t, h, w) in enumerate(sizes)]
+    samples.insert(2, SampleData("noref", gen=samples[0].gen, ref=None))
+    single = build_metric("fid")
+    expected = []
+    for s in samples:
+        try:
+            expected.append(single.update(s))
+        except Exception as err:  # noqa: BLE001  (the SampleError of the sample without ref)
+            expected.append(err)
+    batched = build_metric("fid")
+    batched.batch_rows = 4  # passes mix samples, split the 5-frame video, and regroup by frame size
+    got = batched.update_batch(samples)
+    for e, g in zip(expected, got):
+        if isinstance(e, Exception):
+            assert type(g) is type(e) and str(g) == str(e)
+        else:
+            for side in ("gen", "ref"):
+                assert np.array_equal(g.payload[side], e.payload[side])
+    assert isinstance(got[2], Exception) and got[3].payload["gen"].shape == (1, 2048)
+    assert got[4].payload["gen"].shape == (5, 2048) and got[4].payload["ref"].shape == (6, 2048)
+    assert batched.gen_stats.n == single.gen_stats.n == 11
+    assert np.array_equal(batched.ref_stats.ss, single.ref_stats.ss)

@@ -274,3 +274,43 @@ def test_fvd_fast_i3d_and_batching_match_reference_port():
     many = build_metric("fvd[common-16f]").update_batch(samples)
     for s, m in zip(singles, many):
         assert np.abs(s.payload["gen"] - m.payload["gen"]).max() <= 1e-4
+
+
+@needs_weights
+def test_fvd_scoring_a_manifest_caches_reference_features_and_resumes(monkeypatch, tmp_path):
+    # end to end: manifest -> inputs (meta["dataset_revision"]) -> scoring loop -> FVD
+    from hxbench.inputs import from_manifest
+    from hxbench.manifest import Sample, write_manifest
+    from hxbench.media import write_video
+    from hxbench.metrics.fvd import FVD
+    from hxbench.scoring import score
+
+    calls = []
+
+    def counting_forward(self, x):
+        calls.append(x.shape[0])
+        return _fake_forward(self, x)
+
+    monkeypatch.setenv("HXBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(FVD, "forward", counting_forward)
+    rng = np.random.default_rng(8)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "out").mkdir()
+    samples = []
+    for i in range(3):
+        write_video(tmp_path / "data" / f"r{i}.mp4", rng.integers(0, 256, (17, 32, 32, 3), dtype=np.uint8), 25)
+        write_video(tmp_path / "out" / f"s{i}.mp4", rng.integers(0, 256, (17, 32, 32, 3), dtype=np.uint8), 25)
+        samples.append(Sample(sample_id=f"s{i}", reference_video=f"r{i}.mp4"))
+    manifest = write_manifest(tmp_path / "data" / "test.jsonl", samples)
+    key = "fvd[styleganv-16f]"
+    first = score(from_manifest(manifest, tmp_path / "out"), [key], run_dir=tmp_path / "run1", progress=False)
+    assert sum(calls) == 6
+    calls.clear()
+    second = score(from_manifest(manifest, tmp_path / "out"), [key], run_dir=tmp_path / "run2", progress=False)
+    assert sum(calls) == 3  # a new run: only the generated videos went through the network
+    v1 = first["metrics"][key]["outputs"]["fvd"]["value"]
+    assert second["metrics"][key]["outputs"]["fvd"]["value"] == v1
+    calls.clear()
+    resumed = score(from_manifest(manifest, tmp_path / "out"), [key], run_dir=tmp_path / "run1", progress=False)
+    assert sum(calls) == 0 and resumed["n_reused_records"] == 3  # payloads replayed
+    assert resumed["metrics"][key]["outputs"]["fvd"]["value"] == v1
