@@ -6,6 +6,15 @@ products ``ss`` (d, d). Shards and processes combine by addition; the mean is s 
 covariance (ss - n mu mu^T) / (n - ddof) (ddof 1 = ``np.cov`` as pytorch-fid and
 common_metrics use; ddof 0 = the biased estimate of StyleGAN-V / the TF FVD). Memory is
 O(d^2) regardless of the number of videos.
+
+Feature extraction is batched across samples (``SetFeatureMetric.update_batch``: network
+inputs of several samples share forward passes, ``batch_rows`` rows each). Reference-side
+features of samples that come from a manifest (``SampleData.meta["dataset_revision"]``) are
+cached under ``$HXBENCH_HOME/stats/<key>-v<version>-<revision>-<weights sha>/`` one file per
+sample (named by sample id and the reference clip's content hash); the next run loads them
+instead of running the network on the real videos. Payloads still carry the ref features, so
+resume/replay, shards and the set bootstrap are unchanged. ``reference_stats`` computes
+whole-set statistics for a dict of clips (cached by dataset content hash).
 """
 
 from __future__ import annotations

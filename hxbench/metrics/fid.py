@@ -21,6 +21,10 @@ and the TorchScript's own forward pass differ by at most 1.4e-6 absolute on pool
 The .pth itself could not be compared offline (no download); both are conversions of the same
 TF graph.
 
+Frames of several samples share Inception passes (``batch_rows`` frames of one size per pass;
+an image folder gives 1-frame samples, batched ``batch_samples`` at a time); reference
+features of manifest samples are cached on disk (see ``hxbench.metrics._setstats``).
+
 State: float64 (n, sum, sum of outer products) for gen and ref, mergeable by addition;
 ``update`` returns the per-frame features as payload so a resumed run replays them.
 Output: ``fid`` >= 0, lower is better; ``n`` is the number of samples (videos).
