@@ -61,8 +61,24 @@ def write_output(path: Path, sample: Sample, out: GenerationOutput) -> None:
 
 def generate(adapter: Adapter, manifest: Manifest, outputs: Path, samples: Sequence[Sample] | None = None,
              task: str | None = None, progress: bool = True) -> int:
-    """Write outputs for samples that have none yet; returns how many were generated."""
+    """Write outputs for samples that have none yet; returns how many were generated.
+
+    The adapter's identity (``adapter.info()``: class, checkpoint hash ...) is kept in
+    ``outputs/.model.json``; resuming into a folder made by a different model or checkpoint
+    is refused, so outputs of two checkpoints are never mixed in one run.
+    """
+    import json
+
     outputs.mkdir(parents=True, exist_ok=True)
+    identity = json.loads(json.dumps(adapter.info() if hasattr(adapter, "info") else {}, default=str))
+    stamp = outputs / ".model.json"
+    if stamp.is_file():
+        previous = json.loads(stamp.read_text())
+        if previous != identity:
+            raise HxbenchError(f"{outputs} holds outputs of another model or checkpoint ({previous}); "
+                               f"use a new --run-dir or delete the folder to regenerate")
+    else:
+        stamp.write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n")
     todo = [s for s in (samples if samples is not None else manifest.samples)
             if not output_path(outputs, s).is_file()]
     batch_size = max(int(getattr(adapter, "batch_size", 1)), 1)

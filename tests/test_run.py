@@ -125,3 +125,20 @@ def test_html_report_of_two_runs(manifest, tmp_path):
     # the ground truth is best on both metrics and is marked so
     gt_row = page.split(f"folder:{gt}")[1].split("</tr>")[0]
     assert gt_row.count("class='best'") == 2
+
+
+def test_outputs_of_another_checkpoint_are_not_mixed(manifest, tmp_path):
+    from hxbench.adapters.baselines import StillImage
+    from hxbench.errors import HxbenchError
+    from hxbench.runner import generate
+
+    class Other(StillImage):
+        def info(self):
+            return {"class": "Other", "checkpoint_sha256": "abc"}
+
+    out = tmp_path / "outputs"
+    generate(StillImage(), manifest, out, manifest.samples[:1], progress=False)
+    generate(StillImage(), manifest, out, manifest.samples[1:], progress=False)  # same model resumes
+    assert len(list(out.glob("*.mp4"))) == 3
+    with pytest.raises(HxbenchError, match="another model or checkpoint"):
+        generate(Other(), manifest, out, progress=False)
