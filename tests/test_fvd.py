@@ -241,6 +241,11 @@ def test_fvd_reference_features_cached_per_manifest_revision(monkeypatch, tmp_pa
     build_metric("fvd[styleganv-16f]").update_batch(  # no revision (not from a manifest): no cache
         [SampleData(s.sample_id, gen=s.gen, ref=s.ref) for s in samples("rev1")])
     assert sum(calls) == 6
+    calls.clear()
+    monkeypatch.setenv("HXBENCH_REF_CACHE", "0")  # switched off
+    build_metric("fvd[styleganv-16f]").update_batch(samples("rev1"))
+    assert sum(calls) == 6
+    monkeypatch.delenv("HXBENCH_REF_CACHE")
     # a replaced reference video (same manifest revision) is re-extracted, not served stale
     np.save(tmp_path / "ref.npy", rng.integers(0, 256, (3, 20, 16, 16, 3), dtype=np.uint8))
     ref = open_inputs(tmp_path / "ref.npy")

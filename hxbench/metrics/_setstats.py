@@ -12,7 +12,8 @@ inputs of several samples share forward passes, ``batch_rows`` rows each). Refer
 features of samples that come from a manifest (``SampleData.meta["dataset_revision"]``) are
 cached under ``$HXBENCH_HOME/stats/<key>-v<version>-<revision>-<weights sha>/`` one file per
 sample (named by sample id and the reference clip's content hash); the next run loads them
-instead of running the network on the real videos. Payloads still carry the ref features, so
+instead of running the network on the real videos (``HXBENCH_REF_CACHE=0`` turns it off).
+Payloads still carry the ref features, so
 resume/replay, shards and the set bootstrap are unchanged. ``reference_stats`` computes
 whole-set statistics for a dict of clips (cached by dataset content hash).
 """
@@ -251,7 +252,8 @@ class SetFeatureMetric(Metric):
     # -- reference-feature cache (samples from a manifest) ----------------------------------
     def _ref_cache_path(self, sample: SampleData) -> Path | None:
         revision = (sample.meta or {}).get("dataset_revision")
-        if not self.use_ref_cache or not revision or sample.ref is None:
+        if (not self.use_ref_cache or not revision or sample.ref is None
+                or os.environ.get("HXBENCH_REF_CACHE", "1") == "0"):
             return None
         return ref_feature_cache(self, revision) / f"{_ref_file_key(sample)}.npy"
 
