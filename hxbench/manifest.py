@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -100,9 +101,9 @@ class Manifest:
     def by_id(self) -> dict[str, Sample]:
         return {s.sample_id: s for s in self.samples}
 
-    @property
+    @cached_property
     def revision(self) -> str:
-        """Dataset revision: sha256 of the manifest's bytes (first 16 hex digits)."""
+        """Dataset revision: sha256 of the manifest's bytes (first 16 hex digits), read once."""
         return manifest_revision(self.path)
 
     def __len__(self) -> int:
