@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:20s} v{spec.version}  main: {spec.main_metric}{flag}")
     elif args.kind == "models":
         for name, obj in MODELS.items():
-            doc = (obj.__doc__ or "").strip().splitlines()
+            doc = (getattr(obj, "description", "") or obj.__doc__ or "").strip().splitlines()
             print(f"{name:24s} {doc[0] if doc else ''}")
     else:
         for name, spec in WEIGHTS.items():
