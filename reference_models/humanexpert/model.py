@@ -23,7 +23,7 @@ per-layer K/V, and every behaviour denoising pass (``denoise``) attends to that 
 concatenated sequence with the full mask) and is kept as the reference the tests compare with.
 
 Positions: RoPE positions are explicit inputs. Give behaviour frame j the position of its
-time-aligned speech token (see ``/work/shared/design/reference-models.md``: time-aligned
+time-aligned speech token (see ``../shared/design/reference-models.md``: time-aligned
 positions decide lip sync).
 
 Shapes: tokens [B, L] int64; ts_pos [B, L] int64; ts_valid [B, L] bool;
@@ -101,7 +101,7 @@ class HumanExpertConfig:
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<q>", "<a>", "<speech>", "<cmd>", "<silence>")
 
 # Named sizes. ``tiny`` and ``small`` follow the CPU-measured sizes in
-# /work/shared/design/reference-models.md; ``paper`` is §4.1 (GLM-4-Voice-9B backbone:
+# ../shared/design/reference-models.md; ``paper`` is §4.1 (GLM-4-Voice-9B backbone:
 # 40 layers, d 4096/2048, d_ff 13696/6848, d_kv 128; 32 query heads and 2 KV groups as
 # GLM-4-9B; vocabulary = GLM-4 padded text vocab 151552 + 16384 speech codes).
 CONFIGS: dict[str, HumanExpertConfig] = {

@@ -8,7 +8,7 @@ Noise levels are integers k in [0, K]: k = 0 is clean, k >= 1 has
 x_k = sqrt(abar_k) x_0 + sqrt(1 - abar_k) eps with abar_k = prod_{i<=k} (1 - beta_i), using the
 "scaled linear" beta schedule of Stable Diffusion (beta from 0.00085 to 0.012, linear in
 sqrt(beta); abar_K ~= 4.7e-3 for K = 1000). A cosine schedule with eps-prediction blew up at the
-top level in our prototypes (/work/shared/design/reference-models.md), so it is not offered.
+top level in our prototypes (../shared/design/reference-models.md), so it is not offered.
 
 Noise-schedule matrix (paper §3.3): ``K_mat`` [M+1, T] of *DDIM step indices* s in [0, S]
 (S = number of DDIM steps; ``ladder[s]`` maps a step index to a level in [0, K]). Row M is the
