@@ -25,7 +25,7 @@ table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}th,td{padding:.3re
 th:first-child,td:first-child,th:nth-child(2),td:nth-child(2){text-align:left}
 th{background:#f4f6f9}.best{font-weight:700;color:#0a6b2d}.na{color:#9a3412}.muted{color:#6b7785;font-size:.85rem}
 .thumbs{display:flex;flex-wrap:wrap;gap:.8rem}.thumb{font-size:.8rem;text-align:center}.thumb img{width:128px;height:128px;object-fit:cover;border:1px solid #ccd}
-code{background:#f4f6f9;padding:0 .25rem}
+code{background:#f4f6f9;padding:0 .25rem}.scroll{overflow-x:auto}
 """
 
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"]
@@ -126,7 +126,7 @@ def render_report(run_dirs: list[Path], title: str | None = None, n_worst: int =
                 break
         else:
             columns.append((key, None, None))
-    out.append("<h2>Scores</h2><table><tr><th>model</th>")
+    out.append("<h2>Scores</h2><div class='scroll'><table><tr><th>model</th>")
     for key, o, hib in columns:
         arrow = {True: " ↑", False: " ↓"}.get(hib, "")
         out.append(f"<th>{html.escape(key)}{'<br>' + html.escape(o) if o else ''}{arrow}</th>")
@@ -158,7 +158,7 @@ def render_report(run_dirs: list[Path], title: str | None = None, n_worst: int =
                 failed = f"<br><span class='na'>{entry['n_failed']} failed</span>" if entry.get("n_failed") else ""
                 out.append(f"<td{cls}>{_fmt(v)}{ci_text}{failed}</td>")
         out.append("</tr>")
-    out.append("</table>")
+    out.append("</table></div>")
     if notes:
         out.append("<p>Unavailable metrics (never estimated):</p><ul>" + "".join(notes) + "</ul>")
 
