@@ -66,7 +66,7 @@ def test_still_image_baseline_runs_and_scores(manifest, tmp_path):
     proc = hx("run", "--manifest", str(manifest.path), "--model", "still-image", "--run-dir", str(tmp_path / "run"),
               "--metrics", "ssim", "psnr", "--json")
     results = json.loads(proc.stdout)
-    assert sorted(p.name for p in (tmp_path / "run" / "outputs").iterdir()) == ["s0.mp4", "s1.mp4", "s2.mp4"]
+    assert sorted(p.name for p in (tmp_path / "run" / "outputs").glob("*.mp4")) == ["s0.mp4", "s1.mp4", "s2.mp4"]
     info = media.probe(tmp_path / "run" / "outputs" / "s0.mp4")
     assert (info.fps, info.n_frames, info.has_audio) == (25.0, 25, True)
     ssim = results["metrics"]["ssim[rgb-255]"]["outputs"]["ssim"]
