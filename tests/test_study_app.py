@@ -198,7 +198,8 @@ def test_tokens_and_per_rater_access(tmp_path, runs_dir, db_url):
     t1, t2 = tok(summary, 0), tok(summary, 1)
     assert c.get(f"/r/{t1}").status_code == 200
     rid, secret = dbm.split_rater_token(t1)
-    assert c.get(f"/r/{rid}-{secret[:-1]}x").status_code == 404  # wrong secret
+    wrong = secret[:-1] + ("y" if secret.endswith("x") else "x")  # never the secret itself
+    assert c.get(f"/r/{rid}-{wrong}").status_code == 404  # wrong secret
     assert c.get(f"/r/{2}-{secret}").status_code == 404  # rater 1's secret for rater 2
     assert c.get("/r/nonsense").status_code == 404
     item2 = store.next_item(2)
