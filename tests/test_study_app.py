@@ -217,7 +217,7 @@ def test_tokens_and_per_rater_access(tmp_path, runs_dir, db_url):
     assert c.get(f"/r/{t1}/video/{next(iter(theirs))}").status_code == 404
     assert c.get(f"/r/{t2}/video/{next(iter(theirs))}").status_code == 200
     for bad in ("..%2f..%2fstudy.json", "../../study.json", "%2e%2e%2fstudy.db", "/etc/passwd",
-                own[:-1] + "/", own.upper()):
+                own[:-1] + "/", *([own.upper()] if own.upper() != own else [])):
         assert c.get(f"/r/{t1}/video/{bad}").status_code == 404, bad
     # admin: results and export need the admin token
     assert c.get("/admin").status_code == 403
