@@ -20,6 +20,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import pickle
 import shutil
 import tempfile
 import urllib.request
@@ -249,3 +250,23 @@ def status() -> list[dict]:
                 row["fix"] = spec.fix_command()
         rows.append(row)
     return rows
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickle only numpy arrays and builtin containers (a weights file is untrusted input)."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+                ("numpy._core.multiarray", "scalar"), ("collections", "OrderedDict")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weights file")
+        return super().find_class(module, name)
+
+
+def load_numpy_pickle(path: str | Path):
+    """Load a pickled weights file (Flax/JAX checkpoints shipped in packages) safely:
+    only numpy arrays, dicts and lists are constructed, never arbitrary objects."""
+    with open(path, "rb") as f:
+        return _NumpyOnlyUnpickler(f).load()

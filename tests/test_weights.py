@@ -65,3 +65,17 @@ def test_status_cli_lists_the_registry():
     # shipped in registry packages: present with their hash; official-only: missing with the fix
     assert rows["lpips-alex-v0.1"]["state"] == "present" and len(rows["lpips-alex-v0.1"]["sha256"]) == 64
     assert rows["syncnet_v2"]["state"] == "missing" and "weights import syncnet_v2" in rows["syncnet_v2"]["fix"]
+
+
+def test_pickled_weights_load_arrays_but_refuse_code(tmp_path):
+    import pickle
+
+    import numpy as np
+
+    good = tmp_path / "good.ckpt"
+    good.write_bytes(pickle.dumps({"conv": {"kernel": np.arange(6.0).reshape(2, 3)}}))
+    assert weights.load_numpy_pickle(good)["conv"]["kernel"].shape == (2, 3)
+    evil = tmp_path / "evil.ckpt"
+    evil.write_bytes(pickle.dumps({"x": print}))  # a callable: would run code on load
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        weights.load_numpy_pickle(evil)

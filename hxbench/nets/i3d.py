@@ -21,7 +21,6 @@ and is then used as a drop-in module (``build_i3d``).
 from __future__ import annotations
 
 import math
-import pickle
 import warnings
 from pathlib import Path
 
@@ -231,15 +230,6 @@ def optimize_for_inference(model: InceptionI3d) -> InceptionI3d:
     return model.to(memory_format=torch.channels_last_3d).eval().requires_grad_(False)
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar"), ("collections", "OrderedDict")}
-
-    def find_class(self, module, name):
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weights file")
-        return super().find_class(module, name)
 
 
 def _kernel(k: np.ndarray) -> torch.Tensor:
@@ -274,8 +264,9 @@ def convert_flax_i3d(variables: dict) -> dict[str, torch.Tensor]:
 
 
 def load_i3d_variables(path: str | Path) -> dict:
-    with open(path, "rb") as f:
-        return _NumpyOnlyUnpickler(f).load()
+    from hxbench.weights import load_numpy_pickle
+
+    return load_numpy_pickle(path)
 
 
 def build_i3d(weights: str = "fvd-i3d-kinetics400", path: str | Path | None = None,

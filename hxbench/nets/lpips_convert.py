@@ -12,7 +12,6 @@ the torchvision ``features`` indices, the heads into ``linK.model.1.weight``.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -51,22 +50,12 @@ register_weights(WeightSpec(
 ))
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickle only numpy arrays and builtin containers (the checkpoint is untrusted input)."""
-
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar"), ("collections", "OrderedDict")}
-
-    def find_class(self, module, name):
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weights file")
-        return super().find_class(module, name)
 
 
 def load_flax_pickle(path: str | Path) -> dict:
-    with open(path, "rb") as f:
-        return _NumpyOnlyUnpickler(f).load()
+    from hxbench.weights import load_numpy_pickle
+
+    return load_numpy_pickle(path)
 
 
 def _conv(kernel: np.ndarray) -> torch.Tensor:
