@@ -188,12 +188,35 @@ def weight_sha256(name: str) -> str | None:
 
 
 # -- import / fetch -----------------------------------------------------------------------------
+def _member_from_zip(spec: WeightSpec, source: Path, tmpdir: str) -> Path:
+    """The file ``spec.filename`` extracted from a release zip (e.g. insightface's
+    buffalo_l.zip holds w600k_r50.onnx); only for specs with ``extra["in_zip"]``."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as zf:
+        members = [m for m in zf.namelist() if m.rsplit("/", 1)[-1] == spec.filename]
+        if not members:
+            raise FileNotFoundError(f"{source}: the archive holds no {spec.filename}")
+        target = Path(tmpdir) / spec.filename
+        with zf.open(members[0]) as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return target
+
+
 def import_weights(name: str, source: Path) -> Path:
-    """Verify ``source`` against the registered sha256 and copy it into HXBENCH_HOME."""
+    """Verify ``source`` against the registered sha256 and copy it into HXBENCH_HOME.
+    For specs marked ``extra["in_zip"]``, ``source`` may also be the release zip that
+    contains the file (it is extracted, then verified)."""
     spec = get_spec(name)
     source = Path(source)
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such file")
+    if spec.extra.get("in_zip"):
+        import zipfile
+
+        if zipfile.is_zipfile(source):
+            with tempfile.TemporaryDirectory() as tmpdir:
+                return import_weights(name, _member_from_zip(spec, source, tmpdir))
     actual = sha256_file(source)
     if spec.sha256 is not None and actual != spec.sha256:
         raise WeightsHashMismatch(name, source, spec.sha256, actual)

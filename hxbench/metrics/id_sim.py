@@ -23,10 +23,16 @@ with every other metric that needs it). Backbones (variants; numbers never mix):
   face-mesh box scaled by 1.3 (FaceNet's MTCNN box + 44 px margin at 160), resized to 160 x 160
   RGB, ``prewhiten`` (per-image mean / std, as the package does); the network's output is
   already L2-normalised (512-d).
-- ``arcface-r50`` / ``arcface-r100``: insightface arcface_torch IResNet-50 / -100
-  (``hxbench.nets.arcface``) on faces aligned to the ArcFace 112 x 112 five-point template
-  (``hxbench.face.align``), input (x / 255 - 0.5) / 0.5; weights imported by the user
-  (``hxbench weights import arcface-r50 backbone.pth``). These are the papers' backbone.
+- ``arcface-r50`` / ``arcface-r100``: the papers' backbone through the ``insightface``
+  package (``hxbench.nets.arcface_onnx``): the recognition ONNX model of its model packs,
+  ``w600k_r50.onnx`` (buffalo_l, IResNet-50 WebFace600K) / ``glintr100.onnx`` (antelopev2,
+  IResNet-100 Glint360K), insightface ``norm_crop`` alignment and ``ArcFaceONNX.get_feat``
+  input normalisation; weights imported by the user (``hxbench weights import arcface-r50
+  buffalo_l.zip``, the zip or the .onnx in it, sha256 pinned).
+- ``arcface-r50-torch`` / ``arcface-r100-torch``: arcface_torch's IResNet-50 / -100 PyTorch
+  checkpoints (``backbone.pth``, ms1mv3) in ``hxbench.nets.arcface``, on faces aligned to the
+  same 112 x 112 template (``hxbench.face.align``), input (x / 255 - 0.5) / 0.5. Different
+  weights from the insightface packs, hence different variant names.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ import threading
 
 import numpy as np
 
-import hxbench.nets.arcface  # noqa: F401  (registers arcface-r50 / arcface-r100 for `weights status`)
+import hxbench.nets.arcface  # noqa: F401  (registers arcface-r50-torch / arcface-r100-torch)
+import hxbench.nets.arcface_onnx  # noqa: F401  (registers arcface-r50 / arcface-r100: insightface packs)
 from hxbench.errors import SampleError
 from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric
 from hxbench.weights import PackageFile, WeightSpec, register_weights
@@ -90,14 +97,15 @@ def _arcface(arch: str):
 
     with _LOCK:
         if arch not in _NETS:
-            _NETS[arch] = load_iresnet(arch, resolve(f"arcface-{arch}"))
+            _NETS[arch] = load_iresnet(arch, resolve(f"arcface-{arch}-torch"))
         return _NETS[arch]
 
 
 def face_embeddings(frames: np.ndarray, backbone: str, key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Identity embeddings of the main face per frame.
 
-    frames (T, H, W, 3) uint8; backbone ``facenet-512`` / ``arcface-r50`` / ``arcface-r100``.
+    frames (T, H, W, 3) uint8; backbone ``facenet-512``, ``arcface-r50`` / ``arcface-r100``
+    (insightface packs) or ``arcface-r50-torch`` / ``arcface-r100-torch``.
     Returns (emb (T, D) float32 unit vectors, NaN rows where no face; found (T,) bool)."""
     from hxbench.face.align import align_arcface, faces_for, five_points, mesh_boxes, square_crops
 
@@ -111,12 +119,22 @@ def face_embeddings(frames: np.ndarray, backbone: str, key: str | None = None) -
         D = 512
         embed = facenet_embed
     elif backbone in ("arcface-r50", "arcface-r100"):
+        from hxbench.nets.arcface_onnx import embed_faces, model_for
+
+        model = model_for(backbone)
+        points = five_points(mesh.landmarks)
+        ok = np.all(np.isfinite(points), axis=(1, 2))
+        crops, D = frames, 512
+
+        def embed(sel_frames):
+            return embed_faces(model, sel_frames, points[found])
+    elif backbone in ("arcface-r50-torch", "arcface-r100-torch"):
         import torch
 
         from hxbench.nets.arcface import embed as arc_embed
 
         crops, ok = align_arcface(frames, five_points(mesh.landmarks))
-        net = _arcface(backbone.split("-")[1])
+        net = _arcface(backbone.split("-")[1])  # r50 / r100
         D = 512
 
         def embed(c):
@@ -149,7 +167,7 @@ def id_similarity(ref: np.ndarray, gen: np.ndarray, found: np.ndarray) -> dict[s
 class IDSim(PerSampleMetric):
     name = "id_sim"
     version = "1"
-    variants = ("facenet-512", "arcface-r50", "arcface-r100")
+    variants = ("facenet-512", "arcface-r50", "arcface-r100", "arcface-r50-torch", "arcface-r100-torch")
     outputs = {"id_sim": HIGHER, "id_sim_first": HIGHER, "face_frames": NEUTRAL}
     requires = ("gen",)
     description = "identity cosine similarity (reference vs generated frames) of face embeddings"
@@ -162,6 +180,15 @@ class IDSim(PerSampleMetric):
         from hxbench.face.detect import _mp
 
         _mp()
+        if self.variant in ("arcface-r50", "arcface-r100"):
+            import importlib.util
+
+            from hxbench.errors import MetricUnavailable
+            from hxbench.nets.arcface_onnx import PIP
+
+            for mod in ("insightface", "onnxruntime", "onnx"):
+                if importlib.util.find_spec(mod) is None:
+                    raise MetricUnavailable(self.key, f"the {mod!r} package is missing", f"pip install {PIP}")
 
     def reference_embedding(self, sample: SampleData) -> np.ndarray:
         if sample.ref_image is not None:

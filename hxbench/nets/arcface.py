@@ -11,6 +11,10 @@ loads with ``load_state_dict(strict=True)``. Key layout::
 
 Blocks per stage: r50 = (3, 4, 14, 3), r100 = (3, 13, 30, 3).
 
+Used by the variants ``id_sim[arcface-r50-torch]`` / ``[arcface-r100-torch]`` (weights
+``arcface-r50-torch`` / ``arcface-r100-torch``). The insightface model packs (ONNX) are
+``hxbench.nets.arcface_onnx``.
+
 Input: aligned 112 x 112 RGB faces (``hxbench.face.align.align_arcface``), float32
 ``(x / 255 - 0.5) / 0.5`` in [-1, 1], NCHW. Output: (N, 512) embedding (not normalised;
 ``embed`` L2-normalises). fp16 checkpoints are cast to float32 at load.
@@ -28,17 +32,21 @@ LAYERS = {"r50": (3, 4, 14, 3), "r100": (3, 13, 30, 3), "r34": (3, 4, 6, 3), "r1
 _NOTE = ("arcface_torch model zoo (insightface, recognition/arcface_torch README): the "
          "backbone.pth of {run}. The zoo links to OneDrive / Baidu folders, not to stable "
          "file URLs, so no URL is registered and no sha256 could be established here: the "
-         "file's sha256 is shown by `hxbench weights status` and recorded beside every number.")
+         "file's sha256 is shown by `hxbench weights status` and recorded beside every number. "
+         "Not the same weights as id_sim[arcface-r50|r100] (insightface ONNX model packs).")
 
+# Variant / weight names end in "-torch": these are arcface_torch PyTorch checkpoints run by
+# this file's IResNet, distinct from the insightface ONNX packs (hxbench.nets.arcface_onnx:
+# arcface-r50 = buffalo_l w600k_r50.onnx, arcface-r100 = antelopev2 glintr100.onnx).
 register_weights(WeightSpec(
-    name="arcface-r50", filename="backbone.pth", sha256=None,
-    description="ArcFace IResNet-50 (arcface_torch ms1mv3_arcface_r50_fp16 backbone.pth)",
+    name="arcface-r50-torch", filename="backbone.pth", sha256=None,
+    description="ArcFace IResNet-50, arcface_torch ms1mv3_arcface_r50_fp16 backbone.pth (PyTorch)",
     license="insightface: code MIT; pretrained models for non-commercial research only",
     notes=_NOTE.format(run="ms1mv3_arcface_r50_fp16"),
 ))
 register_weights(WeightSpec(
-    name="arcface-r100", filename="backbone.pth", sha256=None,
-    description="ArcFace IResNet-100 (arcface_torch ms1mv3_arcface_r100_fp16 backbone.pth)",
+    name="arcface-r100-torch", filename="backbone.pth", sha256=None,
+    description="ArcFace IResNet-100, arcface_torch ms1mv3_arcface_r100_fp16 backbone.pth (PyTorch)",
     license="insightface: code MIT; pretrained models for non-commercial research only",
     notes=_NOTE.format(run="ms1mv3_arcface_r100_fp16"),
 ))
