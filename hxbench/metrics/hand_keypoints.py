@@ -43,10 +43,20 @@ true where the hand was detected, or where BlazePose found the body and that sid
 subject's side by MediaPipe's handedness (which assumes a mirrored image: the labels are
 swapped, consistently, for unmirrored video; HKC/HKV do not depend on the side labels).
 
-Other sources (e.g. a DWPose / RTMPose 133-keypoint whole-body model, whose per-keypoint
-SimCC scores are the confidence CyberHost used) plug in by adding a function to
-``KEYPOINT_SOURCES`` and its weights with ``register_weights``; their numbers are reported
-under their own variant and never mixed with ``mediapipe``'s.
+Variant ``dwpose`` (weights imported: ``hxbench weights import dwpose-yolox-l yolox_l.onnx``
+and ``... dwpose-ll-ucoco-384 dw-ll_ucoco_384.onnx``): DWPose-L whole-body (133 COCO-WholeBody
+keypoints, ``hxbench.nets.dwpose``: YOLOX-L person box, the largest per frame, then the SimCC
+pose model, exactly as DWPose's ONNX pipeline), the confidence CyberHost used. Hands are
+keypoints 91-111 (subject's left) and 112-132 (right). ``conf[t, h, k]`` is the keypoint's
+**SimCC score** min(max simcc_x, max simcc_y) (raw model output, typically 0-1, not clipped).
+``found[t, h]``: the hand's mean score > 0.3 (DWPose's drawing threshold); ``expected[t, h]``:
+found, or that side's body wrist (9 / 10) has score > 0.3 inside the frame. An expected hand
+counts in HKC with its SimCC scores whether or not it passes 0.3 (the model always predicts
+all 133 points); only found hands enter HKV.
+
+Further sources plug in by adding a function to ``KEYPOINT_SOURCES``, their weights with
+``register_weights`` and the variant name; numbers are reported under their own variant and
+never mixed.
 """
 
 from __future__ import annotations
@@ -57,6 +67,7 @@ from typing import Callable
 import numpy as np
 
 import hxbench.face._weights  # noqa: F401  (registers the mediapipe networks for `weights status`)
+from hxbench.nets.dwpose import WEIGHT_NAMES as DWPOSE_WEIGHTS  # registers the DWPose ONNX files
 from hxbench.errors import SampleError
 from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric
 
@@ -67,8 +78,9 @@ POSE_WRIST = (15, 16)  # BlazePose left / right wrist (subject's sides)
 
 @dataclass(frozen=True)
 class HandKeypoints:
-    """xy (T, 2, K, 2) pixels (NaN = not found); conf (T, 2, K) in [0, 1]; expected (T, 2)
-    bool; found (T, 2) bool; width / height of the frames."""
+    """xy (T, 2, K, 2) pixels (NaN = not found); conf (T, 2, K) >= 0 (0 where the source has no
+    score for a hand it did not find); expected (T, 2) bool; found (T, 2) bool; width / height
+    of the frames."""
 
     xy: np.ndarray
     conf: np.ndarray
@@ -84,7 +96,7 @@ def hand_keypoint_confidence(kp: HandKeypoints) -> float:
     exp = np.asarray(kp.expected, bool)
     if not exp.any():
         raise SampleError("no hand expected in any frame (no hand found and no wrist visible)")
-    per_hand = np.where(kp.found, np.nan_to_num(kp.conf).mean(axis=-1), 0.0)
+    per_hand = np.nan_to_num(kp.conf).mean(axis=-1)  # sources put 0 where they have no score
     return float(per_hand[exp].mean())
 
 
@@ -125,22 +137,56 @@ def mediapipe_hands(frames: np.ndarray, key: str | None = None) -> HandKeypoints
     return HandKeypoints(xy, conf, found | visible, found, W, H)
 
 
-KEYPOINT_SOURCES: dict[str, Callable[..., HandKeypoints]] = {"mediapipe": mediapipe_hands}
+DWPOSE_THRESHOLD = 0.3  # DWPose's keypoint score threshold (drawing, neck)
+
+
+def dwpose_hands(frames: np.ndarray, key: str | None = None) -> HandKeypoints:
+    """Hand keypoints from DWPose whole-body (see the module docstring)."""
+    from hxbench.nets.dwpose import BODY_WRISTS, LEFT_HAND, RIGHT_HAND, wholebody
+
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    T, H, W = frames.shape[:3]
+    wb = wholebody(frames, key=key)
+    kp, sc = wb["keypoints"], wb["scores"]
+    xy = np.stack([kp[:, LEFT_HAND], kp[:, RIGHT_HAND]], 1).astype(np.float32)  # (T, 2, 21, 2)
+    conf = np.stack([sc[:, LEFT_HAND], sc[:, RIGHT_HAND]], 1).astype(np.float32)
+    found = conf.mean(-1) > DWPOSE_THRESHOLD
+    xy[~found] = np.nan
+    wrist = kp[:, list(BODY_WRISTS)]  # (T, 2, 2)
+    inside = (wrist[..., 0] >= 0) & (wrist[..., 0] < W) & (wrist[..., 1] >= 0) & (wrist[..., 1] < H)
+    visible = (sc[:, list(BODY_WRISTS)] > DWPOSE_THRESHOLD) & inside
+    return HandKeypoints(xy, np.maximum(conf, 0.0), found | visible, found, W, H)
+
+
+KEYPOINT_SOURCES: dict[str, Callable[..., HandKeypoints]] = {"mediapipe": mediapipe_hands,
+                                                             "dwpose": dwpose_hands}
 
 
 class _HandMetric(PerSampleMetric):
     version = "1"
-    variants = ("mediapipe",)
+    variants = ("mediapipe", "dwpose")
     requires = ("gen",)
 
     def weight_names(self) -> tuple[str, ...]:
         if self.variant == "mediapipe":
             return ("mediapipe-palm-detection", "mediapipe-hand-landmark", "mediapipe-pose-detection",
                     "mediapipe-pose-landmark")
+        if self.variant == "dwpose":
+            return DWPOSE_WEIGHTS
         return ()
 
     def check_available(self) -> None:
         super().check_available()
+        if self.variant == "dwpose":
+            import importlib.util
+
+            from hxbench.errors import MetricUnavailable
+
+            if importlib.util.find_spec("onnxruntime") is None:
+                raise MetricUnavailable(self.key, "the 'onnxruntime' package is missing", "pip install onnxruntime")
+            return
         from hxbench.face.detect import _mp
 
         _mp()
