@@ -148,7 +148,11 @@ def test_iresnet_loads_published_key_layout(tmp_path):
 
 def test_arcface_variant_without_weights_names_the_import_command():
     m = build_metric("id_sim[arcface-r100]")
-    with pytest.raises(MetricUnavailable, match="hxbench weights import arcface-r100"):
+    with pytest.raises(MetricUnavailable, match="hxbench weights import arcface-r100 "):
+        m.check_available()
+    # the arcface_torch checkpoints are their own variants, never the insightface packs
+    m = build_metric("id_sim[arcface-r50-torch]")
+    with pytest.raises(MetricUnavailable, match="hxbench weights import arcface-r50-torch /path/to/backbone.pth"):
         m.check_available()
 
 

@@ -25,8 +25,9 @@ Definitions (per sample; all frames of the generated video):
 where x', y' are the keypoints rescaled to a 512-pixel frame height (x * 512 / H,
 y * 512 / H) so that HKV does not depend on the video resolution, and the variance runs
 over the frames where that hand was detected. Frames without hands: an expected hand that
-was not detected counts with confidence 0 in HKC (a missing / broken hand is a quality
-failure) and is left out of HKV; (t, h) pairs where the hand is not expected are left out
+was not detected counts in HKC with the confidence its source gives it (0 for ``mediapipe``,
+which has no score for a hand it did not find; the SimCC scores for ``dwpose``): a missing /
+broken hand is a quality failure. It is left out of HKV; (t, h) pairs where the hand is not expected are left out
 of both. A video with no expected hand at all raises ``SampleError`` for HKC; one where no
 hand is detected in >= 2 frames raises ``SampleError`` for HKV. Outputs also report
 ``hand_frames`` (NEUTRAL): the fraction of frames with at least one detected hand.

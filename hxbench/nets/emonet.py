@@ -33,8 +33,10 @@ register_weights(WeightSpec(
     license="CC BY-NC-ND 4.0 (face-analysis/emonet; non-commercial)",
     urls=("https://github.com/face-analysis/emonet/raw/master/pretrained/emonet_8.pth",),
     notes=("Published in the face-analysis/emonet repository, file pretrained/emonet_8.pth. "
-           "This workplace cannot reach GitHub, so its sha256 could not be established: it is "
-           "not pinned (shown by `hxbench weights status` and recorded beside every number). "
+           "This workplace cannot reach GitHub, and no public source states its sha256 (public "
+           "code searched for 'emonet_8.pth' next to a sha256: download scripts, model lists, "
+           "manifests; none found), so it is not pinned (shown by `hxbench weights status` and "
+           "recorded beside every number). "
            "Import with `hxbench weights import emonet-8 /path/to/emonet_8.pth`. The "
            "repository's demo.py states the expected output on its images/example.png: "
            "Happy, valence 0.064, arousal 0.143 (a check once the file is imported)."),
