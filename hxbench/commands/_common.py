@@ -84,3 +84,38 @@ def dump_json(obj: Any) -> None:
     from hxbench.results import _json_default
 
     print(json.dumps(obj, indent=2, default=_json_default))
+
+
+def score_outputs(manifest: Manifest, task: Any, outputs: Path, run_dir: Path, shard: tuple[int, int],
+                  metrics: list[str] | None, device: str, progress: bool, model: dict[str, Any],
+                  validate: Manifest | None = None) -> dict[str, Any] | None:
+    """Validate ``outputs`` against the samples of ``validate`` (None: skip), then score this
+    shard of ``manifest``; the one path that `hxbench score` and `hxbench run` share.
+
+    Returns the results dict, or None when validation found problems (they are printed and
+    nothing is computed). Under torchrun the ranks split the samples and merge their states.
+    """
+    from hxbench.distributed import launched_distributed, score_distributed
+    from hxbench.inputs import from_manifest
+    from hxbench.scoring import score
+    from hxbench.validate import validate_outputs
+
+    metric_keys = metrics or (task.metrics if task else None)
+    if not metric_keys:
+        raise HxbenchError("--metrics is required with --manifest")
+    if validate is not None:
+        problems = validate_outputs(validate, outputs)
+        if problems:
+            for p in problems:
+                print(p)
+            print(f"not scoring: {len(problems)} problem(s) in {outputs}; fix them"
+                  + (" or pass --no-validate" if validate is manifest else ""))
+            return None
+    scorer = score_distributed if launched_distributed() else score
+    return scorer(
+        from_manifest(manifest, outputs, shard), metric_keys, run_dir=run_dir, device=device,
+        progress=progress, task=task.identity() if task else None,
+        dataset={"manifest": str(manifest.path), "revision": manifest.revision, "n_samples": len(manifest),
+                 "shard": f"{shard[0]}/{shard[1]}"},
+        model=model,
+    )

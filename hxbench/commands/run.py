@@ -13,7 +13,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from hxbench.commands._common import add_manifest_args, dump_json, parse_shard, print_results_table, resolve_manifest
+from hxbench.commands._common import (add_manifest_args, dump_json, parse_shard, print_results_table,
+                                      resolve_manifest, score_outputs)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,10 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hxbench.adapters.base import load_adapter
-    from hxbench.inputs import from_manifest
     from hxbench.manifest import Manifest
     from hxbench.runner import generate
-    from hxbench.scoring import score
     from hxbench.validate import validate_outputs
 
     manifest, task = resolve_manifest(args)
@@ -57,24 +56,15 @@ def run(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard)
     wanted = [s for i, s in enumerate(manifest.samples) if i % shard[1] == shard[0]]
     n_new = generate(adapter, manifest, outputs, wanted, task=task_name, progress=not args.json)
-    part = Manifest(manifest.path, wanted)
-    problems = validate_outputs(part, outputs)
-    if problems:
-        for p in problems:
-            print(p)
-        print(f"not scoring: the model's outputs have {len(problems)} problem(s)")
-        return 1
-    metric_keys = args.metrics or (task.metrics if task else None)
-    if not metric_keys:
-        raise ValueError("--metrics is required with --manifest")
     info = adapter.info() if hasattr(adapter, "info") else {}
-    results = score(
-        from_manifest(manifest, outputs, shard), metric_keys, run_dir=run_dir, device=args.device,
-        progress=not args.json, task=task.identity() if task else None,
-        dataset={"manifest": str(manifest.path), "revision": manifest.revision, "n_samples": len(manifest),
-                 "shard": f"{shard[0]}/{shard[1]}"},
+    results = score_outputs(
+        manifest, task, outputs, run_dir, shard, args.metrics, args.device, progress=not args.json,
+        validate=Manifest(manifest.path, wanted),
         model={"name": args.model, "adapter": info, "generated_now": n_new},
     )
+    if results is None:
+        return 1
+    metric_keys = args.metrics or task.metrics
     _finish(args, run_dir, results, task_name, metric_keys, manifest)
     return 0
 

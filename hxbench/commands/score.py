@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hxbench.commands._common import add_manifest_args, dump_json, parse_shard, print_results_table, resolve_manifest
+from hxbench.commands._common import (add_manifest_args, dump_json, parse_shard, print_results_table,
+                                      resolve_manifest, score_outputs)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,34 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hxbench.inputs import from_manifest
-    from hxbench.scoring import score
-    from hxbench.validate import validate_outputs
+    from hxbench.distributed import launched_distributed, world
 
     manifest, task = resolve_manifest(args)
-    shard = parse_shard(args.shard)
-    if not args.no_validate:
-        problems = validate_outputs(manifest, args.outputs)
-        if problems:
-            for p in problems:
-                print(p)
-            print(f"not scoring: {len(problems)} problem(s); fix them or pass --no-validate")
-            return 1
-    metric_keys = args.metrics or (task.metrics if task else None)
-    if not metric_keys:
-        raise ValueError("--metrics is required with --manifest")
-    sources = from_manifest(manifest, args.outputs, shard)
-    from hxbench.distributed import launched_distributed, score_distributed, world
-
-    if launched_distributed():  # torchrun: ranks split the samples, states merged by all_gather
-        score = score_distributed  # noqa: F811
-    results = score(
-        sources, metric_keys, run_dir=args.run_dir, device=args.device, progress=not args.json,
-        task=task.identity() if task else None,
-        dataset={"manifest": str(manifest.path), "revision": manifest.revision, "n_samples": len(manifest),
-                 "shard": f"{shard[0]}/{shard[1]}"},
+    results = score_outputs(
+        manifest, task, args.outputs, args.run_dir, parse_shard(args.shard), args.metrics, args.device,
+        progress=not args.json, validate=None if args.no_validate else manifest,
         model={"name": args.model_name or args.outputs.name, "adapter": "folder", "outputs": str(args.outputs)},
     )
+    if results is None:
+        return 1
     if launched_distributed() and world()[0] != 0:
         return 0  # rank 0 reports
     if args.json:
