@@ -144,61 +144,121 @@ class SyncResult:
         return medfilt(float(np.median(self.mdist)) - self.dists[:, k], kernel_size=9)
 
 
-def _lip_cnn(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``net.netcnnlip`` on a (1, 3, n + 4, 224, 224) sequence -> (n, 512) window features.
+def _fold(seq: torch.nn.Sequential) -> list[tuple]:
+    """A SyncNet ``Sequential`` as a list of functional 2-D ops, every eval-mode BatchNorm folded
+    into the conv / linear before it (w * g / sqrt(var + eps), (b - mean) * g / sqrt(var + eps)
+    + beta). Conv3d / MaxPool3d layers with a temporal extent of 1 become their 2-D
+    equivalents; the lip CNN's first Conv3d (temporal kernel 5, stride 1, no temporal padding)
+    becomes a 2-D conv over 5 x 3 stacked channels (channel dt * 3 + c = frame v + dt, colour c).
+    Ops: ("conv", w, b, stride, padding), ("linear", w, b), ("relu",), ("pool", kernel, stride,
+    padding)."""
+    def hw(v):
+        return tuple(v[-2:]) if isinstance(v, tuple) else (v, v)
 
-    The first Conv3d (temporal kernel 5, stride 1) is the only layer with a temporal extent,
-    and eval-mode BatchNorm / ReLU / pooling act per time step, so each output step is exactly
-    that 5-frame window's features (no 5x stacking of frames). After it, every (1, k, k) layer
-    runs as its 2-D equivalent in channels-last layout (MaxPool3d is several times slower than
-    the channels-last max_pool2d on CPU); max-pooling is exact, convolutions agree to float32
-    rounding (~1e-6 relative).
-    """
+    mods, ops, i = list(seq), [], 0
+    while i < len(mods):
+        m = mods[i]
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear)):
+            w, b = m.weight.detach(), m.bias.detach()
+            if i + 1 < len(mods) and isinstance(mods[i + 1], torch.nn.modules.batchnorm._BatchNorm):
+                bn = mods[i + 1]
+                scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+                w = w * scale.view(-1, *([1] * (w.dim() - 1)))
+                b = (b - bn.running_mean) * scale + bn.bias.detach()
+                i += 1
+            if isinstance(m, torch.nn.Linear):
+                ops.append(("linear", w.contiguous(), b))
+            else:
+                if isinstance(m, torch.nn.Conv3d):
+                    if m.stride[0] != 1 or m.padding[0] != 0 or m.dilation[0] != 1:
+                        raise TypeError("unexpected temporal stride / padding in SyncNet")
+                    co, ci, kt, kh, kw = w.shape
+                    w = w.permute(0, 2, 1, 3, 4).reshape(co, kt * ci, kh, kw)
+                w = w.contiguous(memory_format=torch.channels_last)
+                ops.append(("conv", w, b, hw(m.stride), hw(m.padding)))
+        elif isinstance(m, torch.nn.ReLU):
+            ops.append(("relu",))
+        elif isinstance(m, (torch.nn.MaxPool2d, torch.nn.MaxPool3d)):
+            if isinstance(m, torch.nn.MaxPool3d) and (m.kernel_size[0], m.stride[0]) != (1, 1):
+                raise TypeError("unexpected temporal pooling in SyncNet")
+            ops.append(("pool", hw(m.kernel_size), hw(m.stride), hw(m.padding)))
+        else:
+            raise TypeError(f"unexpected layer {type(m).__name__} in SyncNet")
+        i += 1
+    return ops
+
+
+def _run(ops: list[tuple], x: torch.Tensor) -> torch.Tensor:
     import torch.nn.functional as F
 
-    mods = list(net.netcnnlip)
-    h = mods[0](x)[0].transpose(0, 1).contiguous(memory_format=torch.channels_last)
-    for m in mods[1:]:
-        if isinstance(m, torch.nn.BatchNorm3d):
-            h = F.batch_norm(h, m.running_mean, m.running_var, m.weight, m.bias, False, 0.0, m.eps)
-        elif isinstance(m, torch.nn.ReLU):
-            h = F.relu(h)
-        elif isinstance(m, torch.nn.MaxPool3d):
-            pad = m.padding[1:] if isinstance(m.padding, tuple) else m.padding
-            h = F.max_pool2d(h, m.kernel_size[1:], m.stride[1:], pad)
-        elif isinstance(m, torch.nn.Conv3d):
-            h = F.conv2d(h, m.weight[:, :, 0], m.bias, m.stride[1:], m.padding[1:])
+    for op in ops:
+        if op[0] == "conv":
+            x = F.conv2d(x, op[1], op[2], op[3], op[4])
+        elif op[0] == "relu":
+            x = F.relu(x)
+        elif op[0] == "pool":
+            x = F.max_pool2d(x, op[1], op[2], op[3])
         else:
-            raise TypeError(f"unexpected layer {type(m).__name__} in SyncNet netcnnlip")
-    return h.flatten(1)
+            x = F.linear(x.flatten(1), op[1], op[2])
+    return x
 
 
-@torch.no_grad()
+class FoldedSyncNet:
+    """SyncNet for inference: ``forward_lip`` / ``forward_aud`` of the package's ``S`` with
+    BatchNorm folded, 2-D channels-last convolutions and no autograd (``_fold``). Same
+    arithmetic up to float32 re-association (~1e-6 relative; tests/test_sync.py compares with
+    the package to 1e-4 absolute on the distances).
+
+    The lip input is built per window straight from the uint8 frames: window v is the 15
+    channels (frames v..v+4) x (B, G, R), channels-last, float 0..255 as the reference feeds.
+    """
+
+    def __init__(self, net: torch.nn.Module, device: str = "cpu") -> None:
+        with torch.no_grad():
+            self.lip = _fold(net.netcnnlip) + _fold(net.netfclip)
+            self.aud = _fold(net.netcnnaud) + _fold(net.netfcaud)
+        self.lip = [tuple(t.to(device) if torch.is_tensor(t) else t for t in op) for op in self.lip]
+        self.aud = [tuple(t.to(device) if torch.is_tensor(t) else t for t in op) for op in self.aud]
+        self.device = device
+
+    @torch.inference_mode()
+    def lip_embeddings(self, frames_bgr: np.ndarray, n_windows: int, chunk: int = 24) -> torch.Tensor:
+        """(n_windows, 1024) ``forward_lip`` of the 5-frame windows v..v+4, v < n_windows;
+        frames_bgr (T, H, W, 3) uint8."""
+        t, h, w, c = frames_bgr.shape
+        feats = []
+        for start in range(0, n_windows, chunk):
+            stop = min(start + chunk, n_windows)
+            # (n, H, W, 5, 3) -> channels-last (n, 15, H, W) without a float copy of the video
+            win = np.lib.stride_tricks.sliding_window_view(frames_bgr[start:stop + 4], 5, axis=0)
+            win = win[:stop - start].transpose(0, 1, 2, 4, 3).reshape(stop - start, h, w, 5 * c)
+            x = torch.from_numpy(win).to(self.device).float().permute(0, 3, 1, 2)
+            feats.append(_run(self.lip, x).cpu())
+        return torch.cat(feats, 0)
+
+    @torch.inference_mode()
+    def audio_embeddings(self, mfcc_t: np.ndarray, n_windows: int, batch: int = 512) -> torch.Tensor:
+        """(n_windows, 1024) ``forward_aud`` of MFCC windows [:, 4v:4v+20]; mfcc_t is (13, M)."""
+        cct = torch.from_numpy(mfcc_t.astype(float)).float()
+        idx = torch.arange(20)[None, :] + 4 * torch.arange(n_windows)[:, None]  # (n, 20)
+        feats = []
+        for start in range(0, n_windows, batch):
+            win = cct[:, idx[start:start + batch]]  # (13, b, 20)
+            x = win.permute(1, 0, 2).unsqueeze(1).contiguous(memory_format=torch.channels_last)
+            feats.append(_run(self.aud, x.to(self.device)).cpu())
+        return torch.cat(feats, 0)
+
+
 def lip_embeddings(net: torch.nn.Module, frames_bgr: np.ndarray, n_windows: int,
                    chunk: int = 24, device: str = "cpu") -> torch.Tensor:
-    """(n_windows, 1024) ``forward_lip`` of 5-frame windows v..v+4, v < n_windows, computed
-    over chunks of the sequence (see ``_lip_cnn``)."""
-    feats = []
-    for start in range(0, n_windows, chunk):
-        stop = min(start + chunk, n_windows)
-        clip = frames_bgr[start:stop + 4]
-        x = torch.from_numpy(np.ascontiguousarray(clip.transpose(3, 0, 1, 2))).float()[None]
-        feats.append(net.netfclip(_lip_cnn(net, x.to(device))).cpu())
-    return torch.cat(feats, 0)
+    """(n_windows, 1024) ``forward_lip`` of 5-frame windows v..v+4 (``FoldedSyncNet``)."""
+    return FoldedSyncNet(net, device).lip_embeddings(frames_bgr, n_windows, chunk)
 
 
-@torch.no_grad()
 def audio_embeddings(net: torch.nn.Module, mfcc_t: np.ndarray, n_windows: int,
                      batch: int = 512, device: str = "cpu") -> torch.Tensor:
-    """(n_windows, 1024) ``forward_aud`` of MFCC windows [:, 4v:4v+20]; mfcc_t is (13, M)."""
-    cct = torch.from_numpy(mfcc_t.astype(float)).float()
-    idx = torch.arange(20)[None, :] + 4 * torch.arange(n_windows)[:, None]  # (n, 20)
-    feats = []
-    for start in range(0, n_windows, batch):
-        win = cct[:, idx[start:start + batch]]  # (13, b, 20)
-        x = win.permute(1, 0, 2).unsqueeze(1).contiguous()  # (b, 1, 13, 20)
-        feats.append(net.forward_aud(x.to(device)).cpu())
-    return torch.cat(feats, 0)
+    """(n_windows, 1024) ``forward_aud`` of MFCC windows [:, 4v:4v+20] (``FoldedSyncNet``)."""
+    return FoldedSyncNet(net, device).audio_embeddings(mfcc_t, n_windows, batch)
 
 
 def offset_distances(im_feat: torch.Tensor, cc_feat: torch.Tensor, vshift: int = VSHIFT) -> torch.Tensor:
@@ -215,7 +275,7 @@ def offset_distances(im_feat: torch.Tensor, cc_feat: torch.Tensor, vshift: int =
     return torch.cat(out, 0)
 
 
-def syncnet_scores(net: torch.nn.Module, frames_bgr: np.ndarray, audio_int16: np.ndarray,
+def syncnet_scores(net: "torch.nn.Module | FoldedSyncNet", frames_bgr: np.ndarray, audio_int16: np.ndarray,
                    vshift: int = VSHIFT, device: str = "cpu") -> SyncResult:
     """SyncNet offset / confidence / distance of one face video, as ``SyncNetInstance.evaluate``.
 
@@ -234,8 +294,9 @@ def syncnet_scores(net: torch.nn.Module, frames_bgr: np.ndarray, audio_int16: np
                           f"{len(audio_int16) / SAMPLE_RATE:.3f} s of audio (needs at least 6 frames "
                           "= 0.24 s of both)")
     mf = mfcc(audio_int16, SAMPLE_RATE)  # (M, 13)
-    im_feat = lip_embeddings(net, frames_bgr, n_windows, device=device)
-    cc_feat = audio_embeddings(net, mf.T, n_windows, device=device)
+    folded = net if isinstance(net, FoldedSyncNet) else FoldedSyncNet(net, device)
+    im_feat = folded.lip_embeddings(np.ascontiguousarray(frames_bgr), n_windows)
+    cc_feat = folded.audio_embeddings(mf.T, n_windows)
     dists = offset_distances(im_feat, cc_feat, vshift)  # (n, 31)
     mdist = torch.mean(dists.t(), 1)
     minval, minidx = torch.min(mdist, 0)
@@ -349,6 +410,13 @@ class SyncNetSync(PerSampleMetric):
             self._net = syncnet_model(load_state(path)).to(self.device)
         return self._net
 
+    def folded_net(self) -> "FoldedSyncNet":
+        """``net()`` with BatchNorm folded (rebuilt when ``_net`` is replaced)."""
+        net = self.net()
+        if getattr(self, "_folded", None) is None or self._folded[0] is not net:
+            self._folded = (net, FoldedSyncNet(net, self.device))
+        return self._folded[1]
+
     def detector(self):
         if self._detector is None:
             if self.protocol.detector == "s3fd":
@@ -395,10 +463,11 @@ class SyncNetSync(PerSampleMetric):
                 raise SampleError(f"sample {sample_id!r}: demo-syncnet needs 224x224 frames, got "
                                   f"{frames_bgr.shape[2]}x{frames_bgr.shape[1]} (use sync[wav2lip-lrs] "
                                   "to resize or a face-track variant)")
-            r = syncnet_scores(self.net(), frames_bgr, audio_int16, device=self.device)
+            r = syncnet_scores(self.folded_net(), frames_bgr, audio_int16, device=self.device)
             return {"values": {"sync_c": r.conf, "sync_d": r.dist, "offset": float(r.offset)}, "tracks": [r]}
         if p.mode == "resize":
-            r = syncnet_scores(self.net(), resize_frames_224(frames_bgr), audio_int16, device=self.device)
+            r = syncnet_scores(self.folded_net(), resize_frames_224(frames_bgr), audio_int16,
+                               device=self.device)
             return {"values": {"sync_c": r.conf, "sync_d": r.dist, "offset": float(r.offset)}, "tracks": [r]}
         from hxbench.face_tracks import crop_track, make_tracks, scene_cuts, track_audio
 
@@ -414,7 +483,7 @@ class SyncNetSync(PerSampleMetric):
         results = []
         for t in tracks:
             crops = crop_track(frames_bgr, t, params)
-            results.append(syncnet_scores(self.net(), crops, track_audio(audio_int16, t, params),
+            results.append(syncnet_scores(self.folded_net(), crops, track_audio(audio_int16, t, params),
                                           device=self.device))
         return {"values": aggregate_tracks(results, p.aggregate), "tracks": results}
 
