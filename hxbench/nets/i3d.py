@@ -42,7 +42,9 @@ register_weights(WeightSpec(
 register_weights(WeightSpec(
     name="fvd-i3d-torchscript",
     filename="i3d_torchscript.pt",
-    sha256=None,  # not published by StyleGAN-V; shown by `weights status`, not enforced
+    # StyleGAN-V publishes no checksum; this sha256 of the Dropbox file (51,235,320 bytes) is the
+    # one Stability-AI/SemanTok scripts/download_eval_models.sh verifies after downloading it.
+    sha256="bec6519f66ea534e953026b4ae2c65553c17bf105611c746d904657e5860a5e2",
     description="StyleGAN-V / fvd-comparison I3D TorchScript (tf.hub i3d-kinetics-400)",
     license="Apache-2.0",
     urls=("https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1",),

@@ -38,9 +38,11 @@ register_weights(WeightSpec(
 register_weights(WeightSpec(
     name="fid-inception-pt",
     filename="pt_inception-2015-12-05-6726825d.pth",
-    # pytorch-fid publishes only the 8-hex prefix in the file name; the full hash is not known
-    # offline, so it is shown by `weights status` but not enforced.
-    sha256=None,
+    # pytorch-fid's file name carries only the 8-hex prefix (6726825d). The full sha256 below is
+    # stated for this exact URL/file in snap-research/discoscene models/inception_model.py
+    # (_MODEL_URL_SHA256["tf_inception_v3"], genforce's downloader that checks it); it starts
+    # with the prefix in the file name.
+    sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
     description="pytorch-fid's InceptionV3 2015-12-05 state dict (pt_inception-2015-12-05-6726825d.pth)",
     license="Apache-2.0",
     urls=("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
