@@ -74,3 +74,24 @@ def test_lagged_correlation_signs():
     a = np.roll(v, 3)  # a[t + 3] = v[t]
     corr = lagged_correlation(v, a, 15)
     assert int(np.nanargmax(corr)) - 15 == 3
+
+
+def test_motion_floor_scales_a_nearly_still_mouth():
+    """The studied motion floor (not the metric's default): Pearson correlation ignores
+    amplitude, so landmark jitter of a still mouth correlates like speech; with
+    motion_floor the score shrinks in proportion below it."""
+    from hxbench.metrics.av_sync import MOTION_FLOOR, _detrend
+
+    rng = np.random.default_rng(3)
+    energy = np.convolve(rng.normal(size=120), np.ones(4) / 4, mode="same")
+    shape = energy + 0.5 * rng.normal(size=120)
+    big = synchrony(0.3 + 0.05 * shape, energy, motion_floor=MOTION_FLOOR)
+    small = synchrony(0.3 + 0.001 * shape, energy, motion_floor=MOTION_FLOOR)
+    plain = synchrony(0.3 + 0.001 * shape, energy)  # v1 rule: amplitude-blind
+    assert plain["av_corr"] == pytest.approx(big["av_corr"], abs=1e-9) and big["av_corr"] > 0.5
+    gain = np.std(_detrend(0.001 * shape, 25)) / MOTION_FLOOR
+    assert 0.05 < gain < 0.2
+    assert small["av_corr"] == pytest.approx(big["av_corr"] * gain, rel=1e-9)
+    assert small["av_conf"] == pytest.approx(big["av_conf"] * gain, rel=1e-9)
+    assert small["av_offset"] == big["av_offset"] == 0
+

@@ -346,3 +346,44 @@ def test_batched_s3fd_matches_package_detect_faces():
         np.testing.assert_allclose(got, ref, atol=1e-3)
         n_boxes += len(ref)
     assert n_boxes > 0
+
+
+def test_strided_detections():
+    """Detection on a stride: stride 1 is the detector itself; boxes moving linearly are
+    reproduced exactly between detected frames; a face without a match is not carried over;
+    the detector only sees the strided frames (and the last one)."""
+    from hxbench.face_tracks import strided_detections
+
+    n = 23
+    seen = []
+
+    def detector(frames):
+        seen.append(len(frames))
+        out = []
+        for i, f in enumerate(frames):
+            t = int(f[0, 0, 0])  # the frame index is written into the pixels
+            faces = [{"frame": i, "bbox": [10.0 + 2 * t, 20.0, 110.0 + 2 * t, 130.0], "conf": 0.99}]
+            if t == 10:  # a face seen once only
+                faces.append({"frame": i, "bbox": [300.0, 300.0, 400.0, 400.0], "conf": 0.95})
+            out.append(faces)
+        return out
+
+    frames = np.zeros((n, 8, 8, 3), np.uint8)
+    frames[:, 0, 0, 0] = np.arange(n)
+    full = detector(frames)
+    assert strided_detections(detector, frames, 1) == full
+    seen.clear()
+    got = strided_detections(detector, frames, 5)
+    assert seen == [6]  # frames 0, 5, 10, 15, 20 and the last (22)
+    assert len(got) == n
+    for t in range(n):
+        assert [d["frame"] for d in got[t]] == [t] * len(got[t])
+        np.testing.assert_allclose(got[t][0]["bbox"], full[t][0]["bbox"], atol=1e-9)
+    assert [len(g) for g in got] == [2 if t == 10 else 1 for t in range(n)]
+    params = PROTOCOLS["mochabench-stride5"].track_params()
+    params.min_track, params.min_face_size = 10, 50
+    exact = make_tracks([list(f) for f in full], n, params)
+    strided = make_tracks(got, n, params)
+    assert len(exact) == len(strided) == 1
+    np.testing.assert_allclose(strided[0].boxes, exact[0].boxes, atol=1e-9)
+    assert PROTOCOLS["mochabench-stride5"].detect_stride == 5 and PROTOCOLS["mochabench"].detect_stride == 1

@@ -85,21 +85,35 @@ def lagged_correlation(video: np.ndarray, audio: np.ndarray, max_lag: int = MAX_
 
 
 def synchrony(mouth: np.ndarray, energy_db: np.ndarray, fps: float = FPS,
-              max_lag: int = MAX_LAG) -> dict[str, float]:
-    """av_corr / av_conf / av_offset from per-frame mouth opening and energy (same rate)."""
+              max_lag: int = MAX_LAG, motion_floor: float = 0.0) -> dict[str, float]:
+    """av_corr / av_conf / av_offset from per-frame mouth opening and energy (same rate).
+
+    ``motion_floor`` > 0: av_corr and av_conf are multiplied by min(1, s / motion_floor), s the
+    standard deviation of the detrended mouth opening (inter-ocular units), so that landmark
+    jitter on a (nearly) still mouth, which Pearson correlation would scale up to full size,
+    cannot score like speech."""
     mouth = np.asarray(mouth, float)
     if np.nanstd(mouth) < 1e-4:
         raise SampleError("the mouth does not move (mouth opening is constant)")
     if np.std(energy_db) < 1e-6:
         raise SampleError("the audio energy is constant (silent audio?)")
     win = int(round(fps))
-    corr = lagged_correlation(_detrend(mouth, win), _detrend(energy_db, win), max_lag)
+    mouth_d = _detrend(mouth, win)
+    corr = lagged_correlation(mouth_d, _detrend(energy_db, win), max_lag)
     if not np.any(np.isfinite(corr)):
         raise SampleError(f"too short for the synchrony score: {len(mouth)} frames")
     i = int(np.nanargmax(corr))
     lag = i - max_lag
-    return {"av_corr": float(corr[i]), "av_conf": float(corr[i] - np.nanmedian(corr)),
+    gain = min(1.0, float(np.std(mouth_d)) / motion_floor) if motion_floor > 0 else 1.0
+    return {"av_corr": float(corr[i]) * gain, "av_conf": float(corr[i] - np.nanmedian(corr)) * gain,
             "av_offset": float(-lag)}
+
+
+# Studied, not used by the metric (bench/av_sync_study.py, docs/metrics/sync.md): scaling the
+# correlation by min(1, std(detrended mouth) / MOTION_FLOOR). Talking mouths on hx-synth:
+# std ~0.05; still-image landmark jitter after H.264: 0.0007-0.0014 on the demo clips but
+# 0.007-0.008 on a rendered astronaut, so a fixed floor does not reliably zero a still image.
+MOTION_FLOOR = 0.01
 
 
 def fill_missing(x: np.ndarray) -> np.ndarray:
