@@ -387,3 +387,24 @@ def test_strided_detections():
     assert len(exact) == len(strided) == 1
     np.testing.assert_allclose(strided[0].boxes, exact[0].boxes, atol=1e-9)
     assert PROTOCOLS["mochabench-stride5"].detect_stride == 5 and PROTOCOLS["mochabench"].detect_stride == 1
+
+
+def test_stride_variant_end_to_end(state):
+    """sync[mochabench-stride5] runs the detector on every 5th frame only; with a face that
+    does not move it gives exactly the mochabench numbers."""
+    frames, pcm = talking(n_frames=60, size=256)
+    box = {"bbox": [60.0, 40.0, 196.0, 216.0], "conf": 0.99}
+    calls = []
+
+    def detector(fr):
+        calls.append(len(fr))
+        return [[dict(box, frame=i)] for i in range(len(fr))]
+
+    out = {}
+    for variant in ("mochabench", "mochabench-stride5"):
+        metric = SyncNetSync(variant)
+        metric._net = syncnet_model(state)
+        metric._detector = detector
+        out[variant] = metric.score_frames(frames, pcm)["values"]
+    assert calls == [60, 13]  # frames 0, 5, ..., 55 and 59
+    assert out["mochabench-stride5"] == pytest.approx(out["mochabench"], abs=1e-6)
