@@ -241,7 +241,7 @@ def analytic_params(c):
 
     ts = expert(c.d_ts, c.d_ff_ts) + 2 * c.vocab_size * c.d_ts
     m = expert(c.d_m, c.d_ff_m) + (c.behaviour_dim + 1) * c.d_m + 2 * (c.d_m * c.d_m + c.d_m) \
-        + (c.d_m + 1) * c.behaviour_dim
+        + (c.d_m + 1) * c.behaviour_dim + (c.d_ts * c.d_m + c.d_m if c.align_context else 0)
     return ts, m
 
 
@@ -280,3 +280,32 @@ def test_checkpoint_roundtrip_and_clear_errors(tmp_path):
         load_checkpoint(tmp_path / "ck")
     with pytest.raises(CheckpointError, match=r"missing keys \['m.out_proj.bias'\].*unexpected keys \['extra.weight'\]"):
         load_checkpoint(tmp_path / "ck", verify=False)
+
+
+def test_aligned_input_is_the_token_at_the_same_position():
+    """align_context: behaviour frame t gets the RMS-normalised embedding of the valid text/speech token
+    whose RoPE position equals m_pos[t]; zeros where there is none or the condition is dropped."""
+    m = small_model(3)
+    B, L, T = 2, 6, 5
+    tok = torch.randint(0, m.cfg.vocab_size, (B, L))
+    pos = torch.arange(L)[None].expand(B, L)
+    valid = torch.ones(B, L, dtype=torch.bool)
+    valid[0, 4] = False
+    mpos = (torch.arange(T) + 2)[None].expand(B, T)  # frames at positions 2..6; position 6 has no token
+    keep = torch.tensor([True, False])
+    al = m.aligned(tok, pos, valid, mpos, keep)
+    e = torch.nn.functional.rms_norm(m.ts.embed(tok).float(), (m.cfg.d_ts,))
+    assert al.shape == (B, T, m.cfg.d_ts)
+    for t in range(T):
+        p = 2 + t
+        want = e[0, p] if p < L and valid[0, p] else torch.zeros(m.cfg.d_ts)
+        assert torch.allclose(al[0, t], want, atol=1e-6)
+    assert not al[1].any()  # dropped condition (CFG's unconditional branch)
+    # the network uses it: changing only the token at position 3 changes frame 1's input row alone
+    tok2 = tok.clone()
+    tok2[:, 3] = (tok2[:, 3] + 1) % m.cfg.vocab_size
+    d = (m.aligned(tok2, pos, valid, mpos, keep) - al).abs().sum(-1)
+    assert d[0, 1] > 0 and d[0, [0, 2, 3, 4]].eq(0).all()
+    # without align_context the behaviour input has no such term (checkpoints from before it load unchanged)
+    plain = small_model(3, align_context=False)
+    assert plain.m.align is None and plain.aligned(tok, pos, valid, mpos, keep) is None

@@ -93,3 +93,39 @@ def test_reader_merges_builds_and_checks_layout(tmp_path):
         bundle_from_hxsynth(bad)
     with pytest.raises(FileNotFoundError, match="build"):
         bundle_from_hxsynth(tmp_path / "missing")
+
+
+def test_generated_samples_are_deterministic_and_balanced():
+    from hxbench.synth.behaviour import COMMANDS
+    from reference_models.humanexpert.hxsynth_data import generate_hxsynth
+
+    lips, cmds = generate_hxsynth(5, 2, 10)
+    lips2, _ = generate_hxsynth(5, 2, 0)
+    other, _ = generate_hxsynth(6, 1, 0)
+    for (a, b, text), (a2, b2, text2) in zip(lips, lips2):
+        assert text == text2 and np.array_equal(a, a2) and np.array_equal(b, b2)
+        assert b.shape == (len(a) // 640, len(LAYOUT))  # 25 fps at 16 kHz, audio padded to whole frames
+        assert b[:, LAYOUT.index("jaw_open")].max() > 0.1  # talking
+    assert not np.array_equal(other[0][1], lips[0][1][: len(other[0][1])])
+    assert sorted(c for c, _ in cmds) == sorted(COMMANDS.values())  # each command once per 10
+    assert all(b.shape == (50, len(LAYOUT)) for _, b in cmds)
+
+
+@pytest.mark.slow
+def test_generated_lip_clip_equals_the_builds(tmp_path):
+    """generate_hxsynth(seed, k + 1, 0)[k] is the k-th lip clip of build(..., seed) (train first, then test)."""
+    from hxbench.manifest import load_manifest
+    from hxbench.media import read_audio
+    from hxbench.synth.build import SIZES, build
+    from reference_models.humanexpert.hxsynth_data import generate_hxsynth
+
+    build(tmp_path / "b", "tiny", seed=3, protocols=("lip_sync",), progress=False)
+    n_train = SIZES["tiny"].lip[0]
+    lips, _ = generate_hxsynth(3, n_train + 1, 0, n_identities=SIZES["tiny"].n_identities)
+    for split, k in (("train", 0), ("test", n_train)):
+        m = load_manifest(tmp_path / "b" / "lip_sync" / f"{split}.jsonl")
+        s = m.samples[0]
+        audio, beh, text = lips[k]
+        assert text == s.text
+        assert np.allclose(beh, np.load(m.resolve(s.meta["behaviour"])), atol=1e-6)
+        assert np.allclose(audio, read_audio(m.resolve(s.driving_audio), 16000), atol=1e-3)

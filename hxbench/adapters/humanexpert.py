@@ -6,7 +6,9 @@ JSON + tokenizers) and answers three kinds of samples:
 * QA (``question`` or ``question_audio``): greedy text answer from the text-speech expert;
 * lip sync (``driving_audio``): the audio is tokenised (teacher-forced speech tokens, as the
   paper does for audio-driven evaluation), behaviour is sampled by diffusion forcing (DDIM,
-  CFG 1.5, chunk streaming) with time-aligned positions, and rendered onto the reference image
+  CFG 1.5, chunk streaming) with time-aligned positions (frame j at the position of speech token
+  j; with ``align_context`` checkpoints frame j's input also carries that token's embedding),
+  and rendered onto the reference image
   with ``hxbench.synth.render``; the driving audio is muxed in;
 * command (``command`` / ``text`` without audio): silent behaviour from the command text.
 """

@@ -96,7 +96,9 @@ class TrainingBundle:
         torch.save(self.speech.state_dict(), out.parent / (out.name + ".speech.pt"))
 
 
-def load_training_data(spec: str, seed: int = 0) -> TrainingBundle:
+def load_training_data(spec: str, seed: int = 0, **kw) -> TrainingBundle:
+    """``toy``, ``hxsynth-gen`` or ``hxsynth:<dir>[,<dir>...]``; ``kw`` go to
+    ``hxsynth_data.bundle_from_hxsynth`` (``gen``, ``tokenizers``)."""
     if spec == "toy":
         return toy_bundle(seed)
     if spec == "hxsynth-gen":
@@ -106,7 +108,9 @@ def load_training_data(spec: str, seed: int = 0) -> TrainingBundle:
     if spec.startswith("hxsynth:"):
         from reference_models.humanexpert import hxsynth_data
 
-        return hxsynth_data.bundle_from_hxsynth(Path(spec.split(":", 1)[1]), seed)
+        return hxsynth_data.bundle_from_hxsynth(spec.split(":", 1)[1], seed, **kw)
+    if kw:
+        raise ValueError(f"options {sorted(kw)} only apply to hxsynth:<dir> data")
     raise ValueError(f"unknown data source {spec!r}; use 'toy' or 'hxsynth:<dir>'")
 
 

@@ -83,6 +83,44 @@ def bundle_from_generators(seed: int = 0, n_speech: int = 60, n_cmd_each: int = 
                           behaviour_norm={"mean": mean.tolist(), "std": std.tolist()}, fps=fps)
 
 
+# --------------------------------------------------------------------------- render-free hx-synth samples
+
+
+def generate_hxsynth(seed: int, n_lip: int, n_cmd: int, n_identities: int = 12):
+    """hx-synth training samples without rendering video (seconds instead of a build's minutes).
+
+    Follows ``hxbench.synth.build``'s recipes draw for draw: lip sample k uses the random stream
+    ``rng([seed, lip_sync, k])`` (identity draw, ``sentence``, voice / rate / pitch, padded audio
+    of ``ceil((duration + 0.2) * 25)`` frames, ``speech_behaviour``), i.e. it equals the k-th lip clip
+    of a build with this seed (train clips first, then test). Commands cycle through the ten
+    ``COMMANDS`` (balanced, unlike a build's random train draw) with ``command_behaviour`` of
+    the build's 50 frames on ``rng([seed, listen_to_command, k])``. Use a seed that no evaluated
+    build has. Returns (lips [(audio 16 kHz, behaviour [T, 11], text)], cmds [(command text, behaviour)]).
+    """
+    from hxbench.synth import behaviour as beh_mod
+    import importlib
+
+    B = importlib.import_module("hxbench.synth.build")  # the module (the package exports a function of that name)
+
+    lips, cmds = [], []
+    for k in range(n_lip):
+        rng = B._rng(seed, "lip_sync", k)
+        rng.integers(n_identities)  # the build's identity draw (keeps the stream aligned)
+        text = B.sentence(rng)
+        speech = B._speak(text, rng)
+        T = B._n_frames(speech.duration + 0.2)
+        audio = B._pad(speech.audio, T)
+        beh = beh_mod.speech_behaviour(speech.phonemes, audio, B.SR, T, rng)
+        lips.append((audio, beh.astype(np.float32), text))
+    names = list(beh_mod.COMMANDS)
+    for k in range(n_cmd):
+        rng = B._rng(seed, "listen_to_command", k)
+        rng.integers(n_identities)
+        cmd = names[k % len(names)]
+        cmds.append((beh_mod.COMMANDS[cmd], beh_mod.command_behaviour(cmd, B.SIZES["small"].cmd_frames, rng).astype(np.float32)))
+    return lips, cmds
+
+
 # --------------------------------------------------------------------------- hx-synth build manifests
 
 
@@ -107,8 +145,13 @@ def _behaviour_array(man, s, layout: list[str]) -> np.ndarray:
 
 
 def bundle_from_hxsynth(roots, seed: int = 0, bpe_size: int = 512, codebook_size: int = 128,
-                        vq_iters: int = 40) -> TrainingBundle:
-    """Training bundle from the train splits of one or more ``hxbench.synth.build`` outputs."""
+                        vq_iters: int = 40, gen: tuple[int, int, int] | None = None,
+                        tokenizers: tuple[ByteBPE, SpeechTokenizer] | None = None) -> TrainingBundle:
+    """Training bundle from the train splits of one or more ``hxbench.synth.build`` outputs.
+
+    gen = (seed, n_lip, n_cmd) adds render-free samples (``generate_hxsynth``); tokenizers =
+    (bpe, speech) reuses trained tokenizers (e.g. a checkpoint's, to keep its text-speech expert)
+    instead of training new ones on this data."""
     from hxbench.media import read_audio
     from hxbench.synth.renderer import BEHAVIOUR_NAMES
 
@@ -140,13 +183,20 @@ def bundle_from_hxsynth(roots, seed: int = 0, bpe_size: int = 512, codebook_size
                 for s in m.samples:
                     aud = read_audio(m.resolve(s.question_audio), 16000) if s.question_audio else None
                     dest.append((s.question, list(s.answers or []), aud))
+    if gen is not None:
+        g_lips, g_cmds = generate_hxsynth(*gen)
+        lips += g_lips
+        cmds += g_cmds
     if not lips and not cmds:
         raise ValueError(f"no lip_sync/listen_to_command train samples under {', '.join(map(str, roots))}")
-    corpus = [q + " " + " ".join(a) for q, a, _ in qa_train] + [c for c, _ in cmds] + [t for *_, t in lips]
-    bpe = ByteBPE.train(corpus, bpe_size)
-    tok = SpeechTokenizer(codebook_size=codebook_size)
-    feats = [tok.features(a, 16000) for a, *_ in lips] + [tok.features(a, 16000) for *_, a in qa_train if a is not None]
-    tok.fit(feats, iters=vq_iters, seed=seed)
+    if tokenizers is not None:
+        bpe, tok = tokenizers
+    else:
+        corpus = [q + " " + " ".join(a) for q, a, _ in qa_train] + [c for c, _ in cmds] + [t for *_, t in lips]
+        bpe = ByteBPE.train(corpus, bpe_size)
+        tok = SpeechTokenizer(codebook_size=codebook_size)
+        feats = [tok.features(a, 16000) for a, *_ in lips] + [tok.features(a, 16000) for *_, a in qa_train if a is not None]
+        tok.fit(feats, iters=vq_iters, seed=seed)
     voc = Vocab(bpe, tok.K)
     allb = np.concatenate([b for _, b, _ in lips] + [b for _, b in cmds])
     mean, std = allb.mean(0), np.maximum(allb.std(0), 1e-2)
@@ -165,5 +215,6 @@ def bundle_from_hxsynth(roots, seed: int = 0, bpe_size: int = 512, codebook_size
     qa_eval = [{"question": q, "answers": ans, "q_codes": None if aud is None else tok.encode(aud, 16000)}
                for q, ans, aud in qa_test]
     return TrainingBundle(bpe, tok, len(layout), lm, beh_ex, qa_eval,
-                          source="hxsynth:" + ",".join(str(r) for r in roots),
+                          source="hxsynth:" + ",".join(str(r) for r in roots)
+                          + (f" + generated(seed={gen[0]}, lip={gen[1]}, cmd={gen[2]})" if gen else ""),
                           behaviour_norm={"mean": mean.tolist(), "std": std.tolist()}, fps=fps or 25.0)

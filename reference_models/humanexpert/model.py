@@ -70,6 +70,10 @@ class HumanExpertConfig:
     qkv_bias: bool = True  # GLM-4 uses bias on QKV
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
+    # Project addition (not in the paper): each behaviour token's input also gets a projection of
+    # the (frozen, RMS-normalised) embedding of the text/speech token with the same RoPE position
+    # (for lip sync: the time-aligned speech token; commands have none). See ``HumanExpert.aligned``.
+    align_context: bool = False
 
     @property
     def vocab_size(self) -> int:
@@ -105,10 +109,10 @@ SPECIALS = ("<pad>", "<bos>", "<eos>", "<q>", "<a>", "<speech>", "<cmd>", "<sile
 # 40 layers, d 4096/2048, d_ff 13696/6848, d_kv 128; 32 query heads and 2 KV groups as
 # GLM-4-9B; vocabulary = GLM-4 padded text vocab 151552 + 16384 speech codes).
 CONFIGS: dict[str, HumanExpertConfig] = {
-    "tiny": HumanExpertConfig(name="tiny"),
+    "tiny": HumanExpertConfig(name="tiny", align_context=True),
     "small": HumanExpertConfig(
         name="small", n_layers=6, d_ts=256, d_m=128, d_ff_ts=768, d_ff_m=384, n_heads=8, n_kv_heads=8,
-        head_dim=32,
+        head_dim=32, align_context=True,
     ),
     "paper": HumanExpertConfig(
         name="paper", n_layers=40, d_ts=4096, d_m=2048, d_ff_ts=13696, d_ff_m=6848, n_heads=32,
@@ -268,10 +272,15 @@ class BehaviourExpert(nn.Module):
         self.layers = nn.ModuleList(ExpertLayer(cfg.d_m, cfg.d_ff_m, cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.d_m, cfg.norm_eps)
         self.out_proj = nn.Linear(cfg.d_m, cfg.behaviour_dim)
+        self.align = nn.Linear(cfg.d_ts, cfg.d_m) if cfg.align_context else None
 
-    def embed(self, x: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor, levels: torch.Tensor, aligned: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, T, D], levels [B, T], aligned [B, T, d_ts] (or None) -> [B, T, d_m]."""
         temb = timestep_embedding(levels, self.in_proj.out_features).to(x.dtype)
-        return self.in_proj(x) + self.t_mlp(temb)
+        h = self.in_proj(x) + self.t_mlp(temb)
+        if self.align is not None and aligned is not None:
+            h = h + self.align(aligned.to(h.dtype))
+        return h
 
 
 @dataclass
@@ -282,6 +291,8 @@ class Context:
     v: list[torch.Tensor]
     valid: torch.Tensor  # [B, L] bool
     logits: torch.Tensor | None = None
+    tokens: torch.Tensor | None = None  # [B, L] ids (for the position-aligned behaviour input)
+    pos: torch.Tensor | None = None  # [B, L] RoPE positions
 
     @property
     def length(self) -> int:
@@ -349,7 +360,9 @@ class HumanExpert(nn.Module):
             vs.append(v)
             h = layer.finish(h, attend(q, k, v, mask))
         logits = self.ts.lm_head(self.ts.norm(h))
-        return Context(ks, vs, all_valid, logits)
+        all_tok = tokens if cache is None or cache.tokens is None else torch.cat([cache.tokens, tokens], 1)
+        all_pos = pos if cache is None or cache.pos is None else torch.cat([cache.pos, pos], 1)
+        return Context(ks, vs, all_valid, logits, all_tok, all_pos)
 
     def encode_context(self, tokens: torch.Tensor, pos: torch.Tensor | None = None,
                        valid: torch.Tensor | None = None) -> Context:
@@ -378,6 +391,33 @@ class HumanExpert(nn.Module):
         return out
 
     # ---------------------------------------------------------------- behaviour expert
+
+    def aligned(self, tokens: torch.Tensor, ts_pos: torch.Tensor, ts_valid: torch.Tensor, m_pos: torch.Tensor,
+                cond_keep: torch.Tensor | None) -> torch.Tensor | None:
+        """Position-aligned context for the behaviour input (``cfg.align_context``; project addition).
+
+        For behaviour token t: the RMS-normalised text-speech embedding of the valid text/speech
+        token whose RoPE position equals m_pos[t] (zeros if none, or if the condition is dropped).
+        With time-aligned positions this is the speech token of the same 40 ms frame, so frame-level
+        lip sync does not have to be found through attention alone (it was not, see README).
+        tokens/ts_pos/ts_valid [B, L], m_pos [B, T], cond_keep [B] -> [B, T, d_ts] (None if disabled).
+        """
+        if not self.cfg.align_context:
+            return None
+        B, T = m_pos.shape
+        tokens, ts_pos, ts_valid = (t.expand(B, -1) for t in (tokens, ts_pos, ts_valid))
+        e = F.rms_norm(self.ts.embed(tokens).float(), (self.cfg.d_ts,))  # [B, L, d_ts]
+        hit = (m_pos[:, :, None] == ts_pos[:, None, :]) & ts_valid[:, None, :]  # [B, T, L]
+        if cond_keep is not None:
+            hit = hit & cond_keep[:, None, None]
+        return hit.float() @ e
+
+    def _aligned_from_ctx(self, ctx: Context | None, m_pos: torch.Tensor, cond_keep: torch.Tensor) -> torch.Tensor | None:
+        if not self.cfg.align_context or ctx is None:
+            return None
+        if ctx.tokens is None:
+            raise ValueError("align_context needs the context's tokens and positions (use encode_context)")
+        return self.aligned(ctx.tokens, ctx.pos, ctx.valid, m_pos, cond_keep)
 
     def denoise(
         self,
@@ -414,7 +454,7 @@ class HumanExpert(nn.Module):
         chunk = m_index // cfg.chunk_size
         parts.append(chunk[:, None, :] <= chunk[:, :, None])
         mask = torch.cat(parts, dim=2)
-        h = self.m.embed(x, levels)
+        h = self.m.embed(x, levels, self._aligned_from_ctx(ctx, m_pos.expand(B, T), cond_keep))
         ks, vs = [], []
         for i, layer in enumerate(self.m.layers):
             q, k, v = layer.qkv(h, m_pos)
@@ -464,7 +504,12 @@ class HumanExpert(nn.Module):
         if m_index is None:
             m_index = torch.arange(T, device=x.device)
         mask = hybrid_mask(L, m_index, self.cfg.chunk_size, ts_valid, cond_keep, batch=B)
-        ht, hm = self.ts.embed(tokens), self.m.embed(x, levels)
+        al = None
+        if self.cfg.align_context:
+            tv = ts_valid if ts_valid is not None else torch.ones(B, L, dtype=torch.bool, device=tokens.device)
+            ck = cond_keep if cond_keep is not None else torch.ones(B, dtype=torch.bool, device=tokens.device)
+            al = self.aligned(tokens, ts_pos.expand(B, L), tv, m_pos.expand(B, T), ck)
+        ht, hm = self.ts.embed(tokens), self.m.embed(x, levels, al)
         for lt, lm in zip(self.ts.layers, self.m.layers):
             qt, kt, vt = lt.qkv(ht, ts_pos)
             qm, km, vm = lm.qkv(hm, m_pos)

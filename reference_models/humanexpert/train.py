@@ -131,8 +131,11 @@ def share_network(model: HumanExpert) -> None:
     model.m.layers = model.ts.layers
     model.m.norm = model.ts.norm
     model.m.out_proj = nn.Linear(d, cfg.behaviour_dim)
-    for mod in (model.m.in_proj, model.m.t_mlp, model.m.out_proj):
-        mod.apply(HumanExpert._init)
+    if model.m.align is not None:
+        model.m.align = nn.Linear(cfg.d_ts, d)
+    for mod in (model.m.in_proj, model.m.t_mlp, model.m.out_proj, model.m.align):
+        if mod is not None:
+            mod.apply(HumanExpert._init)
 
 
 # --------------------------------------------------------------------------- losses / loops
@@ -237,20 +240,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compile", action="store_true", help="torch.compile (CUDA)")
     ap.add_argument("--save-dtype", default="float32", choices=["float32", "float16", "bfloat16"],
                     help="dtype of the saved state dict (float16 keeps a committed checkpoint small)")
+    ap.add_argument("--gen", default=None, metavar="SEED:N_LIP:N_CMD",
+                    help="add render-free hx-synth lip-sync / command samples (hxsynth_data.generate_hxsynth); "
+                         "use a seed no evaluated build has")
+    ap.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                    help="reuse this checkpoint's tokenizers and text-speech expert (frozen, bit-identical: QA "
+                         "unchanged) and train a new behaviour expert; use with --lm-steps 0")
+    ap.add_argument("--no-align-context", action="store_true",
+                    help="ablation: behaviour input without the position-aligned text/speech embedding "
+                         "(speech reaches the behaviour expert through shared attention only, as in the paper)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     from reference_models.humanexpert import data as hxdata
 
     t0, c0 = time.time(), time.process_time()
-    bundle = hxdata.load_training_data(a.data, seed=a.seed)
+    kw = {}
+    if a.gen:
+        kw["gen"] = tuple(int(v) for v in a.gen.split(":"))
+    base = None
+    if a.init_from:
+        from reference_models.humanexpert.model import load_checkpoint
+        from reference_models.humanexpert.tokenizers import ByteBPE, SpeechTokenizer
+
+        base, base_meta = load_checkpoint(a.init_from)
+        bp = Path(a.init_from)
+        kw["tokenizers"] = (ByteBPE.load(bp.parent / (bp.name + ".bpe.json")),
+                            SpeechTokenizer.from_state_dict(torch.load(bp.parent / (bp.name + ".speech.pt"), weights_only=True)))
+    bundle = hxdata.load_training_data(a.data, seed=a.seed, **kw)
     data_seconds, data_cpu = time.time() - t0, time.process_time() - c0
     t0, c0 = time.time(), time.process_time()  # --max-minutes bounds training, not data preparation
     overrides = {"text_vocab": bundle.bpe.vocab_size, "speech_vocab": bundle.speech.K,
                  "behaviour_dim": bundle.behaviour_dim}
+    if a.no_align_context:
+        overrides["align_context"] = False
     cfg = get_config(a.size, **overrides)
     torch.manual_seed(a.seed)  # deterministic initialisation (train() re-seeds for the data order)
-    model = HumanExpert(cfg).to(a.device)
+    model = HumanExpert(cfg)
+    if base is not None:  # frozen text-speech expert taken over unchanged
+        if base.cfg.vocab_size != cfg.vocab_size or base.cfg.d_ts != cfg.d_ts:
+            raise ValueError(f"--init-from {a.init_from}: text-speech expert sizes differ from --size {a.size}")
+        model.ts.load_state_dict(base.ts.state_dict())
+        a.init_from_sha256 = base_meta.get("sha256")
+    model = model.to(a.device)
     if a.compile:
         model = torch.compile(model)  # type: ignore[assignment]
     budget = a.max_minutes * 60
@@ -264,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     bundle.save_tokenizers(out)
     info = save_checkpoint(model, out, dtype=getattr(torch, a.save_dtype) if a.save_dtype != "float32" else None, extra={
         "training": {**vars(a), "lm_steps_done": len(lm_losses), "df_steps_done": len(df_losses),
-                     "final_lm_loss": float(np.mean(lm_losses[-50:])), "final_df_loss": float(np.mean(df_losses[-50:])),
+                     "final_lm_loss": float(np.mean(lm_losses[-50:])) if lm_losses else None, "final_df_loss": float(np.mean(df_losses[-50:])) if df_losses else None,
                      "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1),
                      "data_seconds": round(data_seconds, 1), "data_cpu_seconds": round(data_cpu, 1),
                      "torch": torch.__version__},
