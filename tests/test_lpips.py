@@ -129,3 +129,38 @@ def test_update_batch_equals_per_sample_update():
             assert abs(g.values["lpips"] - e.values["lpips"]) <= 1e-6
     a, b = single.compute()["lpips"], batched.compute()["lpips"]
     assert a.n == b.n == 4 and abs(a.value - b.value) <= 1e-6
+
+
+@pytest.mark.slow  # ~40 s on the loaded 2-core machine: two CLI subprocesses (torch + lpips imports)
+def test_compute_cli_lpips_json_uint8_and_float_npy(tmp_path):
+    # `hxbench compute lpips --gen A --ref B --json` on .npy (uint8 and float in [0, 1]):
+    # the variant in the output, the value = the lpips package's mean over frames and videos
+    import json
+    import subprocess
+    import sys
+
+    import lpips
+
+    from hxbench.nets.lpips_convert import NETS, convert_state_dict, load_flax_pickle
+    from hxbench.weights import resolve
+
+    rng = np.random.default_rng(3)
+    ref = rng.integers(0, 256, (2, 3, 32, 40, 3), dtype=np.uint8)
+    gen = np.clip(ref.astype(int) + rng.integers(-50, 51, ref.shape), 0, 255).astype(np.uint8)
+    for name, arr in (("gen", gen), ("ref", ref)):
+        np.save(tmp_path / f"{name}.npy", arr)
+        np.save(tmp_path / f"{name}_f.npy", arr.astype(np.float32) / 255.0)
+    pkg = lpips.LPIPS(pretrained=False, net="alex", pnet_rand=True, verbose=False)
+    pkg.load_state_dict(convert_state_dict(load_flax_pickle(resolve(NETS["alex"][0])), "alex"), strict=False)
+    to = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255.0  # noqa: E731
+    with torch.no_grad():
+        expected = np.mean([pkg.eval()(to(gen[i]), to(ref[i]), normalize=True).flatten().double().mean().item()
+                            for i in range(2)])
+    for suffix in ("", "_f"):
+        proc = subprocess.run([sys.executable, "-m", "hxbench", "compute", "lpips", "--gen",
+                               str(tmp_path / f"gen{suffix}.npy"), "--ref", str(tmp_path / f"ref{suffix}.npy"),
+                               "--json"], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        assert (out["metric"], out["variant"], out["key"], out["n"]) == ("lpips", "alex-v0.1", "lpips[alex-v0.1]", 2)
+        assert abs(out["value"] - expected) <= 1e-6
