@@ -264,3 +264,23 @@ def test_vae_shapes_and_space_to_depth():
     assert z.shape == (1, cfg.latent_channels, cfg.latent_frames, 8, 8)
     assert vae.decode(z).shape == clip.shape
     assert vae.encode_image(clip[:, :, 0]).shape == (1, cfg.latent_channels, 1, 8, 8)
+
+
+def test_tiny_f4_vae_keeps_16x16_latents_and_tiny_layout_is_unchanged():
+    cfg = get_config("tiny-f4")
+    cfg.vae_base = 8
+    vae = VideoVAE(cfg)
+    clip = torch.rand(1, 3, cfg.clip_frames, 64, 64) * 2 - 1
+    z = vae.encode(clip)
+    assert z.shape == (1, 8, 4, 16, 16) == (1, cfg.latent_channels, cfg.latent_frames,
+                                            cfg.latent_size, cfg.latent_size)
+    assert vae.decode(z).shape == clip.shape
+    assert cfg.tokens_per_frame == 16  # patch 4 over 16x16 latents: as many tokens as tiny
+    # the stride-2 conv halves time only; the x8 `tiny` VAE keeps its (2, 2, 2) stride and
+    # parameter shapes (its committed checkpoint must still load)
+    assert vae.encoder[2].stride == (2, 1, 1)
+    tiny = VideoVAE(micro_cfg())
+    assert tiny.encoder[2].stride == (2, 2, 2)
+    shapes = {k: tuple(v.shape) for k, v in VideoVAE(get_config("tiny")).state_dict().items()}
+    assert shapes["encoder.0.weight"] == (32, 96, 3, 3, 3)  # 3 x 2 (time) x 4 x 4 (space)
+    assert shapes["encoder.2.weight"] == (64, 32, 3, 3, 3) and len(shapes) == 50

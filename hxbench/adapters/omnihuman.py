@@ -12,6 +12,8 @@ one; without it the agent plans from the prompt alone (no ASR is bundled).
 Variants for the ablation: ``omnihuman-tiny-noplan`` (System 1 only: no schedule) and
 ``omnihuman-tiny-refimg`` (reference image as an in-sequence first frame, no pseudo last frame),
 ``omnihuman-tiny-noref`` (neither: identity only from the text and audio, as Table 1 "w/o Ref. & Pseudo Frame").
+``omnihuman-tiny-hxsynth`` runs the hx-synth checkpoint (config ``tiny-f4``), with the same two
+ablations as ``omnihuman-tiny-hxsynth-noplan`` / ``-refimg``.
 """
 
 from __future__ import annotations
@@ -92,5 +94,18 @@ class OmniHumanTinyNoRef(OmniHumanTiny):
 
 @register_model("omnihuman-tiny-hxsynth")
 class OmniHumanTinyHxSynth(OmniHumanTiny):
-    description = "omnihuman-tiny fine-tuned on hx-synth small lip_sync (checkpoints/tiny-hxsynth)"
+    description = ("omnihuman tiny-f4 (64 px, x4 VAE) trained on hx-synth small lip_sync, seed 1 "
+                   "(checkpoints/tiny-hxsynth)")
     checkpoint_name = "tiny-hxsynth"
+
+
+@register_model("omnihuman-tiny-hxsynth-noplan")
+class OmniHumanTinyHxSynthNoPlan(OmniHumanTinyHxSynth):
+    description = "omnihuman-tiny-hxsynth ablation: System 1 only (no planner schedule)"
+    use_planner = False
+
+
+@register_model("omnihuman-tiny-hxsynth-refimg")
+class OmniHumanTinyHxSynthRefImage(OmniHumanTinyHxSynth):
+    description = "omnihuman-tiny-hxsynth ablation: reference image as first frame, no pseudo last frame"
+    ref_mode = "first_frame"

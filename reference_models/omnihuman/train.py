@@ -11,6 +11,9 @@ Stages (OmniHuman-1.5 §3.3 "Symmetric Fusion and Warm-Up", in miniature):
   2. final: text and video branches re-initialised from the base (stage 0) weights, the audio
      branch from stage 1, then everything fine-tuned.
 ``--no-warmup`` trains one joint stage for the whole budget instead (the ablation).
+``--decoder-minutes`` then fine-tunes only the VAE decoder (the encoder is frozen, so the
+latents a DiT was trained on do not change); with ``--vae`` and ``--dit`` it upgrades the decoder
+of an existing checkpoint.
 
 Every run writes ``vae.pt`` / ``dit.pt`` (fp16 state dicts), ``config.json``,
 ``train_config.json`` (arguments, data revision, losses, wall time, torch version) and
@@ -98,6 +101,53 @@ def train_vae(videos, cfg: OmniConfig, minutes: float, batch: int = 3, clip: int
         vae.lat_shift.fill_(z.mean())
         vae.lat_scale.fill_(1.0 / z.std().clamp_min(1e-6))
     return vae, {"steps": step, "final_loss": float(np.mean(losses[-50:])) if losses else None}
+
+
+def finetune_decoder(vae: VideoVAE, videos, minutes: float, batch: int = 3, lr: float = 1e-3,
+                     seed: int = 0, log=print):
+    """Train only the decoder on the frozen encoder's mean latents (L1 + MSE, lr decaying
+    linearly to 10 %), ``clip`` = cfg.clip_frames windows. The encoder, lat_shift and lat_scale
+    are untouched, so a DiT trained on this VAE's latents stays valid with the new decoder."""
+    cfg = vae.cfg
+    clip = cfg.clip_frames
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    vae.eval()
+    for p in vae.encoder.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.AdamW(vae.decoder.parameters(), lr=lr, weight_decay=0.0)
+    t_start = time.time()
+    t_end = t_start + minutes * 60
+    step, losses = 0, []
+    while time.time() < t_end:
+        frac = (time.time() - t_start) / max(t_end - t_start, 1e-9)
+        for group in opt.param_groups:
+            group["lr"] = lr * (1.0 - 0.9 * frac)
+        xs = []
+        for _ in range(batch):
+            v = rng.choice(videos)
+            f0 = rng.randrange(0, (len(v.frames) - clip) // cfg.vae_tf + 1) * cfg.vae_tf
+            x = frames_to_tensor(v.frames[f0:f0 + clip])
+            if rng.random() < 0.1:  # static clips, as in train_vae
+                x = x[:, :, :1].expand_as(x)
+            xs.append(x)
+        x = torch.cat(xs)
+        with torch.no_grad():
+            z = vae.encode_dist(x)[0]
+        rec = vae._dec(z)
+        loss = (rec - x).abs().mean() + torch.nn.functional.mse_loss(rec, x)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.decoder.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+        step += 1
+        if step % 50 == 0:
+            log(f"decoder step {step} loss {np.mean(losses[-50:]):.4f} psnr {psnr(rec, x):.2f}")
+    for p in vae.encoder.parameters():
+        p.requires_grad_(True)
+    return vae.eval(), {"steps": step, "minutes": minutes,
+                        "final_loss": float(np.mean(losses[-50:])) if losses else None}
 
 
 @torch.no_grad()
@@ -197,10 +247,14 @@ def stage2_state(base: dict, warmed: OmniMMDiT) -> dict:
 
 def train_dit(videos, latents, cfg: OmniConfig, minutes: float, batch: int = 8, lr: float = 1e-3,
               seed: int = 0, warmup: bool = True, log=print, device: str = "cpu",
-              compile: bool = False):
+              compile: bool = False, init: str | None = None):
+    """``init``: continue from this dit.pt (then ``warmup`` should be False: one joint stage)."""
     torch.manual_seed(seed)
     sampler = WindowSampler(videos, latents, cfg, seed)
-    model = OmniMMDiT(cfg).to(device)
+    model = OmniMMDiT(cfg)
+    if init:
+        load_fp32(model, Path(init))
+    model = model.to(device)
     net = torch.compile(model) if compile else None
     kw = dict(device=device, step_fn=net)
     stages = []
@@ -226,6 +280,12 @@ def main(argv=None) -> int:
     ap.add_argument("--dit-minutes", type=float, default=6.0)
     ap.add_argument("--vae", help="reuse a trained vae.pt instead of training one")
     ap.add_argument("--vae-init", help="continue training the VAE from this vae.pt")
+    ap.add_argument("--decoder-minutes", type=float, default=0.0,
+                    help="then fine-tune only the VAE decoder (encoder frozen: latents unchanged)")
+    ap.add_argument("--dit-init", help="continue training the DiT from this dit.pt (use with "
+                                       "--no-warmup and the VAE it was trained with)")
+    ap.add_argument("--dit", help="reuse a trained dit.pt (trained on this VAE's latents) "
+                                  "instead of training one")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--max-videos", type=int, default=None)
@@ -264,12 +324,23 @@ def main(argv=None) -> int:
         info["vae"] = vinfo
     info["vae"]["psnr_db_first_32_frames"] = vae_psnr(vae, videos)
     log(f"vae psnr {info['vae']['psnr_db_first_32_frames']:.2f} dB")
+    if args.decoder_minutes > 0:
+        vae, dinfo = finetune_decoder(vae, videos, args.decoder_minutes, seed=args.seed, log=log)
+        dinfo["psnr_db_first_32_frames"] = vae_psnr(vae, videos)
+        info["vae"]["decoder_finetune"] = dinfo
+        log(f"vae psnr after decoder fine-tuning {dinfo['psnr_db_first_32_frames']:.2f} dB")
     save_fp16(vae, out / "vae.pt")
-    latents = encode_videos(vae.eval(), videos)
-    model, stages = train_dit(videos, latents, cfg, args.dit_minutes, args.batch, args.lr,
-                              args.seed, warmup=not args.no_warmup, log=log, device=args.device,
-                              compile=args.compile)
-    info["dit"] = stages
+    if args.dit:
+        model = load_fp32(OmniMMDiT(cfg), Path(args.dit))
+        info["dit"] = {"reused": args.dit, "sha256": sha256(Path(args.dit))}
+    else:
+        latents = encode_videos(vae.eval(), videos)
+        model, stages = train_dit(videos, latents, cfg, args.dit_minutes, args.batch, args.lr,
+                                  args.seed, warmup=not args.no_warmup, log=log, device=args.device,
+                                  compile=args.compile, init=args.dit_init)
+        info["dit"] = stages
+        if args.dit_init:
+            info["dit_init"] = {"path": args.dit_init, "sha256": sha256(Path(args.dit_init))}
     save_fp16(model, out / "dit.pt")
     info["wall_minutes"] = (time.time() - t0) / 60
     (out / "config.json").write_text(cfg.to_json() + "\n")

@@ -1,8 +1,9 @@
 """A small 3D (spatio-temporal) VAE: frames (B, 3, T, H, W) in [-1, 1] <-> latents.
 
-Down-sampling: x``sf`` in space and x``tf`` in time (a space-to-depth stem by sf/2, tf/2
-and one stride-2 3D conv), so 16x64x64 RGB -> 16x4x8x8 latents for
-``tiny`` (48x compression, as SD / Wan-style video VAEs). A single image is encoded as a
+Down-sampling: x``sf`` in space and x``tf`` in time (a space-to-depth stem by tf/2 in time and
+sf/2 in space, or ``vae_stem_sf`` in space, then one stride-2 3D conv), so 16x64x64 RGB ->
+16x4x8x8 latents for ``tiny`` (48x compression, as SD / Wan-style video VAEs) and 8x4x16x16
+for ``tiny-f4`` (x4 in space, 24x compression). A single image is encoded as a
 static clip of ``tf`` copies (one latent frame), which is how the reference image becomes a
 pseudo last frame. Latents are returned as ``(mean - shift) * scale`` so they are roughly
 zero-mean, unit-variance for the flow model (shift/scale are measured on training data and
@@ -52,27 +53,33 @@ def depth_to_space(x: torch.Tensor, ft: int, fs: int) -> torch.Tensor:
 
 
 class VideoVAE(nn.Module):
-    """Encoder: space-to-depth stem (tf/2 in time, sf/2 in space), a residual 3D-conv stage,
-    one stride-2 (time, y, x) 3D conv, a residual stage, a conv to 2*C (mean, logvar).
-    The decoder mirrors it (nearest up-sampling + conv, depth-to-space head). The stem keeps
-    3D convolutions off the full-resolution grid, which is what makes CPU training possible.
+    """Encoder: space-to-depth stem (tf/2 in time, ``stem`` in space), ``vae_blocks`` residual
+    3D convs, one stride-2 3D conv (time x2; space x sf/stem), ``vae_blocks`` residual convs,
+    a conv to 2*C (mean, logvar). The decoder mirrors it (nearest up-sampling + conv,
+    depth-to-space head). The stem keeps 3D convolutions off the full-resolution grid, which
+    is what makes CPU training possible. ``stem`` is ``cfg.vae_stem_sf`` or sf/2 when 0.
     """
 
     def __init__(self, cfg: OmniConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        assert cfg.vae_tf % 2 == 0 and cfg.vae_sf % 2 == 0
-        self.st, self.ss = cfg.vae_tf // 2, cfg.vae_sf // 2
-        b = cfg.vae_base
+        stem = cfg.vae_stem_sf or cfg.vae_sf // 2
+        assert cfg.vae_tf % 2 == 0 and cfg.vae_sf % stem == 0 and cfg.vae_sf // stem in (1, 2)
+        self.st, self.ss = cfg.vae_tf // 2, stem
+        down = cfg.vae_sf // stem  # spatial stride of the down-sampling conv
+        b, nb = cfg.vae_base, cfg.vae_blocks
         c_in = 3 * self.st * self.ss * self.ss
         self.encoder = nn.Sequential(
-            nn.Conv3d(c_in, b, 3, padding=1), ResBlock3d(b, b),
-            nn.Conv3d(b, 2 * b, 3, stride=2, padding=1), ResBlock3d(2 * b, 2 * b),
+            nn.Conv3d(c_in, b, 3, padding=1), *[ResBlock3d(b, b) for _ in range(nb)],
+            nn.Conv3d(b, 2 * b, 3, stride=(2, down, down), padding=1),
+            *[ResBlock3d(2 * b, 2 * b) for _ in range(nb)],
             _gn(2 * b), nn.SiLU(), nn.Conv3d(2 * b, 2 * cfg.latent_channels, 3, padding=1))
         self.decoder = nn.Sequential(
-            nn.Conv3d(cfg.latent_channels, 2 * b, 3, padding=1), ResBlock3d(2 * b, 2 * b),
-            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv3d(2 * b, b, 3, padding=1),
-            ResBlock3d(b, b), _gn(b), nn.SiLU(), nn.Conv3d(b, c_in, 3, padding=1))
+            nn.Conv3d(cfg.latent_channels, 2 * b, 3, padding=1),
+            *[ResBlock3d(2 * b, 2 * b) for _ in range(nb)],
+            nn.Upsample(scale_factor=(2, down, down), mode="nearest"),
+            nn.Conv3d(2 * b, b, 3, padding=1),
+            *[ResBlock3d(b, b) for _ in range(nb)], _gn(b), nn.SiLU(), nn.Conv3d(b, c_in, 3, padding=1))
         self.register_buffer("lat_shift", torch.zeros(()))
         self.register_buffer("lat_scale", torch.ones(()))
 
