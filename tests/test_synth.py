@@ -224,3 +224,25 @@ def test_full_tiny_build_is_deterministic_and_seed_matters(tiny, tmp_path):
     other = build(tmp_path / "other", size="tiny", seed=1, progress=False, protocols=("lip_sync",))
     assert (json.loads((other / "dataset.json").read_text())["manifests"]["lip_sync/test"]["revision"]
             != json.loads((tiny / "dataset.json").read_text())["manifests"]["lip_sync/test"]["revision"])
+
+
+def test_test_clips_never_another_sizes_train_clips(tiny, tmp_path, monkeypatch):
+    """A size with more train clips (as "small" has) shares no clip with tiny's test split, and
+    the test splits nest: clip i of test is the same at every size (hx-synth 2)."""
+    import dataclasses
+
+    from hxbench.synth import SIZES
+
+    bigger = dataclasses.replace(SIZES["tiny"], lip=(8, 3))
+    monkeypatch.setitem(SIZES, "tiny-more-train", bigger)  # the same dict object as build's
+    root = build(tmp_path / "more", size="tiny-more-train", seed=0, progress=False, protocols=("lip_sync",))
+
+    def wav_hashes(r, split):
+        m = load_manifest(r / "lip_sync" / f"{split}.jsonl")
+        return [hashlib.sha256(m.resolve(s.driving_audio).read_bytes()).hexdigest() for s in m.samples]
+
+    tiny_test = wav_hashes(tiny, "test")
+    assert len(set(tiny_test)) == 3
+    assert not set(wav_hashes(root, "train")) & set(tiny_test)
+    assert wav_hashes(root, "test") == tiny_test
+    assert wav_hashes(root, "train")[:3] == wav_hashes(tiny, "train")

@@ -8,7 +8,7 @@ Layout written under ``out_dir``::
     <protocol>/media/<sample_id>.*    .wav (16 kHz mono), .mp4 (H.264 + AAC, 25 fps), .npy
 
 Protocols: ``lip_sync``, ``listen_to_command``, ``multi_person``, ``full_body``, ``audio_qa``.
-Every random choice comes from ``numpy.random.default_rng([seed, protocol, index])`` and
+Every random choice comes from ``numpy.random.default_rng([seed, protocol, index, split])`` and
 espeak-ng runs with a fresh engine per utterance, so the same seed gives byte-identical
 manifests, WAVs, .npy files and MP4s (libx264 and FFmpeg's AAC encoder are deterministic for
 identical input; the MP4 muxer writes no creation time).
@@ -34,7 +34,9 @@ from hxbench.synth.renderer import BEHAVIOUR_NAMES, behaviour_to_landmarks, get_
 
 FPS = 25
 SR = 16000
-GENERATOR_VERSION = "hx-synth 1"
+# 2: a test clip's random stream is keyed by (split, index within split), so no size's test
+# clip equals another size's train clip (in 1, tiny's test clips were small's train clips 3-5).
+GENERATOR_VERSION = "hx-synth 2"
 PROTOCOLS = ("lip_sync", "listen_to_command", "multi_person", "full_body", "audio_qa")
 _PROTO_ID = {p: i for i, p in enumerate(PROTOCOLS)}
 VOICES = ("en-us", "en-us+f3", "en-gb-x-rp", "en-gb-scotland+m3", "en-029+f2", "en-us+m4",
@@ -76,8 +78,18 @@ def sentence(rng: np.random.Generator) -> str:
             f"{rng.choice(_OBJ)} {rng.choice(_TAIL)}.")
 
 
+_SPLIT_SALT = {"train": 0, "test": 1}
+
+
 def _rng(seed: int, protocol: str, index: int, salt: int = 0) -> np.random.Generator:
     return np.random.default_rng([int(seed), _PROTO_ID[protocol], int(index), salt])
+
+
+def _clip_rng(seed: int, protocol: str, split: str, index: int) -> np.random.Generator:
+    """The stream of clip ``index`` of ``split``: the same at every size, so the test sets of the
+    sizes nest (tiny's test clips are the first of small's) and no size's train clip is another's
+    test clip."""
+    return _rng(seed, protocol, index, _SPLIT_SALT[split])
 
 
 def _n_frames(duration: float) -> int:
@@ -140,12 +152,10 @@ def _expected(n_frames: int, width: int, height: int, audio: bool) -> Expected:
 def _lip_sync(root: Path, spec: SizeSpec, seed: int, ids, progress) -> dict:
     w = _Writer(root, "lip_sync")
     splits = {}
-    k = 0
     for split, n in zip(("train", "test"), spec.lip):
         samples = []
         for i in range(n):
-            rng = _rng(seed, "lip_sync", k)
-            k += 1
+            rng = _clip_rng(seed, "lip_sync", split, i)
             sid = f"lip_{split}_{i:04d}"
             ident = ids[int(rng.integers(len(ids)))]
             text = sentence(rng)
@@ -175,12 +185,10 @@ def _listen(root: Path, spec: SizeSpec, seed: int, ids, progress) -> dict:
             "train": [names[int(_rng(seed, "listen_to_command", 10_000 + i).integers(len(names)))]
                       for i in range(spec.cmd_train)]}
     splits = {}
-    k = 0
     for split in ("train", "test"):
         samples = []
         for i, cmd in enumerate(jobs[split]):
-            rng = _rng(seed, "listen_to_command", k)
-            k += 1
+            rng = _clip_rng(seed, "listen_to_command", split, i)
             sid = f"cmd_{split}_{i:04d}_{cmd}"
             ident = ids[int(rng.integers(len(ids)))]
             T = spec.cmd_frames
@@ -207,13 +215,11 @@ def _face_box(landmarks: np.ndarray, margin: float = 0.15) -> np.ndarray:
 def _multi(root: Path, spec: SizeSpec, seed: int, ids, progress) -> dict:
     w = _Writer(root, "multi_person")
     splits = {}
-    k = 0
     S = spec.size
     for split, n in zip(("train", "test"), spec.multi):
         samples = []
         for i in range(n):
-            rng = _rng(seed, "multi_person", k)
-            k += 1
+            rng = _clip_rng(seed, "multi_person", split, i)
             sid = f"multi_{split}_{i:04d}"
             pick = rng.choice(len(ids), size=2, replace=False)
             people = [ids[int(j)] for j in pick]
@@ -278,12 +284,10 @@ def _full_body(root: Path, spec: SizeSpec, seed: int, progress) -> dict:
                       for i in range(spec.body_train)]}
     W = H = spec.body_size
     splits = {}
-    k = 0
     for split in ("train", "test"):
         samples = []
         for i, cmd in enumerate(jobs[split]):
-            rng = _rng(seed, "full_body", k)
-            k += 1
+            rng = _clip_rng(seed, "full_body", split, i)
             sid = f"body_{split}_{i:04d}_{cmd}"
             kp = body_mod.to_pixels(body_mod.body_sequence(cmd, spec.body_frames, rng), W, H)
             frames = body_mod.render_skeleton(kp, W, H)

@@ -10,10 +10,11 @@ outputs (``bundle_from_hxsynth``):
   pre-training of the text-speech expert, T and S->T); ``audio_qa/test.jsonl`` (if present)
   becomes ``qa_eval`` (held-out items: a tiny model cannot know those facts, so expect ~0).
 
-Test splits are never trained on. Note that hx-synth draws sample k of a protocol from
-``rng([seed, protocol, k])`` across train then test, so a "small" build's train clips with the
-same seed as a "tiny" build include the tiny build's *test* clips: train on a different seed
-than the one evaluated (the committed checkpoint trains on seed 1 and is evaluated on seed 0).
+Test splits are never trained on. Since hx-synth 2, clip i of a split is drawn from
+``rng([seed, protocol, i, split])``, so no size's train clip is another size's test clip (in
+hx-synth 1, clips were numbered across train then test, and a "small" build's train clips
+included the "tiny" build of the same seed's test clips). Training on another seed than the
+one evaluated is still the safe habit (the committed checkpoint trains on generator seed 101).
 
 ``hxsynth-gen`` (no build needed) generates the same kind of data with hx-synth's own pure
 functions: espeak-ng sentences (``hxbench.speech``) ->
@@ -90,9 +91,9 @@ def generate_hxsynth(seed: int, n_lip: int, n_cmd: int, n_identities: int = 12):
     """hx-synth training samples without rendering video (seconds instead of a build's minutes).
 
     Follows ``hxbench.synth.build``'s recipes draw for draw: lip sample k uses the random stream
-    ``rng([seed, lip_sync, k])`` (identity draw, ``sentence``, voice / rate / pitch, padded audio
-    of ``ceil((duration + 0.2) * 25)`` frames, ``speech_behaviour``), i.e. it equals the k-th lip clip
-    of a build with this seed (train clips first, then test). Commands cycle through the ten
+    ``rng([seed, lip_sync, k, train])`` (identity draw, ``sentence``, voice / rate / pitch, padded audio
+    of ``ceil((duration + 0.2) * 25)`` frames, ``speech_behaviour``), i.e. it equals train lip clip k
+    of a build with this seed (its train stream; test clips use another stream). Commands cycle through the ten
     ``COMMANDS`` (balanced, unlike a build's random train draw) with ``command_behaviour`` of
     the build's 50 frames on ``rng([seed, listen_to_command, k])``. Use a seed that no evaluated
     build has. Returns (lips [(audio 16 kHz, behaviour [T, 11], text)], cmds [(command text, behaviour)]).
@@ -104,7 +105,7 @@ def generate_hxsynth(seed: int, n_lip: int, n_cmd: int, n_identities: int = 12):
 
     lips, cmds = [], []
     for k in range(n_lip):
-        rng = B._rng(seed, "lip_sync", k)
+        rng = B._clip_rng(seed, "lip_sync", "train", k)
         rng.integers(n_identities)  # the build's identity draw (keeps the stream aligned)
         text = B.sentence(rng)
         speech = B._speak(text, rng)
@@ -114,7 +115,7 @@ def generate_hxsynth(seed: int, n_lip: int, n_cmd: int, n_identities: int = 12):
         lips.append((audio, beh.astype(np.float32), text))
     names = list(beh_mod.COMMANDS)
     for k in range(n_cmd):
-        rng = B._rng(seed, "listen_to_command", k)
+        rng = B._clip_rng(seed, "listen_to_command", "train", k)
         rng.integers(n_identities)
         cmd = names[k % len(names)]
         cmds.append((beh_mod.COMMANDS[cmd], beh_mod.command_behaviour(cmd, B.SIZES["small"].cmd_frames, rng).astype(np.float32)))
