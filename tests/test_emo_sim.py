@@ -177,3 +177,16 @@ def test_emonet_forward_outputs():
 def test_emonet_variant_without_weights_names_the_import_command():
     with pytest.raises(MetricUnavailable, match="hxbench weights import emonet-8"):
         build_metric("emo_sim[emonet-8]").check_available()
+
+
+def test_each_variant_lists_exactly_the_outputs_it_computes():
+    """No always-NaN rows: fer-7class has no valence/arousal, emonet-8 no class match."""
+    import numpy as np
+
+    from hxbench.metrics.emo_sim import EmoSim, emo_sim_probs, emo_sim_va
+
+    rng = np.random.default_rng(0)
+    probs = emo_sim_probs(rng.dirichlet(np.ones(7), 10), rng.dirichlet(np.ones(7), 10))
+    va = emo_sim_va(*rng.uniform(-1, 1, (4, 10)))
+    assert set(EmoSim("fer-7class").outputs) == set(probs) | {"face_pairs"}
+    assert set(EmoSim("emonet-8").outputs) == set(va) | {"face_pairs"}

@@ -199,6 +199,13 @@ class EmoSim(PerSampleMetric):
     requires = ("gen", "ref")
     description = "emotion-sequence agreement (CCC + PCC) between generated and reference videos"
 
+    def __init__(self, variant: str | None = None, device: str = "cpu") -> None:
+        super().__init__(variant, device)
+        # each variant lists only what it computes (no rows that are always NaN)
+        absent = ("emo_match",) if self.variant == "emonet-8" else ("ccc_", "pcc_")
+        self.outputs = {k: v for k, v in EmoSim.outputs.items() if not k.startswith(absent)}
+        self.reset()
+
     def weight_names(self) -> tuple[str, ...]:
         return (self.variant,)
 
