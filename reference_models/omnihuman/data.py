@@ -48,7 +48,10 @@ def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
     T, H, W, _ = frames.shape
     s = min(H, W)
     y0, x0 = (H - s) // 2, (W - s) // 2
-    x = torch.as_tensor(frames[:, y0:y0 + s, x0:x0 + s]).permute(0, 3, 1, 2).float()
+    crop = np.ascontiguousarray(frames[:, y0:y0 + s, x0:x0 + s])
+    if not crop.flags.writeable:  # decoded frames can be read-only; torch warns on those
+        crop = crop.copy()
+    x = torch.from_numpy(crop).permute(0, 3, 1, 2).float()
     if s != size:
         x = F.interpolate(x, size=(size, size), mode="area" if s > size else "bilinear",
                           align_corners=None if s > size else False)
