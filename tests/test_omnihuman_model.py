@@ -284,3 +284,27 @@ def test_tiny_f4_vae_keeps_16x16_latents_and_tiny_layout_is_unchanged():
     shapes = {k: tuple(v.shape) for k, v in VideoVAE(get_config("tiny")).state_dict().items()}
     assert shapes["encoder.0.weight"] == (32, 96, 3, 3, 3)  # 3 x 2 (time) x 4 x 4 (space)
     assert shapes["encoder.2.weight"] == (64, 32, 3, 3, 3) and len(shapes) == 50
+
+
+def test_decoder_finetune_leaves_encoder_and_latent_scale_unchanged():
+    """finetune_decoder trains the decoder only, so a DiT trained on the VAE's latents stays valid."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from reference_models.omnihuman.train import finetune_decoder, train_vae
+
+    cfg = get_config("tiny-f4")
+    rng = np.random.default_rng(0)
+    vids = [SimpleNamespace(frames=rng.integers(0, 255, (cfg.clip_frames + 8, cfg.image_size, cfg.image_size, 3),
+                                                dtype=np.uint8)) for _ in range(2)]
+    vae, info = train_vae(vids, cfg, minutes=0.02, log=lambda *a: None)
+    assert info["steps"] >= 1
+    enc = {k: v.clone() for k, v in vae.encoder.state_dict().items()}
+    dec = {k: v.clone() for k, v in vae.decoder.state_dict().items()}
+    shift, scale = vae.lat_shift.clone(), vae.lat_scale.clone()
+    vae, info = finetune_decoder(vae, vids, minutes=0.02, log=lambda *a: None)
+    assert info["steps"] >= 1
+    assert all(torch.equal(enc[k], v) for k, v in vae.encoder.state_dict().items())
+    assert any(not torch.equal(dec[k], v) for k, v in vae.decoder.state_dict().items())
+    assert torch.equal(shift, vae.lat_shift) and torch.equal(scale, vae.lat_scale)

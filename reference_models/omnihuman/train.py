@@ -57,6 +57,20 @@ def load_fp32(module: torch.nn.Module, path: Path) -> torch.nn.Module:
 # ---------------------------------------------------------------------------------------------
 # VAE
 # ---------------------------------------------------------------------------------------------
+def _vae_batch(videos, rng: random.Random, batch: int, clip: int, cfg: OmniConfig) -> torch.Tensor:
+    """``batch`` random windows of ``clip`` frames (starting on a latent-frame boundary), each
+    made static with p 0.1 (the reference image is encoded as a static clip) -> [batch, 3, clip, H, W]."""
+    xs = []
+    for _ in range(batch):
+        v = rng.choice(videos)
+        f0 = rng.randrange(0, (len(v.frames) - clip) // cfg.vae_tf + 1) * cfg.vae_tf
+        x = frames_to_tensor(v.frames[f0:f0 + clip])
+        if rng.random() < 0.1:
+            x = x[:, :, :1].expand_as(x)
+        xs.append(x)
+    return torch.cat(xs)
+
+
 def train_vae(videos, cfg: OmniConfig, minutes: float, batch: int = 3, clip: int | None = None,
               lr: float = 2e-3, seed: int = 0, log=print, init: str | None = None):
     """Clips of ``clip`` frames (default cfg.clip_frames: shorter clips teach the decoder to
@@ -75,15 +89,7 @@ def train_vae(videos, cfg: OmniConfig, minutes: float, batch: int = 3, clip: int
         frac = (time.time() - t_start) / max(t_end - t_start, 1e-9)
         for group in opt.param_groups:  # linear decay to 10 % over the time budget
             group["lr"] = lr * (1.0 - 0.9 * frac)
-        xs = []
-        for _ in range(batch):
-            v = rng.choice(videos)
-            f0 = rng.randrange(0, (len(v.frames) - clip) // cfg.vae_tf + 1) * cfg.vae_tf
-            x = frames_to_tensor(v.frames[f0:f0 + clip])
-            if rng.random() < 0.1:  # static clips: the reference image is encoded as one
-                x = x[:, :, :1].expand_as(x)
-            xs.append(x)
-        x = torch.cat(xs)
+        x = _vae_batch(videos, rng, batch, clip, cfg)
         loss, rec = vae.loss(x)
         opt.zero_grad()
         loss.backward()
@@ -123,15 +129,7 @@ def finetune_decoder(vae: VideoVAE, videos, minutes: float, batch: int = 3, lr: 
         frac = (time.time() - t_start) / max(t_end - t_start, 1e-9)
         for group in opt.param_groups:
             group["lr"] = lr * (1.0 - 0.9 * frac)
-        xs = []
-        for _ in range(batch):
-            v = rng.choice(videos)
-            f0 = rng.randrange(0, (len(v.frames) - clip) // cfg.vae_tf + 1) * cfg.vae_tf
-            x = frames_to_tensor(v.frames[f0:f0 + clip])
-            if rng.random() < 0.1:  # static clips, as in train_vae
-                x = x[:, :, :1].expand_as(x)
-            xs.append(x)
-        x = torch.cat(xs)
+        x = _vae_batch(videos, rng, batch, clip, cfg)
         with torch.no_grad():
             z = vae.encode_dist(x)[0]
         rec = vae._dec(z)
