@@ -150,6 +150,22 @@ def _fake_forward(self, x):
     return v.float().numpy()
 
 
+def _count_fake_forwards(monkeypatch, tmp_path) -> list[int]:
+    """Route FVD's network through ``_fake_forward`` with a fresh HXBENCH_HOME; returns the list
+    that records the batch size of every forward pass."""
+    from hxbench.metrics.fvd import FVD
+
+    calls: list[int] = []
+
+    def counting_forward(self, x):
+        calls.append(x.shape[0])
+        return _fake_forward(self, x)
+
+    monkeypatch.setenv("HXBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(FVD, "forward", counting_forward)
+    return calls
+
+
 def _fake_available(self):
     return None
 
@@ -242,16 +258,8 @@ def test_fvd_update_batch_equals_per_sample_update(monkeypatch):
 def test_fvd_reference_features_cached_per_manifest_revision(monkeypatch, tmp_path):
     from hxbench.media import open_inputs
     from hxbench.metrics._setstats import ref_feature_cache
-    from hxbench.metrics.fvd import FVD
 
-    calls = []
-
-    def counting_forward(self, x):
-        calls.append(x.shape[0])
-        return _fake_forward(self, x)
-
-    monkeypatch.setenv("HXBENCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(FVD, "forward", counting_forward)
+    calls = _count_fake_forwards(monkeypatch, tmp_path)
     rng = np.random.default_rng(5)
     np.save(tmp_path / "gen.npy", rng.integers(0, 256, (3, 20, 16, 16, 3), dtype=np.uint8))
     np.save(tmp_path / "ref.npy", rng.integers(0, 256, (3, 20, 16, 16, 3), dtype=np.uint8))
@@ -329,17 +337,9 @@ def test_fvd_scoring_a_manifest_caches_reference_features_and_resumes(monkeypatc
     from hxbench.inputs import from_manifest
     from hxbench.manifest import Sample, write_manifest
     from hxbench.media import write_video
-    from hxbench.metrics.fvd import FVD
     from hxbench.scoring import score
 
-    calls = []
-
-    def counting_forward(self, x):
-        calls.append(x.shape[0])
-        return _fake_forward(self, x)
-
-    monkeypatch.setenv("HXBENCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(FVD, "forward", counting_forward)
+    calls = _count_fake_forwards(monkeypatch, tmp_path)
     rng = np.random.default_rng(8)
     (tmp_path / "data").mkdir()
     (tmp_path / "out").mkdir()
