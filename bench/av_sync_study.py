@@ -102,7 +102,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from hxbench.media import read_audio, read_video, write_video
+    from hxbench.io.media import read_audio, read_video, write_video
     from hxbench.metrics import av_sync as A
 
     items = clips(args.dirs, args.max_clips)

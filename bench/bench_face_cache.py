@@ -50,7 +50,7 @@ def make_video(frames: int, size: int) -> np.ndarray:
 
 def run(video: np.ndarray, shared: bool) -> tuple[float, int, dict]:
     from hxbench.face import cache_stats, clear_cache
-    from hxbench.media import Clip
+    from hxbench.io.media import Clip
     from hxbench.metrics.base import SampleData, build_metric
 
     clear_cache()

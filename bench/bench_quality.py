@@ -157,9 +157,9 @@ KEYS = {"lpips": "lpips[alex-v0.1]", "fvd": "fvd[common-allf]"}
 
 
 def hx_metric(metric: str, gen: Path, ref: Path, device: str, fast: bool = True) -> float:
-    from hxbench.inputs import from_paths
+    from hxbench.eval.inputs import from_paths
     from hxbench.metrics.base import build_metric
-    from hxbench.scoring import score
+    from hxbench.eval.scoring import score
 
     m = build_metric(KEYS[metric], device=device)
     if metric == "fvd":

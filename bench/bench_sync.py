@@ -80,7 +80,7 @@ def load_s3fd(weights: Path):
 def make_inputs(out: Path, n_videos: int, seconds: float, size: int) -> list[Path]:
     import torch
 
-    from hxbench.media import write_video
+    from hxbench.io.media import write_video
 
     sys.path.insert(0, str(ROOT / "tests"))
     from test_sync import random_state, talking  # the tests' synthetic talking face
@@ -155,8 +155,8 @@ def run_package(paths: list[Path], weights: Path, protocol: str) -> list[dict]:
 def run_hxbench(paths: list[Path], weights: Path, protocol: str) -> list[dict]:
     import torch
 
-    from hxbench.face_tracks import S3FDDetector
-    from hxbench.media import clip_from_video
+    from hxbench.face.tracks import S3FDDetector
+    from hxbench.io.media import clip_from_video
     from hxbench.metrics.base import SampleData
     from hxbench.metrics.sync import SyncNetSync, package_module, syncnet_model
 

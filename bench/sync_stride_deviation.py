@@ -36,11 +36,11 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from hxbench.audio_features import to_int16_pcm
-    from hxbench.face_tracks import make_tracks, mediapipe_detector, smoothed_track, strided_detections
-    from hxbench.media import read_audio, read_video
+    from hxbench.io.audio_features import to_int16_pcm
+    from hxbench.face.tracks import make_tracks, mediapipe_detector, smoothed_track, strided_detections
+    from hxbench.io.media import read_audio, read_video
     from hxbench.metrics.sync import PROTOCOLS, FoldedSyncNet, syncnet_model, syncnet_scores
-    from hxbench.face_tracks import crop_track, track_audio
+    from hxbench.face.tracks import crop_track, track_audio
     from test_sync import random_state
 
     net = FoldedSyncNet(syncnet_model(random_state(0)))

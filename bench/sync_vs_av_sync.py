@@ -66,7 +66,7 @@ def main() -> None:
     torch.set_num_threads(1)
     import hxbench.metrics  # noqa: F401 - registers the metrics
     from hxbench.errors import MetricUnavailable
-    from hxbench.inputs import from_paths
+    from hxbench.eval.inputs import from_paths
     from hxbench.registry import METRICS
 
     sources = from_paths(args.gen, args.ref, args.audio)

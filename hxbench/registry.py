@@ -89,8 +89,8 @@ WEIGHTS: Registry = Registry("weight")
 # optional dependency is missing is skipped; its entries are then simply absent.
 BUILTIN_PLUGIN_MODULES: tuple[str, ...] = (
     "hxbench.metrics",
-    "hxbench.face._weights",
-    "hxbench.tasks",
+    "hxbench.nets.mediapipe",
+    "hxbench.eval.tasks",
     "hxbench.adapters",
 )
 

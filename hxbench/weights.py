@@ -16,9 +16,7 @@ Entries are registered in ``hxbench/weights_catalog.py`` (one ``register_weights
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
 import os
 import pickle
 import shutil
@@ -28,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hxbench.errors import MetricUnavailable, WeightsHashMismatch, WeightsMissing
+from hxbench.paths import cached_sha256, hxbench_home, sha256_file  # noqa: F401 (re-exported)
 from hxbench.registry import WEIGHTS
 
 
@@ -84,49 +83,8 @@ def register_weights(spec: WeightSpec) -> WeightSpec:
     return spec
 
 
-def hxbench_home() -> Path:
-    return Path(os.environ.get("HXBENCH_HOME", Path.home() / ".cache" / "hxbench"))
-
-
 def _installed_path(spec: WeightSpec) -> Path:
     return hxbench_home() / "weights" / spec.name / spec.filename
-
-
-# -- hashing ------------------------------------------------------------------------------------
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _hash_cache_path() -> Path:
-    return hxbench_home() / "hash-cache.json"
-
-
-def cached_sha256(path: Path) -> str:
-    """sha256 of a file, cached by (absolute path, size, mtime_ns)."""
-    path = Path(path).resolve()
-    st = path.stat()
-    key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
-    cache_file = _hash_cache_path()
-    cache: dict[str, str] = {}
-    if cache_file.is_file():
-        try:
-            cache = json.loads(cache_file.read_text())
-        except (OSError, ValueError):
-            cache = {}
-    if key not in cache:
-        cache[key] = sha256_file(path)
-        try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(cache))
-            tmp.replace(cache_file)
-        except OSError:
-            pass  # a read-only home only costs re-hashing
-    return cache[key]
 
 
 # -- lookup -------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def tone(seconds: float, sr: int = 16000, freq: float = 220.0) -> np.ndarray:
 
 @pytest.fixture
 def make_video(tmp_path):
-    from hxbench.media import write_video
+    from hxbench.io.media import write_video
 
     def make(name: str, n_frames: int = 25, fps: float = 25.0, size: int = 64, audio: bool = True,
              seed: int = 0, folder: Path | None = None) -> Path:

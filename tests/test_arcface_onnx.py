@@ -21,7 +21,7 @@ pytest.importorskip("onnxruntime")
 
 from hxbench import weights  # noqa: E402
 from hxbench.errors import MetricUnavailable  # noqa: E402
-from hxbench.media import Clip  # noqa: E402
+from hxbench.io.media import Clip  # noqa: E402
 from hxbench.metrics.base import SampleData, build_metric  # noqa: E402
 from hxbench.registry import WEIGHTS  # noqa: E402
 

@@ -72,7 +72,7 @@ def test_command_name_from_meta_or_text():
 @pytest.mark.slow
 def test_rendered_command_vs_still_face(tmp_path):
     """hx-synth renderer: a rendered turn_left passes, the still reference image fails."""
-    from hxbench import media
+    from hxbench.io import media
     from hxbench.metrics.base import SampleData
     from hxbench.metrics.command_accuracy import CommandAccuracy
     from hxbench.synth import render

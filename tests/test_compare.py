@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from hxbench.cli import main
-from hxbench.compare import NotComparable, compare_runs, load_run, paired_bootstrap
-from hxbench.leaderboard.testing import make_outputs, make_task_data
-from hxbench.manifest import Manifest
+from hxbench.board.compare import NotComparable, compare_runs, load_run, paired_bootstrap
+from hxbench.board.testing import make_outputs, make_task_data
+from hxbench.io.manifest import Manifest
 
 
 def score(manifest, outputs, run_dir) -> Path:
@@ -112,7 +112,7 @@ def test_paired_bootstrap_math():
 def _fake_set_run(path: Path, gens: dict, refs: dict, revision: str = "r1") -> Path:
     """A run directory of a FID-style metric with payload features (d = 6)."""
     from hxbench.metrics._setstats import FeatureStats, frechet_distance
-    from hxbench.results import RunStore
+    from hxbench.eval.results import RunStore
 
     store = RunStore(path)
     g, r = FeatureStats(6), FeatureStats(6)
@@ -157,9 +157,9 @@ def test_set_bootstrap_for_fid_payloads(tmp_path):
 def test_training_loop_regression_recipe(runs, tmp_path):
     """The docs/leaderboards.md recipe: score every checkpoint on a fixed subset and compare
     with the best-so-far run; stop when a metric regresses."""
-    from hxbench.compare import compare_runs, load_run
-    from hxbench.inputs import from_manifest
-    from hxbench.scoring import score as score_samples
+    from hxbench.board.compare import compare_runs, load_run
+    from hxbench.eval.inputs import from_manifest
+    from hxbench.eval.scoring import score as score_samples
 
     m = runs["manifest"]
     subset = Manifest(m.path, m.samples[:3])  # a fixed subset, the same for every checkpoint

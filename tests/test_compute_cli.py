@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hxbench import media
+from hxbench.io import media
 from tests.conftest import moving_square_video
 
 

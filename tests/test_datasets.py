@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from hxbench.datasets import (DatasetError, celebv_hq, cyberhost_list, llama_questions, triviaqa,
+from hxbench.io.datasets import (DatasetError, celebv_hq, cyberhost_list, llama_questions, triviaqa,
                               web_questions, write)
-from hxbench.manifest import load_manifest
+from hxbench.io.manifest import load_manifest
 
 
 def test_celebv_hq(tmp_path):

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hxbench import media
-from hxbench.manifest import Expected, Sample, write_manifest
+from hxbench.io import media
+from hxbench.io.manifest import Expected, Sample, write_manifest
 from tests.conftest import moving_square_video
 
 N = 6

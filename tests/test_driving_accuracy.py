@@ -63,7 +63,7 @@ def test_multi_person_ground_truth_vs_still(tmp_path):
     `hxbench run` (folder: adapter and still-image), with results, samples and the report."""
     import hxbench.synth as synth
     from hxbench.cli import main
-    from hxbench.tasks_data import ground_truth_outputs
+    from hxbench.eval.tasks_data import ground_truth_outputs
 
     data = tmp_path / "data"
     synth.build(data, "tiny", 0, progress=False, protocols=("multi_person",))

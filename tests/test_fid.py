@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hxbench.media import Clip
+from hxbench.io.media import Clip
 from hxbench.metrics._setstats import FeatureStats, frechet_distance, reference_stats
 from hxbench.metrics.base import SampleData, SampleScore, build_metric
 from hxbench.weights import is_available

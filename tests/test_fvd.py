@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hxbench.errors import SampleError
-from hxbench.media import Clip
+from hxbench.io.media import Clip
 from hxbench.metrics.base import SampleData, SampleScore, build_metric
 from hxbench.weights import is_available
 
@@ -256,7 +256,7 @@ def test_fvd_update_batch_equals_per_sample_update(monkeypatch):
 
 @needs_weights
 def test_fvd_reference_features_cached_per_manifest_revision(monkeypatch, tmp_path):
-    from hxbench.media import open_inputs
+    from hxbench.io.media import open_inputs
     from hxbench.metrics._setstats import ref_feature_cache
 
     calls = _count_fake_forwards(monkeypatch, tmp_path)
@@ -334,10 +334,10 @@ def test_fvd_fast_i3d_and_batching_match_reference_port():
 @needs_weights
 def test_fvd_scoring_a_manifest_caches_reference_features_and_resumes(monkeypatch, tmp_path):
     # end to end: manifest -> inputs (meta["dataset_revision"]) -> scoring loop -> FVD
-    from hxbench.inputs import from_manifest
-    from hxbench.manifest import Sample, write_manifest
-    from hxbench.media import write_video
-    from hxbench.scoring import score
+    from hxbench.eval.inputs import from_manifest
+    from hxbench.io.manifest import Sample, write_manifest
+    from hxbench.io.media import write_video
+    from hxbench.eval.scoring import score
 
     calls = _count_fake_forwards(monkeypatch, tmp_path)
     rng = np.random.default_rng(8)
@@ -375,7 +375,7 @@ def test_compute_cli_fvd_json_on_video_folders(tmp_path):
 
     from scipy.linalg import sqrtm
 
-    from hxbench.media import read_video, write_video
+    from hxbench.io.media import read_video, write_video
     from hxbench.metrics.fvd import get_i3d, preprocess
 
     rng = np.random.default_rng(5)

@@ -10,7 +10,7 @@ import pytest
 
 from hxbench.errors import SampleError
 from hxbench.face.synthetic_hand import draw_hand
-from hxbench.media import Clip
+from hxbench.io.media import Clip
 from hxbench.metrics.base import SampleData, build_metric
 from hxbench.metrics.hand_keypoints import (HandKeypoints, hand_keypoint_confidence,
                                             hand_keypoint_variance, mediapipe_hands)

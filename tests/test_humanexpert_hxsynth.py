@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from hxbench.manifest import Expected, Sample, write_manifest
-from hxbench.media import write_wav
+from hxbench.io.manifest import Expected, Sample, write_manifest
+from hxbench.io.media import write_wav
 from hxbench.synth.renderer import BEHAVIOUR_NAMES
 from reference_models.humanexpert.data import load_training_data
 from reference_models.humanexpert.hxsynth_data import bundle_from_hxsynth
@@ -114,8 +114,8 @@ def test_generated_samples_are_deterministic_and_balanced():
 @pytest.mark.slow
 def test_generated_lip_clip_equals_the_builds(tmp_path):
     """generate_hxsynth(seed, k + 1, 0)[k] is the k-th lip clip of build(..., seed) (train first, then test)."""
-    from hxbench.manifest import load_manifest
-    from hxbench.media import read_audio
+    from hxbench.io.manifest import load_manifest
+    from hxbench.io.media import read_audio
     from hxbench.synth.build import SIZES, build
     from reference_models.humanexpert.hxsynth_data import generate_hxsynth
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from hxbench.errors import MetricUnavailable, SampleError
-from hxbench.media import Clip
+from hxbench.io.media import Clip
 from hxbench.metrics.base import SampleData, build_metric
 from hxbench.metrics.id_sim import face_embeddings, id_similarity
 
@@ -158,7 +158,7 @@ def test_arcface_variant_without_weights_names_the_import_command():
 
 def test_cli_compute_json(tmp_path, photos):
     from hxbench.cli import main
-    from hxbench.media import write_video
+    from hxbench.io.media import write_video
 
     astro, _ = photos
     write_video(tmp_path / "gen.mp4", np.stack([astro] * 3), fps=25)

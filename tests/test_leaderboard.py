@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from hxbench.cli import main
-from hxbench.leaderboard.board import Board, BoardError, Column, Entry, load_board, load_schema, rank_entries
-from hxbench.leaderboard.testing import make_outputs, make_task_data
+from hxbench.board.leaderboard import Board, BoardError, Column, Entry, load_board, load_schema, rank_entries
+from hxbench.board.testing import make_outputs, make_task_data
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -82,7 +82,7 @@ def test_schema_is_strict(tmp_path):
 
 
 def test_incompatible_and_tampered_entries_are_refused(boards, tmp_path):
-    from hxbench.submit import write_bundle
+    from hxbench.board.submit import write_bundle
 
     b = tmp_path / "boards"
     shutil.copytree(boards, b)

@@ -46,7 +46,7 @@ def test_lmd_rendered_faces_orders_by_mouth_difference():
 
     from hxbench.metrics.base import SampleData
     from hxbench.metrics.lmd import LMD
-    from hxbench.media import Clip
+    from hxbench.io.media import Clip
     from hxbench.synth.photos import astronaut
     from hxbench.synth.render import BEHAVIOUR_DIM, B, render
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hxbench.errors import MetricUnavailable, SampleError
-from hxbench.media import Clip, open_inputs
+from hxbench.io.media import Clip, open_inputs
 from hxbench.metrics.base import SampleData, build_metric
 from hxbench.weights import is_available
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from hxbench.errors import ManifestError
-from hxbench.manifest import Expected, Sample, load_manifest, write_manifest
+from hxbench.io.manifest import Expected, Sample, load_manifest, write_manifest
 
 
 def test_roundtrip_and_revision(tmp_path):

@@ -3,7 +3,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from hxbench import media
+from hxbench.io import media
 from hxbench.errors import MediaError
 from tests.conftest import moving_square_video, tone
 

@@ -1,9 +1,9 @@
-"""hxbench.audio_features.mfcc against python_speech_features.mfcc (the SyncNet front end)."""
+"""hxbench.io.audio_features.mfcc against python_speech_features.mfcc (the SyncNet front end)."""
 
 import numpy as np
 import pytest
 
-from hxbench.audio_features import mel_filterbank, mfcc, to_int16_pcm
+from hxbench.io.audio_features import mel_filterbank, mfcc, to_int16_pcm
 
 psf = pytest.importorskip("python_speech_features")
 

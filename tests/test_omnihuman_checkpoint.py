@@ -35,7 +35,7 @@ def test_checkpoint_hashes_and_size():
 
 @pytest.fixture(scope="module")
 def held_out_frames(tmp_path_factory):
-    from hxbench.media import read_video
+    from hxbench.io.media import read_video
 
     from reference_models.omnihuman import toydata
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hxbench.errors import SampleError
-from hxbench.media import Clip
+from hxbench.io.media import Clip
 from hxbench.metrics.base import SampleData, build_metric
 
 

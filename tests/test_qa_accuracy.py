@@ -25,7 +25,7 @@ def test_squad_normalisation_and_matches():
 
 def test_minilm_matches_sentence_transformers_readme():
     """sentence-transformers README (all-MiniLM-L6-v2): similarities 0.6660, 0.1046, 0.1411."""
-    from hxbench.metrics._qa_models import embed
+    from hxbench.nets.qa_models import embed
 
     e = embed(["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."])
     sim = e @ e.T
@@ -87,7 +87,7 @@ class OracleText(Adapter):
         for x in batch:
             answer = self.answer(x)
             if self.speak:  # spoken with espeak-ng, restating the question as speech LMs do;
-                from hxbench import speech  # hxbench transcribes it with Whisper
+                from hxbench.io import speech  # hxbench transcribes it with Whisper
 
                 question = _by_sample_id(x.sample_id)["question"]
                 outs.append(GenerationOutput(audio=speech.synthesize(
@@ -106,7 +106,7 @@ class ListeningOracle(OracleText):
     question and the closest known question is answered (ASR errors cost accuracy)."""
 
     def answer(self, x) -> str:
-        from hxbench.metrics._qa_models import transcribe
+        from hxbench.nets.qa_models import transcribe
 
         return _lookup(x.question if x.question else transcribe(x.question_audio))["answer"]
 
@@ -126,7 +126,7 @@ class RandomAnswer(Adapter):
 
 class RandomSpeech(RandomAnswer):
     def generate(self, batch):
-        from hxbench import speech
+        from hxbench.io import speech
 
         return [GenerationOutput(audio=speech.synthesize(f"The answer is {o.text}.", rate=150).audio)
                 for o in super().generate(batch)]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hxbench import media
-from hxbench.manifest import Expected, Sample, write_manifest
+from hxbench.io import media
+from hxbench.io.manifest import Expected, Sample, write_manifest
 from tests.conftest import moving_square_video, tone
 
 
@@ -130,7 +130,7 @@ def test_html_report_of_two_runs(manifest, tmp_path):
 def test_outputs_of_another_checkpoint_are_not_mixed(manifest, tmp_path):
     from hxbench.adapters.baselines import StillImage
     from hxbench.errors import HxbenchError
-    from hxbench.runner import generate
+    from hxbench.eval.runner import generate
 
     class Other(StillImage):
         def info(self):

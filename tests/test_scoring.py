@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from hxbench import media
-from hxbench.manifest import Expected, Sample, write_manifest
+from hxbench.io import media
+from hxbench.io.manifest import Expected, Sample, write_manifest
 from tests.conftest import moving_square_video
 
 N_SAMPLES = 10

@@ -1,9 +1,9 @@
-"""espeak-ng speech with timings (hxbench.speech)."""
+"""espeak-ng speech with timings (hxbench.io.speech)."""
 
 import numpy as np
 import pytest
 
-from hxbench import speech
+from hxbench.io import speech
 
 pytestmark = pytest.mark.skipif(not speech.available(),
                                 reason="espeak-ng not installed (apt-get install espeak-ng libespeak-ng1)")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from hxbench.errors import SampleError
-from hxbench.media import Clip
+from hxbench.io.media import Clip
 from hxbench.metrics.base import SampleData, build_metric
 from hxbench.metrics.ssim import ssim_frames
 

@@ -174,7 +174,7 @@ def test_create_study_writes_plan_and_checks(tmp_path, runs_dir, db_url):
     assert len({link["token"] for link in summary["links"]}) == 3
     broken = list((tmp_path / "study" / "checks").rglob("*.mp4"))
     assert broken
-    from hxbench.media import read_video
+    from hxbench.io.media import read_video
 
     b = broken[0]
     src = runs_dir / b.parent.name / (f"outputs/{b.name}" if b.parent.name == "B" else b.name)

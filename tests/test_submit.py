@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from hxbench.cli import main
-from hxbench.leaderboard.testing import make_outputs, make_task_data
-from hxbench.submit import ArchiveLimits, SubmissionError, check_archive, safe_extract, verify_bundle
+from hxbench.board.testing import make_outputs, make_task_data
+from hxbench.board.submit import ArchiveLimits, SubmissionError, check_archive, safe_extract, verify_bundle
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_duplicate_sample_in_folder_and_archive(data, tmp_path, capsys):
 
 def test_wrong_fps(data, tmp_path, capsys):
     out = copy_outputs(data, tmp_path / "o")
-    from hxbench.manifest import Manifest
+    from hxbench.io.manifest import Manifest
 
     m = data[1]
     make_outputs(Manifest(m.path, [m.samples[3]]), out, noise=4, fps=30)
@@ -230,7 +230,7 @@ def test_tampered_bundle_fails_verify(bundle, tmp_path, capsys, tamper):
 def test_hmac_signature(data, bundle, tmp_path, monkeypatch, capsys):
     import hashlib
 
-    from hxbench.submit import canonical_bytes, write_bundle
+    from hxbench.board.submit import canonical_bytes, write_bundle
 
     root, manifest, _ = data
     monkeypatch.setenv("HXBENCH_SIGNING_KEY", "board-secret")
@@ -262,7 +262,7 @@ def test_hmac_signature(data, bundle, tmp_path, monkeypatch, capsys):
 def test_consistency_check_catches_rehashed_results_edit(data, bundle, tmp_path):
     import yaml
 
-    from hxbench.submit import write_bundle
+    from hxbench.board.submit import write_bundle
 
     b = tmp_path / "b"
     shutil.copytree(bundle, b)

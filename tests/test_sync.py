@@ -18,7 +18,7 @@ cv2 = pytest.importorskip("cv2")
 pytest.importorskip("python_speech_features")
 
 from hxbench.errors import MetricUnavailable, SampleError  # noqa: E402
-from hxbench.face_tracks import FaceTrack, TrackParams, crop_track, make_tracks, track_shot  # noqa: E402
+from hxbench.face.tracks import FaceTrack, TrackParams, crop_track, make_tracks, track_shot  # noqa: E402
 from hxbench.metrics.base import SampleData  # noqa: E402
 from hxbench.metrics.sync import (PROTOCOLS, SyncNetSync, package_module, syncnet_model,  # noqa: E402
                                   syncnet_scores)
@@ -275,8 +275,8 @@ def test_errors_and_unavailable(state, tmp_path, monkeypatch):
 def test_video_file_sample_matches_arrays(state, tmp_path, monkeypatch):
     """A video file with its own audio stream, scored through score_sample (decode, 25 fps,
     int16 conversion), equals score_frames on the same decoded frames and audio."""
-    from hxbench.audio_features import to_int16_pcm
-    from hxbench.media import clip_from_video, read_audio, read_video, write_video
+    from hxbench.io.audio_features import to_int16_pcm
+    from hxbench.io.media import clip_from_video, read_audio, read_video, write_video
 
     frames, pcm = talking(n_frames=14, size=224)
     path = write_video(tmp_path / "v.mp4", frames, fps=25, audio=pcm / 32768.0, sample_rate=16000)
@@ -292,7 +292,7 @@ def test_mediapipe_detector_finds_the_rendered_face():
     pytest.importorskip("mediapipe")
     from PIL import Image
 
-    from hxbench.face_tracks import mediapipe_detector
+    from hxbench.face.tracks import mediapipe_detector
     from hxbench.synth.photos import astronaut
 
     img = np.asarray(Image.fromarray(astronaut()).resize((256, 256), Image.BILINEAR))
@@ -307,8 +307,8 @@ def test_scene_cuts_match_scenedetect_scene_manager(tmp_path):
     from scenedetect import ContentDetector, SceneManager, StatsManager
     from scenedetect.video_manager import VideoManager
 
-    from hxbench.face_tracks import scene_cuts, shots_from_cuts
-    from hxbench.media import read_video, write_video
+    from hxbench.face.tracks import scene_cuts, shots_from_cuts
+    from hxbench.io.media import read_video, write_video
 
     a, _ = talking(n_frames=40, size=320, seed=0)
     b = np.ascontiguousarray(255 - a[:30, ::-1])
@@ -330,7 +330,7 @@ def test_batched_s3fd_matches_package_detect_faces():
     s3fd = package_module("detectors.s3fd")
     nets = package_module("detectors.s3fd.nets")
     box_utils = package_module("detectors.s3fd.box_utils")
-    from hxbench.face_tracks import S3FDDetector
+    from hxbench.face.tracks import S3FDDetector
 
     torch.manual_seed(1)
     net = nets.S3FDNet(device="cpu").eval()
@@ -352,7 +352,7 @@ def test_strided_detections():
     """Detection on a stride: stride 1 is the detector itself; boxes moving linearly are
     reproduced exactly between detected frames; a face without a match is not carried over;
     the detector only sees the strided frames (and the last one)."""
-    from hxbench.face_tracks import strided_detections
+    from hxbench.face.tracks import strided_detections
 
     n = 23
     seen = []

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("mediapipe")
-from hxbench import face, speech  # noqa: E402
-from hxbench.manifest import load_manifest  # noqa: E402
-from hxbench.media import probe, read_audio, read_video  # noqa: E402
+from hxbench import face  # noqa: E402
+from hxbench.io import speech
+from hxbench.io.manifest import load_manifest  # noqa: E402
+from hxbench.io.media import probe, read_audio, read_video  # noqa: E402
 from hxbench.synth import PROTOCOLS, build  # noqa: E402
 from hxbench.synth import behaviour as beh_mod  # noqa: E402
 from hxbench.synth import body as body_mod  # noqa: E402

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import hxbench.tasks as tasks
+import hxbench.eval.tasks as tasks
 from hxbench.errors import ManifestError
-from hxbench.manifest import Expected, Sample, load_manifest, write_manifest
-from hxbench.tasks import TASKS_DIR, get_task, load_task_file
+from hxbench.io.manifest import Expected, Sample, load_manifest, write_manifest
+from hxbench.eval.tasks import TASKS_DIR, get_task, load_task_file
 
 ALL = sorted(p.parent.name for p in TASKS_DIR.glob("*/task.yaml"))
 
@@ -125,7 +125,7 @@ def test_audio_qa_manifests_are_derived_for_t_and_s2t(tmp_path):
 
 
 def test_derived_manifest_falls_back_when_the_dataset_is_read_only(tmp_path, monkeypatch):
-    import hxbench.tasks_data as td
+    import hxbench.eval.tasks_data as td
 
     src = _qa_source(tmp_path)
     real_write = td._write

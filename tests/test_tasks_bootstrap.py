@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from hxbench.metrics._bootstrap import set_bootstrap_ci
+from hxbench.stats.bootstrap import set_bootstrap_ci
 from hxbench.metrics._setstats import SetFeatureMetric
 from hxbench.metrics.base import LOWER, SampleData, register_metric
 from hxbench.registry import METRICS
-from hxbench.scoring import SampleSource, score
+from hxbench.eval.scoring import SampleSource, score
 
 D = 6
 
@@ -83,7 +83,7 @@ def test_scoring_reports_set_ci_from_stored_payloads(tmp_path):
 
 @pytest.mark.parametrize("rows", [30, 200])
 def test_row_space_frechet_equals_covariance_form(rows):
-    from hxbench.metrics._bootstrap import _centered, frechet_rows
+    from hxbench.stats.bootstrap import _centered, frechet_rows
     from hxbench.metrics._setstats import frechet_distance
 
     d = 64

@@ -30,8 +30,8 @@ def data(tmp_path_factory):
 @pytest.mark.parametrize("task, metrics, separating", CASES, ids=[c[0] for c in CASES])
 def test_ground_truth_beats_still_image(data, tmp_path, task, metrics, separating, capsys):
     from hxbench.cli import main
-    from hxbench.tasks import get_task
-    from hxbench.tasks_data import ground_truth_outputs
+    from hxbench.eval.tasks import get_task
+    from hxbench.eval.tasks_data import ground_truth_outputs
 
     spec = get_task(task)
     assert set(metrics) <= set(spec.metrics) or task == "lip_sync"

@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
-from hxbench import media
-from hxbench.manifest import Expected, Sample, write_manifest
-from hxbench.validate import validate_outputs
+from hxbench.io import media
+from hxbench.io.manifest import Expected, Sample, write_manifest
+from hxbench.eval.validate import validate_outputs
 from tests.conftest import moving_square_video, tone
 
 

@@ -22,8 +22,9 @@ import numpy as np
 
 from hxbench.adapters.base import Adapter, GenerationInput, GenerationOutput, register_model
 from hxbench.errors import HxbenchError
+from hxbench.paths import REFERENCE_MODELS_DIR
 
-CHECKPOINTS = Path(__file__).resolve().parents[2] / "reference_models" / "humanexpert" / "checkpoints"
+CHECKPOINTS = REFERENCE_MODELS_DIR / "humanexpert" / "checkpoints"
 TRAIN_CMD = ("python -m reference_models.humanexpert.train --size {size} --data hxsynth:<hx-synth dir> "
              "--out reference_models/humanexpert/checkpoints/humanexpert-{size}")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hxbench.errors import HxbenchError
-from hxbench.manifest import Manifest, load_manifest
+from hxbench.io.manifest import Manifest, load_manifest
 
 
 def add_manifest_args(p: argparse.ArgumentParser) -> None:
@@ -24,7 +24,7 @@ def resolve_manifest(args: argparse.Namespace) -> tuple[Manifest, Any]:
     """(manifest, task spec or None) from --task / --manifest."""
     if getattr(args, "manifest", None):
         return load_manifest(args.manifest), None
-    from hxbench.tasks import get_task
+    from hxbench.eval.tasks import get_task
 
     task = get_task(args.task)
     path = task.manifest_path(args.data)
@@ -81,7 +81,7 @@ def print_results_table(results: dict[str, Any]) -> None:
 
 
 def dump_json(obj: Any) -> None:
-    from hxbench.results import _json_default
+    from hxbench.eval.results import _json_default
 
     print(json.dumps(obj, indent=2, default=_json_default))
 
@@ -95,10 +95,10 @@ def score_outputs(manifest: Manifest, task: Any, outputs: Path, run_dir: Path, s
     Returns the results dict, or None when validation found problems (they are printed and
     nothing is computed). Under torchrun the ranks split the samples and merge their states.
     """
-    from hxbench.distributed import launched_distributed, score_distributed
-    from hxbench.inputs import from_manifest
-    from hxbench.scoring import score
-    from hxbench.validate import validate_outputs
+    from hxbench.eval.distributed import launched_distributed, score_distributed
+    from hxbench.eval.inputs import from_manifest
+    from hxbench.eval.scoring import score
+    from hxbench.eval.validate import validate_outputs
 
     metric_keys = metrics or (task.metrics if task else None)
     if not metric_keys:

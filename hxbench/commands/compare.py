@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hxbench.compare import compare_runs, format_table, load_run
+    from hxbench.board.compare import compare_runs, format_table, load_run
 
     if not 0 < args.alpha < 1:
         raise ValueError("--alpha must be between 0 and 1")

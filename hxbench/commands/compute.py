@@ -29,9 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hxbench.inputs import from_paths
+    from hxbench.eval.inputs import from_paths
     from hxbench.metrics.base import build_metric, parse_metric_key
-    from hxbench.scoring import score
+    from hxbench.eval.scoring import score
 
     name, variant = parse_metric_key(args.metric)
     if args.variant:

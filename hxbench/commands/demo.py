@@ -49,15 +49,15 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from hxbench.adapters.base import load_adapter
-    from hxbench.inputs import from_manifest
-    from hxbench.manifest import load_manifest
+    from hxbench.eval.inputs import from_manifest
+    from hxbench.io.manifest import load_manifest
     from hxbench.registry import TASKS
-    from hxbench.report import render_report
-    from hxbench.runner import generate
-    from hxbench.scoring import score
+    from hxbench.board.report import render_report
+    from hxbench.eval.runner import generate
+    from hxbench.eval.scoring import score
     from hxbench.synth import build
-    from hxbench.tasks import get_task
-    from hxbench.validate import validate_outputs
+    from hxbench.eval.tasks import get_task
+    from hxbench.eval.validate import validate_outputs
 
     out: Path = args.out
     data = out / "data"

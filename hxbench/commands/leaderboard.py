@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_BOARDS = Path(__file__).resolve().parent.parent.parent / "leaderboards"
+from hxbench.paths import BOARDS_DIR as DEFAULT_BOARDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from hxbench.leaderboard.site import build_site
+    from hxbench.board.site import build_site
 
     boards = build_site(args.boards, args.out, args.board, args.exclude_incompatible)
     for b in boards:
@@ -45,7 +45,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from hxbench.leaderboard.board import load_board
+    from hxbench.board.leaderboard import load_board
 
     path = Path(args.board)
     board = load_board(path if (path / "board.yaml").is_file() else args.boards / args.board,

@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hxbench.errors import HxbenchError
-    from hxbench.manifest import load_manifest
-    from hxbench.scoring import merge_runs
+    from hxbench.io.manifest import load_manifest
+    from hxbench.eval.scoring import merge_runs
 
     headers = [json.loads((r / "results.json").read_text()) for r in args.runs]
     revisions = {h["dataset"]["revision"] for h in headers}

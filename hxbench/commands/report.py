@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hxbench.report import write_report
+    from hxbench.board.report import write_report
 
     print(write_report(args.runs, args.out, args.title))
     return 0

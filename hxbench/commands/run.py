@@ -32,9 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hxbench.adapters.base import load_adapter
-    from hxbench.manifest import Manifest
-    from hxbench.runner import generate
-    from hxbench.validate import validate_outputs
+    from hxbench.io.manifest import Manifest
+    from hxbench.eval.runner import generate
+    from hxbench.eval.validate import validate_outputs
 
     manifest, task = resolve_manifest(args)
     task_name = task.name if task else None

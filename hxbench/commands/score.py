@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hxbench.distributed import launched_distributed, world
+    from hxbench.eval.distributed import launched_distributed, world
 
     manifest, task = resolve_manifest(args)
     results = score_outputs(

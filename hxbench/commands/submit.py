@@ -30,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hxbench.errors import HxbenchError
-    from hxbench.inputs import from_manifest
-    from hxbench.scoring import score
-    from hxbench.submit import (ArchiveLimits, SubmissionError, archive_kind, load_model_card, safe_extract,
+    from hxbench.eval.inputs import from_manifest
+    from hxbench.eval.scoring import score
+    from hxbench.board.submit import (ArchiveLimits, SubmissionError, archive_kind, load_model_card, safe_extract,
                                 validate_submission, write_bundle)
 
     manifest, task = resolve_manifest(args)

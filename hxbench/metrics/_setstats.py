@@ -303,9 +303,9 @@ class SetFeatureMetric(Metric):
         return {self.output: AggregateValue(frechet_distance(mu1, s1, mu2, s2), self.n_samples, None)}
 
     def bootstrap_ci(self, output: str, payloads=None, n_boot: int | None = None) -> list[float] | None:
-        """95 % CI of the set metric by resampling samples (see ``hxbench.metrics._bootstrap``);
+        """95 % CI of the set metric by resampling samples (see ``hxbench.stats.bootstrap``);
         ``payloads``: the per-sample {"gen", "ref"} features (None: no interval)."""
-        from hxbench.metrics._bootstrap import set_bootstrap_ci
+        from hxbench.stats.bootstrap import set_bootstrap_ci
 
         if output != self.output or payloads is None:
             return None
@@ -326,7 +326,7 @@ class SetFeatureMetric(Metric):
 def dataset_hash(clips: Mapping[str, Any]) -> str:
     """sha256 over sample ids and the content of every clip (file hashes are cached by
     path/size/mtime; arrays are hashed from their bytes, streaming)."""
-    from hxbench.weights import cached_sha256
+    from hxbench.paths import cached_sha256
 
     h = hashlib.sha256()
     for sid in sorted(clips):
@@ -354,7 +354,8 @@ def ref_feature_cache(metric: SetFeatureMetric, dataset_revision: str,
     statistics are the float64 sums of these rows (``FeatureStats``), so any subset (a shard,
     the samples whose gen succeeded) is served from the same files; the clip's content hash in
     the file name means a replaced reference video is re-extracted."""
-    from hxbench.weights import hxbench_home, weight_sha256
+    from hxbench.paths import hxbench_home
+    from hxbench.weights import weight_sha256
 
     cache_dir = Path(cache_dir) if cache_dir is not None else hxbench_home() / "stats"
     wsha = "-".join((weight_sha256(w) or "none")[:16] for w in metric.weight_names())
@@ -374,7 +375,8 @@ def reference_stats(metric: SetFeatureMetric, ref_clips: Mapping[str, Any],
     """Reference-set statistics for ``metric`` on ``ref_clips``, cached on disk under
     ``cache_dir`` (default ``$HXBENCH_HOME/stats``) keyed by (dataset hash, network sha256,
     metric key and version). Returns (stats, cache file); a second call loads the file."""
-    from hxbench.weights import hxbench_home, weight_sha256
+    from hxbench.paths import hxbench_home
+    from hxbench.weights import weight_sha256
 
     metric.check_available()
     cache_dir = Path(cache_dir) if cache_dir is not None else hxbench_home() / "stats"

@@ -155,7 +155,7 @@ class AVSync(PerSampleMetric):
         _mp()  # MetricUnavailable with the install command when mediapipe is missing
 
     def score_sample(self, sample: SampleData) -> dict[str, float]:
-        from hxbench.media import read_video
+        from hxbench.io.media import read_video
 
         clip = sample.gen
         if clip is None:

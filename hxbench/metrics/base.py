@@ -46,7 +46,7 @@ NEUTRAL = "neutral"  # e.g. an AV offset: reported, neither better high nor low
 class SampleData:
     """Everything a metric may need for one sample, matched by ``sample_id``.
 
-    gen / ref are ``hxbench.media.Clip`` objects (frames loaded on demand); audio is mono
+    gen / ref are ``hxbench.io.media.Clip`` objects (frames loaded on demand); audio is mono
     float32 in [-1, 1] at ``sample_rate``; ``meta`` holds manifest fields (text, command ...).
     """
 
@@ -62,7 +62,7 @@ class SampleData:
     def load_audio(self, sample_rate: int = 16000) -> np.ndarray:
         """The driving audio as mono float32 at ``sample_rate``: the given array, else the
         file at ``audio_path``, else the generated video's own audio stream."""
-        from hxbench.media import read_audio, _resample_audio
+        from hxbench.io.media import read_audio, _resample_audio
 
         if self.audio is not None:
             return _resample_audio(self.audio, self.sample_rate or sample_rate, sample_rate)

@@ -67,7 +67,7 @@ from typing import Callable
 
 import numpy as np
 
-import hxbench.face._weights  # noqa: F401  (registers the mediapipe networks for `weights status`)
+import hxbench.nets.mediapipe  # noqa: F401  (registers the mediapipe networks for `weights status`)
 from hxbench.nets.dwpose import WEIGHT_NAMES as DWPOSE_WEIGHTS  # registers the DWPose ONNX files
 from hxbench.errors import SampleError
 from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric

@@ -36,7 +36,7 @@ from typing import Callable
 
 import numpy as np
 
-import hxbench.metrics._qa_models  # noqa: F401  (registers the Whisper and MiniLM weights)
+import hxbench.nets.qa_models  # noqa: F401  (registers the Whisper and MiniLM weights)
 from hxbench.errors import SampleError
 from hxbench.metrics.base import HIGHER, PerSampleMetric, SampleData, register_metric
 
@@ -72,7 +72,7 @@ def _spans(words: list[str], k: int) -> list[str]:
 
 def minilm_judge(question: str | None, answer: str, aliases: list[str]) -> float:
     """Best MiniLM cosine between an alias and a span of the answer minus the question's words."""
-    from hxbench.metrics._qa_models import embed
+    from hxbench.nets.qa_models import embed
 
     qwords = set(normalize_answer(question or "").split())
     words = [w for w in normalize_answer(answer).split() if w not in qwords]
@@ -113,10 +113,10 @@ class QAAccuracy(PerSampleMetric):
         if meta.get("answer_text") is not None:
             return str(meta["answer_text"])
         if meta.get("answer_audio") is not None:
-            from hxbench.media import read_audio
+            from hxbench.io.media import read_audio
             from hxbench.weights import is_available
 
-            import hxbench.metrics._qa_models as qm
+            import hxbench.nets.qa_models as qm
 
             if not is_available(qm.ASR_WEIGHTS.name):
                 raise SampleError(f"{self.key}: speech answers need Whisper weights: {qm.ASR_WEIGHTS.fix_command()}")

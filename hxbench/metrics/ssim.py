@@ -18,7 +18,7 @@ Variants:
   (as MATLAB ``rgb2ycbcr`` / BasicSR), the super-resolution convention.
 
 Inputs: ``SampleData.gen`` and ``.ref`` clips, frames (T, H, W, 3) uint8 (or float arrays in
-[0, 1], converted by ``hxbench.media``), same T and same H x W (else ``SampleError``), H and W
+[0, 1], converted by ``hxbench.io.media``), same T and same H x W (else ``SampleError``), H and W
 at least 11. Output: ``ssim`` in [-1, 1] (1 = identical): per frame, averaged over the frames
 of a video (the per-sample value), then averaged over videos (the set value, with stderr).
 """

@@ -9,7 +9,7 @@ The computation (``syncnet_scores``), matched number for number (tests/test_sync
 
 - video at 25 fps, frames as BGR float 0..255 (no normalisation), 224 x 224;
 - audio 16 kHz mono int16 (what ``ffmpeg -acodec pcm_s16le`` writes), MFCC as
-  ``python_speech_features.mfcc`` (13 x 100 per second; ``hxbench.audio_features``);
+  ``python_speech_features.mfcc`` (13 x 100 per second; ``hxbench.io.audio_features``);
 - ``min_length = min(frames, floor(samples / 640))``; windows v = 0 .. min_length - 6
   (the reference stops one window short); video window = frames v..v+4, audio window =
   MFCC columns 4v..4v+19;
@@ -285,7 +285,7 @@ def syncnet_scores(net: "torch.nn.Module | FoldedSyncNet", frames_bgr: np.ndarra
 
     frames_bgr: (T, 224, 224, 3) uint8 BGR at 25 fps; audio_int16: (S,) int16 at 16 kHz.
     """
-    from hxbench.audio_features import mfcc
+    from hxbench.io.audio_features import mfcc
 
     frames_bgr = np.asarray(frames_bgr)
     if frames_bgr.ndim != 4 or frames_bgr.shape[1:] != (224, 224, 3):
@@ -322,7 +322,7 @@ class Protocol:
     detect_stride: int = 1  # >1: detect every N frames, interpolate between (not the reference)
 
     def track_params(self):
-        from hxbench.face_tracks import TrackParams
+        from hxbench.face.tracks import TrackParams
 
         return TrackParams(min_track=self.min_track, iou_eps=self.iou_eps,
                            break_on_mismatch=self.break_on_mismatch)
@@ -430,7 +430,7 @@ class SyncNetSync(PerSampleMetric):
     def detector(self):
         if self._detector is None:
             if self.protocol.detector == "s3fd":
-                from hxbench.face_tracks import S3FDDetector
+                from hxbench.face.tracks import S3FDDetector
                 from hxbench.weights import require_available
 
                 path = require_available("s3fd_sfd_face", metric=self.key)
@@ -440,7 +440,7 @@ class SyncNetSync(PerSampleMetric):
                 net.load_state_dict(load_state(path))
                 self._detector = S3FDDetector(net, box_utils.nms_, device=self.device)
             else:
-                from hxbench.face_tracks import mediapipe_detector
+                from hxbench.face.tracks import mediapipe_detector
 
                 self._detector = mediapipe_detector()
         return self._detector
@@ -448,8 +448,8 @@ class SyncNetSync(PerSampleMetric):
     # -- scoring ---------------------------------------------------------------------------------
     def load_inputs(self, sample: SampleData) -> tuple[np.ndarray, np.ndarray]:
         """(frames RGB uint8 at 25 fps, audio int16 at 16 kHz) of a sample."""
-        from hxbench.audio_features import to_int16_pcm
-        from hxbench.media import read_video
+        from hxbench.io.audio_features import to_int16_pcm
+        from hxbench.io.media import read_video
 
         clip = sample.gen
         if clip is None:
@@ -479,7 +479,7 @@ class SyncNetSync(PerSampleMetric):
             r = syncnet_scores(self.folded_net(), resize_frames_224(frames_bgr), audio_int16,
                                device=self.device)
             return {"values": {"sync_c": r.conf, "sync_d": r.dist, "offset": float(r.offset)}, "tracks": [r]}
-        from hxbench.face_tracks import crop_track, make_tracks, scene_cuts, strided_detections, track_audio
+        from hxbench.face.tracks import crop_track, make_tracks, scene_cuts, strided_detections, track_audio
 
         params = p.track_params()
         detections = strided_detections(self.detector(), frames_rgb, p.detect_stride)

@@ -163,7 +163,7 @@ def build_report(study_dir: str | Path, db_url: str | None = None, into: str | P
                  n_boot: int = 1000, max_check_fail: float = 0.5) -> dict:
     """Compute the report, write ``report.json`` and ``report.html`` into the study directory
     and, with ``into``, ``study.json`` beside that run's ``results.json``."""
-    from hxbench.results import write_json
+    from hxbench.eval.results import write_json
     from hxbench.study.report import compute, render_html
 
     study_dir = Path(study_dir)

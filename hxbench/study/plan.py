@@ -216,7 +216,7 @@ def corrupt_frames(chunk: np.ndarray, start: int, block: int = 8, seed: int = 0)
 
 def write_broken_video(src: Path, dst: Path, seed: int = 0) -> Path:
     """Write a corrupted copy of ``src`` (same size, rate and audio) to ``dst``."""
-    from hxbench import media
+    from hxbench.io import media
 
     info = media.probe(src, count_frames=False)
     audio = media.read_audio(src) if info.has_audio else None

@@ -22,7 +22,7 @@ import numpy as np
 def make_run(folder: Path, samples: list[str], shade: int, size: int = 64, fps: float = 10.0,
              seconds: float = 1.0, outputs_subdir: bool = False) -> Path:
     """A run folder of tiny videos (size x size, ``seconds`` long) named <sample_id>.mp4."""
-    from hxbench.media import write_video
+    from hxbench.io.media import write_video
 
     target = folder / "outputs" if outputs_subdir else folder
     n = max(int(round(fps * seconds)), 2)

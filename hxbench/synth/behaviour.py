@@ -76,7 +76,7 @@ def speech_behaviour(phonemes: list, audio: np.ndarray, sample_rate: int, n_fram
     both sampled at the frame centre, smoothed over 3 frames; mouth width from rounded /
     spread phonemes; plus idle head motion and blinks.
     """
-    from hxbench.speech import envelope
+    from hxbench.io.speech import envelope
 
     env = envelope(audio, sample_rate, fps, n_frames)
     ref = float(np.percentile(env, 95)) if np.any(env > 0) else 1.0

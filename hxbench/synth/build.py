@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hxbench.manifest import Expected, Sample, manifest_revision, write_manifest
-from hxbench.media import write_video, write_wav
+from hxbench.io.manifest import Expected, Sample, manifest_revision, write_manifest
+from hxbench.io.media import write_video, write_wav
 from hxbench.synth import behaviour as beh_mod
 from hxbench.synth import body as body_mod
 from hxbench.synth import qa as qa_mod
@@ -104,7 +104,7 @@ def _pad(audio: np.ndarray, n_frames: int) -> np.ndarray:
 
 
 def _speak(text: str, rng: np.random.Generator):
-    from hxbench.speech import synthesize
+    from hxbench.io.speech import synthesize
 
     voice = str(rng.choice(VOICES))
     rate = int(rng.integers(150, 190))

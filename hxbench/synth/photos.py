@@ -79,7 +79,7 @@ def identities(n: int, size: int, rng: np.random.Generator, width: int | None = 
     photos: list[tuple[str, np.ndarray, tuple]] = [("astronaut", astronaut(), _ASTRO_FACE)]
     for p in photo_paths or []:
         from hxbench.face import detect_faces
-        from hxbench.media import read_image
+        from hxbench.io.media import read_image
 
         img = read_image(p)
         boxes = detect_faces(img).largest()[0]

@@ -162,7 +162,7 @@ def toy_bundle(seed: int = 0, n_qa: int = 400, n_lip: int = 200, n_cmd: int = 12
     wavs, envs = zip(*(toy_speech(T, rng) for _ in range(n_lip)))
     spoken = {}  # question -> 16 kHz audio (espeak-ng), for spoken QA (S->T)
     try:
-        from hxbench.speech import synthesize
+        from hxbench.io.speech import synthesize
 
         for q in sorted({q for q, _ in qa}) if spoken_qa else []:
             spoken[q] = synthesize(q).audio

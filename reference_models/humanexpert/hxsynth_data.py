@@ -17,7 +17,7 @@ included the "tiny" build of the same seed's test clips). Training on another se
 one evaluated is still the safe habit (the committed checkpoint trains on generator seed 101).
 
 ``hxsynth-gen`` (no build needed) generates the same kind of data with hx-synth's own pure
-functions: espeak-ng sentences (``hxbench.speech``) ->
+functions: espeak-ng sentences (``hxbench.io.speech``) ->
 ``speech_behaviour`` (mouth follows phonemes + loudness, idle head motion, blinks) for lip
 sync, and ``command_behaviour`` for the ten listen-to-command commands; behaviour is the
 renderer's 11-d layout (``hxbench.synth.render.BEHAVIOUR_NAMES``), standardised per dimension
@@ -41,7 +41,7 @@ WORDS = ("the quick brown fox jumps over a lazy dog while seven bold pilots map 
 
 
 def bundle_from_generators(seed: int = 0, n_speech: int = 60, n_cmd_each: int = 16, n_qa: int = 400) -> TrainingBundle:
-    from hxbench.speech import synthesize
+    from hxbench.io.speech import synthesize
     from hxbench.synth.behaviour import COMMANDS, command_behaviour, speech_behaviour
     from hxbench.synth.render import BEHAVIOUR_DIM
 
@@ -126,7 +126,7 @@ def generate_hxsynth(seed: int, n_lip: int, n_cmd: int, n_identities: int = 12):
 
 
 def _load_split(root: Path, protocol: str, split: str):
-    from hxbench.manifest import load_manifest
+    from hxbench.io.manifest import load_manifest
 
     p = root / protocol / f"{split}.jsonl"
     return load_manifest(p) if p.is_file() else None
@@ -153,7 +153,7 @@ def bundle_from_hxsynth(roots, seed: int = 0, bpe_size: int = 512, codebook_size
     gen = (seed, n_lip, n_cmd) adds render-free samples (``generate_hxsynth``); tokenizers =
     (bpe, speech) reuses trained tokenizers (e.g. a checkpoint's, to keep its text-speech expert)
     instead of training new ones on this data."""
-    from hxbench.media import read_audio
+    from hxbench.io.media import read_audio
     from hxbench.synth.renderer import BEHAVIOUR_NAMES
 
     if isinstance(roots, (str, Path)):

@@ -2,7 +2,7 @@
 
 Audio: log-mel, one 80-bin vector per video frame (16 kHz, hop 640 samples = 25 Hz, Hann
 window 1024 samples centred on the frame's midpoint, mel filters from
-``hxbench.audio_features.mel_filterbank`` over 0-8 kHz, log(1e-5 + energy), then a fixed
+``hxbench.io.audio_features.mel_filterbank`` over 0-8 kHz, log(1e-5 + energy), then a fixed
 affine normalisation ``(x + 5) / 4`` so values are ~N(0, 1) for speech).
 
 Data: any hxbench manifest whose samples carry a talking video (``reference_video``) and its
@@ -27,7 +27,7 @@ SR = 16000
 def log_mel(audio: np.ndarray, n_frames: int, fps: float = 25.0, n_mels: int = 80,
             sample_rate: int = SR) -> np.ndarray:
     """(S,) float audio -> (n_frames, n_mels) float32, frame k centred on (k + 0.5) / fps."""
-    from hxbench.audio_features import mel_filterbank
+    from hxbench.io.audio_features import mel_filterbank
 
     nfft = 1024
     hop = sample_rate / fps
@@ -75,8 +75,8 @@ class Video:
 
 def load_videos(manifest_path: str | Path, cfg, max_videos: int | None = None,
                 max_frames: int | None = None) -> list[Video]:
-    from hxbench.manifest import load_manifest
-    from hxbench.media import read_audio, read_video
+    from hxbench.io.manifest import load_manifest
+    from hxbench.io.media import read_audio, read_video
 
     from .agent import AgentInputs, run_agent
 

@@ -28,8 +28,8 @@ def mouth_openness(frames: np.ndarray) -> np.ndarray:
 
 
 def toy_lip_corr(video_path: Path, audio_path: Path) -> float:
-    from hxbench.media import read_audio, read_video
-    from hxbench.speech import envelope
+    from hxbench.io.media import read_audio, read_video
+    from hxbench.io.speech import envelope
 
     frames = read_video(video_path)
     env = envelope(read_audio(audio_path), 16000, 25.0)
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     ap.add_argument("--toy", action="store_true", help="add the toy mouth-audio correlation")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    from hxbench.manifest import load_manifest
+    from hxbench.io.manifest import load_manifest
 
     man = load_manifest(args.manifest)
     rows = {}

@@ -1,7 +1,7 @@
 """A stand-in talking-face set used until hx-synth (``hxbench.synth``) is available.
 
 NOT hx-synth: drawn cartoon faces (disc head, two eyes, an elliptical mouth) at 64x64, 25 fps,
-speaking espeak-ng sentences (``hxbench.speech``); the mouth opening follows the speech RMS
+speaking espeak-ng sentences (``hxbench.io.speech``); the mouth opening follows the speech RMS
 envelope per frame, and the named actions in the sentence move the head ("nod": vertical
 oscillation, "shake": horizontal, "look left/right": offset, "smile": curved mouth).
 ``build(out_dir, n, seed)`` writes ``videos/*.mp4`` (with audio), ``audio/*.wav`` and
@@ -49,7 +49,7 @@ def draw_face(size: int, cx: float, cy: float, mouth: float, smile: bool, skin, 
 
 def render(text: str, audio: np.ndarray, sr: int, rng: np.random.Generator, size: int = 64,
            fps: float = 25.0):
-    from hxbench.speech import envelope
+    from hxbench.io.speech import envelope
 
     env = envelope(audio, sr, fps)
     env = np.clip(env / (np.percentile(env, 95) + 1e-6), 0, 1)
@@ -76,8 +76,8 @@ def render(text: str, audio: np.ndarray, sr: int, rng: np.random.Generator, size
 
 
 def build(out_dir: str | Path, n: int = 40, seed: int = 0, size: int = 64) -> Path:
-    from hxbench.media import write_video, write_wav
-    from hxbench.speech import synthesize
+    from hxbench.io.media import write_video, write_wav
+    from hxbench.io.speech import synthesize
 
     out = Path(out_dir)
     (out / "videos").mkdir(parents=True, exist_ok=True)

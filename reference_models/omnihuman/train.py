@@ -298,7 +298,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    from hxbench.manifest import manifest_revision
+    from hxbench.io.manifest import manifest_revision
 
     from .data import load_videos
 

@@ -262,7 +262,7 @@ def safe_extract(path: str | Path, dest: str | Path, limits: ArchiveLimits | Non
 def duplicate_problems(manifest, outputs: Path) -> list[Any]:
     """Samples with more than one candidate output: the same sample id under two media
     extensions (``a.mp4`` and ``a.mov``) or also in a subfolder (``a.mp4`` and ``x/a.mp4``)."""
-    from hxbench.validate import Problem
+    from hxbench.eval.validate import Problem
 
     ids = {s.sample_id for s in manifest.samples}
     found: dict[str, list[str]] = {}
@@ -278,8 +278,8 @@ def duplicate_problems(manifest, outputs: Path) -> list[Any]:
 
 def validate_submission(manifest, outputs: Path) -> list[Any]:
     """Every problem of an outputs folder: duplicates, then the task's output checks
-    (missing samples, formats, fps, duration, resolution, audio; see hxbench.validate)."""
-    from hxbench.validate import validate_outputs
+    (missing samples, formats, fps, duration, resolution, audio; see hxbench.eval.validate)."""
+    from hxbench.eval.validate import validate_outputs
 
     dups = duplicate_problems(manifest, outputs)
     dup_ids = {p.sample_id for p in dups}
@@ -366,7 +366,7 @@ def write_bundle(run_dir: str | Path, bundle: str | Path, manifest_path: str | P
     integrity hash, HMAC if HXBENCH_SIGNING_KEY is set). Returns the bundle metadata."""
     import yaml
 
-    from hxbench.manifest import manifest_revision
+    from hxbench.io.manifest import manifest_revision
 
     run_dir, bundle = Path(run_dir), Path(bundle)
     results = json.loads((run_dir / "results.json").read_text())
@@ -420,7 +420,7 @@ def verify_bundle(bundle: str | Path, require_signature: bool = False) -> Verify
     """Re-check a bundle: every listed file present with its size and sha256, no unlisted
     file, integrity hash, HMAC (if a key is set), manifest revision, and that results.json
     agrees with samples.jsonl (per-sample means recomputed)."""
-    from hxbench.manifest import manifest_revision
+    from hxbench.io.manifest import manifest_revision
 
     bundle = Path(bundle)
     rep = VerifyReport(bundle)
@@ -523,11 +523,11 @@ def rescore_check(bundle: str | Path, manifest, outputs: Path, n: int = 5, seed:
 
     import numpy as np
 
-    from hxbench.inputs import from_manifest
-    from hxbench.manifest import Manifest
-    from hxbench.results import RunStore
-    from hxbench.scoring import score
-    from hxbench.weights import cached_sha256
+    from hxbench.eval.inputs import from_manifest
+    from hxbench.io.manifest import Manifest
+    from hxbench.eval.results import RunStore
+    from hxbench.eval.scoring import score
+    from hxbench.paths import cached_sha256
 
     bundle = Path(bundle)
     meta = json.loads((bundle / BUNDLE_FILE).read_text())
@@ -544,7 +544,7 @@ def rescore_check(bundle: str | Path, manifest, outputs: Path, n: int = 5, seed:
     rng = random.Random(seed)
     chosen = rng.sample(manifest.samples, min(n, len(manifest.samples)))
     probs = []
-    from hxbench.validate import output_path
+    from hxbench.paths import output_path
 
     for s in chosen:
         p = output_path(outputs, s)

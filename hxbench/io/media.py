@@ -388,7 +388,7 @@ class Clip:
         """sha256 of the bytes behind this clip (file hashes are cached by size and mtime)."""
         import hashlib
 
-        from hxbench.weights import cached_sha256
+        from hxbench.paths import cached_sha256
 
         if self.kind == "video":
             return cached_sha256(Path(self.source))

@@ -24,6 +24,7 @@ from typing import Any, Iterable
 import numpy as np
 
 import hxbench
+from hxbench.paths import CHECKOUT_DIR
 
 SCHEMA_VERSION = 1
 
@@ -46,7 +47,7 @@ def environment() -> dict[str, Any]:
 
 
 def git_hash() -> str | None:
-    root = Path(hxbench.__file__).resolve().parent.parent
+    root = CHECKOUT_DIR
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=5)

@@ -59,7 +59,7 @@ class Run:
         return sorted(sid for (sid, k), r in self.records.items() if k == key and r.get("payload"))
 
     def payload(self, key: str, sid: str) -> dict[str, np.ndarray]:
-        from hxbench.results import _safe
+        from hxbench.eval.results import _safe
 
         path = self.path / "payloads" / _safe(key) / f"{sid}.npz"
         if not path.is_file():

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hxbench.errors import MediaError
-from hxbench.manifest import Manifest, Sample
+from hxbench.io.manifest import Manifest, Sample
+from hxbench.paths import OUTPUT_SUFFIX, output_path
 
-OUTPUT_SUFFIX = {"video": ".mp4", "text": ".txt", "speech": ".wav"}
 # Duration tolerance: one frame at the expected rate plus 40 ms of container slack.
 DURATION_SLACK_S = 0.04
 
@@ -29,13 +29,9 @@ class Problem:
         return f"[{self.kind}] {who}: {self.message}"
 
 
-def output_path(outputs: Path, sample: Sample) -> Path:
-    return Path(outputs) / f"{sample.sample_id}{OUTPUT_SUFFIX[sample.expected.kind]}"
-
-
 def validate_outputs(manifest: Manifest, outputs: str | Path) -> list[Problem]:
     """All problems of an outputs folder with respect to a manifest (empty list = valid)."""
-    from hxbench import media
+    from hxbench.io import media
 
     outputs = Path(outputs)
     if not outputs.is_dir():
@@ -73,7 +69,7 @@ def validate_outputs(manifest: Manifest, outputs: str | Path) -> list[Problem]:
 
 
 def _check_video(manifest: Manifest, sample: Sample, path: Path) -> list[Problem]:
-    from hxbench import media
+    from hxbench.io import media
 
     sid = sample.sample_id
     exp = sample.expected

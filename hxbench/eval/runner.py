@@ -8,11 +8,11 @@ from typing import Sequence
 
 import numpy as np
 
-from hxbench import media
+from hxbench.io import media
 from hxbench.adapters.base import Adapter, GenerationInput, GenerationOutput
 from hxbench.errors import HxbenchError
-from hxbench.manifest import Manifest, Sample
-from hxbench.validate import output_path
+from hxbench.io.manifest import Manifest, Sample
+from hxbench.paths import output_path
 
 
 def generation_input(manifest: Manifest, sample: Sample, task: str | None = None) -> GenerationInput:

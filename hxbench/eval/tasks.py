@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from hxbench.errors import ManifestError
+from hxbench.paths import TASKS_DIR
 from hxbench.registry import TASKS
 
-TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 REQUIRED_KEYS = ("name", "version", "description", "dataset", "split", "manifest", "output", "metrics", "main_metric")
 OPTIONAL_KEYS = ("inputs", "superseded_by", "notes", "source_manifest", "converter")
 
@@ -38,7 +38,7 @@ class TaskSpec:
     inputs: list[str] = field(default_factory=list)
     superseded_by: str | None = None
     notes: str | None = None
-    source_manifest: str | None = None  # with converter: the manifest is derived (hxbench.tasks_data)
+    source_manifest: str | None = None  # with converter: the manifest is derived (hxbench.eval.tasks_data)
     converter: str | None = None
     path: Path | None = None
     sha256: str = ""
@@ -50,14 +50,14 @@ class TaskSpec:
     def manifest_path(self, data_root: str | Path | None = None) -> Path:
         root = Path(data_root or default_data_root(self.dataset))
         if self.converter is not None:
-            from hxbench.tasks_data import derive_manifest
+            from hxbench.eval.tasks_data import derive_manifest
 
             return derive_manifest(root / self.source_manifest, root / self.manifest, self.converter)
         return root / self.manifest
 
 
 def default_data_root(dataset: str) -> Path:
-    from hxbench.weights import hxbench_home
+    from hxbench.paths import hxbench_home
 
     if os.environ.get("HXBENCH_DATA"):
         return Path(os.environ["HXBENCH_DATA"])
@@ -110,7 +110,7 @@ def load_task_file(path: str | Path, check_metrics: bool = True) -> TaskSpec:
     if ("converter" in data) != ("source_manifest" in data):
         raise ManifestError(f"{path}: converter and source_manifest go together")
     if "converter" in data:
-        from hxbench.tasks_data import CONVERTERS
+        from hxbench.eval.tasks_data import CONVERTERS
 
         if data["converter"] not in CONVERTERS:
             raise ManifestError(f"{path}: unknown converter {data['converter']!r}; known: {', '.join(CONVERTERS)}")

@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hxbench.leaderboard.board import Board, BoardError, Column, Entry, load_board
+from hxbench.board.leaderboard import Board, BoardError, Column, Entry, load_board
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;color:#1d2430;max-width:1150px;padding:0 1rem}
@@ -111,8 +111,8 @@ def scatter_svg(points: list[tuple[str, float, float, list | None, list | None]]
 
 
 def distribution_svg(series: list[tuple[str, list[float]]], col: Column, width: int = 620) -> str:
-    """Per-sample strip plot: one row of dots per entry, its mean as a bar (hxbench.report)."""
-    from hxbench.report import _strip_plot
+    """Per-sample strip plot: one row of dots per entry, its mean as a bar (hxbench.board.report)."""
+    from hxbench.board.report import _strip_plot
 
     svg = _strip_plot(series, width)
     return svg.replace("<svg ", '<svg class="dist" role="img" aria-label="' + esc(col.label) + '" ', 1) if svg else ""

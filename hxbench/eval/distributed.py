@@ -48,8 +48,8 @@ def score_distributed(samples: Sequence, metric_keys: Sequence[str], run_dir: st
     import torch.distributed as dist
 
     from hxbench.metrics.base import build_metric
-    from hxbench.results import RunStore
-    from hxbench.scoring import SampleSource, score
+    from hxbench.eval.results import RunStore
+    from hxbench.eval.scoring import SampleSource, score
 
     init()
     rank, size = world()
@@ -104,7 +104,7 @@ def score_distributed(samples: Sequence, metric_keys: Sequence[str], run_dir: st
     results["distributed"] = {"world_size": size, "backend": dist.get_backend(),
                               "state_check": _check(results, merged)}
     if rank == 0:
-        from hxbench.results import write_json
+        from hxbench.eval.results import write_json
 
         write_json(run_dir / "results.json", results)
     dist.barrier()

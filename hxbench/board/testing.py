@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hxbench import media
-from hxbench.manifest import Expected, Manifest, Sample, write_manifest
+from hxbench.io import media
+from hxbench.io.manifest import Expected, Manifest, Sample, write_manifest
 
 SIZE, FRAMES, FPS = 32, 10, 25.0
 

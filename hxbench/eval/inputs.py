@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hxbench import media
+from hxbench.io import media
 from hxbench.errors import HxbenchError, MediaError
-from hxbench.manifest import Manifest, Sample
+from hxbench.io.manifest import Manifest, Sample
 from hxbench.metrics.base import SampleData
-from hxbench.scoring import SampleSource
-from hxbench.validate import output_path
-from hxbench.weights import cached_sha256
+from hxbench.eval.scoring import SampleSource
+from hxbench.paths import output_path
+from hxbench.paths import cached_sha256
 
 
 def sample_data_for(manifest: Manifest, sample: Sample, outputs: Path | None,

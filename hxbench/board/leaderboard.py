@@ -149,7 +149,7 @@ def _parse_columns(raw: Any, where: str, measured: bool, problems: list[str]) ->
 
 def load_schema(board_dir: str | Path) -> Board:
     """Parse and check ``board.yaml`` strictly (unknown keys are errors)."""
-    from hxbench.tasks import _strict_yaml
+    from hxbench.eval.tasks import _strict_yaml
 
     board_dir = Path(board_dir)
     path = board_dir / "board.yaml"
@@ -275,7 +275,7 @@ def _entry_reasons(board: Board, e: Entry, ref: Entry | None) -> list[str]:
 
 def load_board(board_dir: str | Path, exclude_incompatible: bool = False, verify: bool = True) -> Board:
     """Schema + verified, comparable entries, ranked."""
-    from hxbench.submit import verify_bundle
+    from hxbench.board.submit import verify_bundle
 
     board = load_schema(board_dir)
     if board.kind == "reported":

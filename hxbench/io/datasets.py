@@ -1,7 +1,7 @@
 """Loaders that turn real benchmark datasets (files the user supplies) into hxbench manifests.
 
 Nothing is downloaded: each loader reads the official file format from a local path and
-writes ``Sample`` records (``hxbench.manifest``). Malformed or missing files raise
+writes ``Sample`` records (``hxbench.io.manifest``). Malformed or missing files raise
 ``DatasetError`` naming the file, the record and what is wrong.
 
 - ``celebv_hq(json_path, video_dir)``: CelebV-HQ's ``celebvhq_info.json``
@@ -17,9 +17,9 @@ writes ``Sample`` records (``hxbench.manifest``). Malformed or missing files rai
   (description X) ...)", "utterance"}``;
 - ``llama_questions(path)``: Llama Questions (Spectron) JSON lines or a JSON list of
   ``{"question", "answer"}`` (``answers`` / ``answer`` as a string or list accepted);
-- ``write(samples, out_path)``: write the manifest (``hxbench.manifest.write_manifest``).
+- ``write(samples, out_path)``: write the manifest (``hxbench.io.manifest.write_manifest``).
 
-Every QA loader can attach spoken questions later (``hxbench.speech``); the samples carry
+Every QA loader can attach spoken questions later (``hxbench.io.speech``); the samples carry
 ``question`` and ``answers`` (canonical answer first, then aliases).
 """
 
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from hxbench.errors import HxbenchError
-from hxbench.manifest import Expected, Sample, write_manifest
+from hxbench.io.manifest import Expected, Sample, write_manifest
 
 __all__ = ["DatasetError", "celebv_hq", "cyberhost_list", "triviaqa", "web_questions",
            "llama_questions", "write"]

@@ -82,7 +82,7 @@ def _strip_plot(series: list[tuple[str, list[float]]], width: int = 560) -> str:
 def _thumbnail(video: Path, size: int = 128) -> str | None:
     from PIL import Image
 
-    from hxbench import media
+    from hxbench.io import media
 
     try:
         frame = next(media.iter_frames(video, chunk_size=1))[0]

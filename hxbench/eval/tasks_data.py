@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from hxbench.errors import ManifestError
-from hxbench.manifest import Sample, load_manifest, manifest_revision
+from hxbench.io.manifest import Sample, load_manifest, manifest_revision
 
 
 def _qa(sample: Sample, mode: str) -> Sample:
@@ -87,7 +87,7 @@ def derive_manifest(source: Path, target: Path, converter: str) -> Path:
 
 
 def _fallback_path(source: Path, target: Path) -> Path:
-    from hxbench.weights import hxbench_home
+    from hxbench.paths import hxbench_home
 
     tag = manifest_revision(source)
     return hxbench_home() / "derived" / tag / target.name
@@ -122,8 +122,8 @@ def ground_truth_outputs(manifest_path: str | Path, out_dir: str | Path) -> Path
     """A folder of ground-truth "outputs" for a manifest, named by sample_id, for upper-bound
     runs with the ``folder:`` adapter: video tasks link each sample's ``reference_video``;
     text tasks write the first accepted answer; speech tasks speak "The answer is <answer>."
-    with espeak-ng (hxbench.speech). Returns ``out_dir``."""
-    from hxbench.validate import output_path
+    with espeak-ng (hxbench.io.speech). Returns ``out_dir``."""
+    from hxbench.paths import output_path
 
     manifest = load_manifest(manifest_path)
     out = Path(out_dir)
@@ -140,7 +140,7 @@ def ground_truth_outputs(manifest_path: str | Path, out_dir: str | Path) -> Path
         elif kind == "text":
             target.write_text((s.answers or [""])[0], encoding="utf-8")
         else:
-            from hxbench import media, speech
+            from hxbench.io import media, speech
 
             media.write_wav(target, speech.synthesize(f"The answer is {(s.answers or [''])[0]}.",
                                                       rate=150).audio)

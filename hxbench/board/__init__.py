@@ -1,0 +1,2 @@
+"""Publication: run comparison and regression checks, the HTML run report, leaderboards and
+their site, and submissions (archives, signed bundles, rescoring)."""

@@ -1,0 +1,2 @@
+"""Evaluation: tasks and their data, output validation, generation, the resumable scoring
+loop, the results document and multi-process scoring."""

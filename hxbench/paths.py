@@ -1,0 +1,72 @@
+"""Where hxbench keeps things: its data folders, the user's cache, output file names, hashes.
+
+One home for the small helpers that every layer needs, so that none of them has to import a
+module of another layer (the weight registry, the validator) only to find a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hxbench.io.manifest import Sample
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The checkout (or installation prefix) that holds tasks/, leaderboards/ and reference_models/.
+CHECKOUT_DIR = PACKAGE_DIR.parent
+TASKS_DIR = CHECKOUT_DIR / "tasks"
+BOARDS_DIR = CHECKOUT_DIR / "leaderboards"
+REFERENCE_MODELS_DIR = CHECKOUT_DIR / "reference_models"
+
+# What a model writes for each expected output kind: <outputs>/<sample_id><suffix>.
+OUTPUT_SUFFIX = {"video": ".mp4", "text": ".txt", "speech": ".wav"}
+
+
+def hxbench_home() -> Path:
+    """The user's hxbench folder (weights, data, caches): $HXBENCH_HOME or ~/.cache/hxbench."""
+    return Path(os.environ.get("HXBENCH_HOME", Path.home() / ".cache" / "hxbench"))
+
+
+def output_path(outputs: str | Path, sample: "Sample") -> Path:
+    """The file a model's output for ``sample`` must have: matched by sample_id, never guessed."""
+    return Path(outputs) / f"{sample.sample_id}{OUTPUT_SUFFIX[sample.expected.kind]}"
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _hash_cache_path() -> Path:
+    return hxbench_home() / "hash-cache.json"
+
+
+def cached_sha256(path: str | Path) -> str:
+    """sha256 of a file, cached by (absolute path, size, mtime_ns)."""
+    path = Path(path).resolve()
+    st = path.stat()
+    key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+    cache_file = _hash_cache_path()
+    cache: dict[str, str] = {}
+    if cache_file.is_file():
+        try:
+            cache = json.loads(cache_file.read_text())
+        except (OSError, ValueError):
+            cache = {}
+    if key not in cache:
+        cache[key] = sha256_file(path)
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(cache))
+            tmp.replace(cache_file)
+        except OSError:
+            pass  # a read-only home only costs re-hashing
+    return cache[key]

@@ -1,0 +1,1 @@
+"""Statistics shared by every layer: bootstrap confidence intervals and Fréchet distances."""
