@@ -136,3 +136,16 @@ def test_open_inputs_for_every_kind(tmp_path):
     (imgs / "stray.mp4").write_bytes(b"x")
     with pytest.raises(MediaError, match="mixes"):
         media.open_inputs(imgs)
+
+
+def test_decoding_installs_no_python_log_callback(tmp_path):
+    """PyAV's Python log callback deadlocks a threaded decoder freed while the main thread holds
+    the GIL (an abandoned frame generator: the report's thumbnails); hxbench keeps it off."""
+    import av
+
+    path = tmp_path / "v.mp4"
+    media.write_video(path, moving_square_video(12), fps=25)
+    av.logging.set_level(av.logging.ERROR)  # as a user's own code might
+    first = next(media.iter_frames(path, chunk_size=1))  # generator abandoned mid-stream
+    assert first.shape[0] == 1
+    assert av.logging.get_level() is None

@@ -31,7 +31,10 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
 def _av():
     import av  # imported lazily: listing metrics should not need FFmpeg
 
-    av.logging.set_level(av.logging.ERROR)
+    # No Python log callback: with one installed, a decoder thread that logs while the main
+    # thread frees its codec context (holding the GIL) waits for the GIL forever (a deadlock
+    # seen closing a threaded H.264 decoder). Decoding errors still raise, with the file named.
+    av.logging.set_level(None)
     return av
 
 
