@@ -52,3 +52,22 @@ def test_scoring_reports_set_ci_from_stored_payloads(tmp_path):
     # without a run directory there are no stored payloads: no interval, never a made-up one
     res3 = score(sources, ["toyset_for_bootstrap_test"], progress=False)
     assert res3["metrics"]["toyset_for_bootstrap_test[v]"]["outputs"]["fd"]["ci95"] is None
+
+
+def test_metric_passes_its_features_ddof_and_reference_to_the_set_bootstrap():
+    from hxbench.stats.bootstrap import set_bootstrap_ci
+    from hxbench.stats.frechet import FeatureStats
+
+    rng = np.random.default_rng(5)
+    gen = [rng.normal(0.5, 1, (4, D)).astype(np.float32) for _ in range(10)]
+    ref = [rng.normal(0, 1, (4, D)).astype(np.float32) for _ in range(10)]
+    m = ToySet()
+    pays = [{"gen": g, "ref": r} for g, r in zip(gen, ref)]
+    assert m.bootstrap_ci("fd", pays + [None], n_boot=30) == set_bootstrap_ci(gen, ref, D, 1, 30)
+    assert m.bootstrap_ci("fd", pays[:-1] + [{"gen": gen[-1]}], n_boot=30) is None  # a ref is missing
+    assert m.bootstrap_ci("other", pays, n_boot=30) is None and m.bootstrap_ci("fd", None) is None
+    stats = FeatureStats(D)
+    stats.add(np.concatenate(ref))
+    m.set_reference(stats)  # fixed reference: only gen is resampled
+    got = m.bootstrap_ci("fd", [{"gen": g} for g in gen], n_boot=30)
+    assert got == set_bootstrap_ci(gen, stats, D, 1, 30) and got != set_bootstrap_ci(gen, ref, D, 1, 30)
