@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 
 from hxbench.study.plan import BROKEN
-from hxbench.study.report import (bradley_terry, cluster_bootstrap_ratio, compute, gsb,
-                                  krippendorff_alpha_nominal, render_html)
+from hxbench.study.report import bradley_terry, compute, gsb, krippendorff_alpha_nominal, render_html
 
 
 def row(item, rater, sample, runs, answer, kind="pair", check=None):
@@ -133,17 +131,6 @@ def test_bradley_terry_hand_cases():
     # an unbeaten model stays finite with the prior
     p = bradley_terry(["A", "B"], {("A", "B"): 5}, prior=0.5)
     assert math.isfinite(p["A"]) and p["A"] / p["B"] == pytest.approx(5.25 / 0.25, rel=1e-6)
-
-
-def test_cluster_bootstrap_ratio():
-    num = np.array([2.0, 2.0, 2.0])
-    den = np.array([4.0, 4.0, 4.0])
-    assert cluster_bootstrap_ratio(num, den) == pytest.approx((0.5, 0.5))
-    num = np.array([4.0, -4.0, 0.0, 2.0])
-    den = np.array([4.0, 4.0, 4.0, 4.0])
-    lo, hi = cluster_bootstrap_ratio(num, den, n_boot=2000)
-    assert -1 <= lo < 2 / 16 < hi <= 1
-    assert cluster_bootstrap_ratio(np.array([1.0]), np.array([1.0])) is None
 
 
 def test_html_is_self_contained():

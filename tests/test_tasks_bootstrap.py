@@ -1,9 +1,8 @@
-"""Bootstrap CIs for set-level metrics: sets resampled from per-sample payloads."""
+"""Scoring reports the set-level bootstrap CI of a set metric from its stored per-sample
+payloads (the set bootstrap itself: tests/test_stats.py)."""
 
 import numpy as np
-import pytest
 
-from hxbench.stats.bootstrap import set_bootstrap_ci
 from hxbench.metrics._setstats import SetFeatureMetric
 from hxbench.metrics.base import LOWER, SampleData, register_metric
 from hxbench.registry import METRICS
@@ -37,32 +36,6 @@ if "toyset_for_bootstrap_test" not in METRICS:
     register_metric(ToySet)
 
 
-def _payloads(n, shift, seed=0, k=5):
-    rng = np.random.default_rng(seed)
-    return [{"gen": rng.normal(shift, 1, (k, D)).astype(np.float32),
-             "ref": rng.normal(0, 1, (k, D)).astype(np.float32)} for _ in range(n)]
-
-
-def test_ci_brackets_the_estimate_and_narrows_with_more_samples():
-    m = ToySet()
-    widths = []
-    for n in (8, 64):
-        pays = _payloads(n, 1.0, seed=n)
-        m.reset()
-        for p in pays:
-            m.replay(type("S", (), {"payload": p, "values": {}})())
-        est = m.compute()["fd"].value
-        lo, hi = set_bootstrap_ci(m, pays, n_boot=200)
-        assert lo < est < hi * 1.5  # the resampled distance is biased upward; the estimate is inside or near
-        assert lo < hi
-        widths.append(hi - lo)
-    assert widths[1] < widths[0]
-    # deterministic for a seed; a larger shift moves the interval up
-    assert set_bootstrap_ci(m, pays, n_boot=50) == set_bootstrap_ci(m, pays, n_boot=50)
-    lo2, _ = set_bootstrap_ci(m, _payloads(64, 3.0, seed=64), n_boot=50)
-    assert lo2 > hi
-
-
 def test_scoring_reports_set_ci_from_stored_payloads(tmp_path):
     rng = np.random.default_rng(3)
     sources = []
@@ -81,20 +54,20 @@ def test_scoring_reports_set_ci_from_stored_payloads(tmp_path):
     assert res3["metrics"]["toyset_for_bootstrap_test[v]"]["outputs"]["fd"]["ci95"] is None
 
 
-@pytest.mark.parametrize("rows", [30, 200])
-def test_row_space_frechet_equals_covariance_form(rows):
-    from hxbench.stats.bootstrap import _centered, frechet_rows
-    from hxbench.metrics._setstats import frechet_distance
+def test_metric_passes_its_features_ddof_and_reference_to_the_set_bootstrap():
+    from hxbench.stats.bootstrap import set_bootstrap_ci
+    from hxbench.stats.frechet import FeatureStats
 
-    d = 64
-    rng = np.random.default_rng(rows)
-    g = [rng.normal(0.3, 1.2, (rows // 3, d)) for _ in range(3)]
-    r = [rng.normal(0, 1, (rows // 3, d)) for _ in range(3)]
-    counts = np.array([2, 1, 3])
-    mu1, a1, d1 = _centered(g, counts, d, 1)
-    mu2, a2, d2 = _centered(r, counts, d, 1)
-    # reference: repeat each sample's rows `count` times and use the covariance form
-    x1 = np.concatenate([np.repeat(f, c, axis=0) for f, c in zip(g, counts)])
-    x2 = np.concatenate([np.repeat(f, c, axis=0) for f, c in zip(r, counts)])
-    ref = frechet_distance(x1.mean(0), np.cov(x1, rowvar=False), x2.mean(0), np.cov(x2, rowvar=False))
-    assert np.isclose(frechet_rows(mu1, a1, d1, mu2, a2, d2), ref, rtol=1e-8)
+    rng = np.random.default_rng(5)
+    gen = [rng.normal(0.5, 1, (4, D)).astype(np.float32) for _ in range(10)]
+    ref = [rng.normal(0, 1, (4, D)).astype(np.float32) for _ in range(10)]
+    m = ToySet()
+    pays = [{"gen": g, "ref": r} for g, r in zip(gen, ref)]
+    assert m.bootstrap_ci("fd", pays + [None], n_boot=30) == set_bootstrap_ci(gen, ref, D, 1, 30)
+    assert m.bootstrap_ci("fd", pays[:-1] + [{"gen": gen[-1]}], n_boot=30) is None  # a ref is missing
+    assert m.bootstrap_ci("other", pays, n_boot=30) is None and m.bootstrap_ci("fd", None) is None
+    stats = FeatureStats(D)
+    stats.add(np.concatenate(ref))
+    m.set_reference(stats)  # fixed reference: only gen is resampled
+    got = m.bootstrap_ci("fd", [{"gen": g} for g in gen], n_boot=30)
+    assert got == set_bootstrap_ci(gen, stats, D, 1, 30) and got != set_bootstrap_ci(gen, ref, D, 1, 30)

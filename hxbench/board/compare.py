@@ -11,6 +11,9 @@ decision at level ``alpha``:
   gen and ref feature statistics from the drawn samples' features (a sample drawn k times
   counts k times) and recompute both Fréchet distances; the statistic is their difference.
 
+Both come from ``hxbench.stats.bootstrap`` with its defaults (1000 draws; set-level draws
+100 within a compute budget, each being two Fréchet distances).
+
 Decision: ``better`` / ``worse`` when the CI excludes zero (and ``|diff| > min_effect``) in
 the metric's good / bad direction, else ``same``; metrics without a direction (e.g. an AV
 offset) get ``differs`` or ``same`` and never count as a regression.
@@ -31,6 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hxbench.errors import HxbenchError
+from hxbench.stats.bootstrap import DEFAULT_ALPHA, DEFAULT_N_BOOT, DEFAULT_SEED, paired_bootstrap, paired_set_bootstrap
 
 SET_LEVEL = ("fid", "fvd")
 
@@ -138,43 +142,18 @@ class Row:
                 "higher_is_better": self.higher_is_better, "decision": self.decision, "notes": self.notes}
 
 
-def paired_bootstrap(base: np.ndarray, new: np.ndarray, n_boot: int = 2000, alpha: float = 0.05,
-                     seed: int = 0) -> tuple[float, tuple[float, float]]:
-    """Mean of ``new - base`` over paired samples and its percentile bootstrap CI."""
-    d = np.asarray(new, np.float64) - np.asarray(base, np.float64)
-    if d.size == 0:
-        raise ValueError("no paired samples")
-    if d.size == 1:
-        return float(d[0]), (float(d[0]), float(d[0]))
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
-    return float(d.mean()), (float(lo), float(hi))
-
-
-def _weighted_stats(feats: list[np.ndarray], w: np.ndarray, ddof: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of the union of per-sample feature blocks, block i counted w[i] times."""
-    rows = np.concatenate([np.full(len(f), wi, np.float64) for f, wi in zip(feats, w)])
-    x = np.concatenate(feats).astype(np.float64)
-    n = rows.sum()
-    mu = (rows[:, None] * x).sum(0) / n
-    xc = x - mu
-    cov = (xc * rows[:, None]).T @ xc / (n - ddof)
-    return mu, (cov + cov.T) / 2
-
-
-def set_bootstrap(base: Run, new: Run, key: str, n_boot: int = 200, alpha: float = 0.05,
-                  seed: int = 0) -> tuple[float, float, float, tuple[float, float] | None, int]:
-    """(base FD, new FD, diff, CI of diff, n samples) from payload features, paired draws."""
+def set_bootstrap(base: Run, new: Run, key: str, n_boot: int | None = None, alpha: float = DEFAULT_ALPHA,
+                  seed: int = DEFAULT_SEED) -> tuple[float, float, float, tuple[float, float] | None, int]:
+    """(base FD, new FD, diff, CI of diff, n samples) from payload features, paired draws
+    (``hxbench.stats.bootstrap.paired_set_bootstrap``; n_boot None: its set-level default)."""
     from hxbench.metrics.base import build_metric
-    from hxbench.metrics._setstats import frechet_distance
 
     ddof = getattr(build_metric(key), "ddof", 1)
     ids = sorted(set(base.payload_ids(key)) & set(new.payload_ids(key)))
     if len(ids) < 2:
         raise HxbenchError(f"{key}: fewer than 2 samples with stored features in both runs")
-    blocks = {}
-    for run, tag in ((base, "b"), (new, "n")):
+    blocks = []
+    for run in (base, new):
         gens, refs = [], []
         for sid in ids:
             p = run.payload(key, sid)
@@ -183,28 +162,9 @@ def set_bootstrap(base: Run, new: Run, key: str, n_boot: int = 200, alpha: float
                                    "(no per-sample ref features); the set bootstrap needs them")
             gens.append(p["gen"])
             refs.append(p["ref"])
-        blocks[tag] = (gens, refs)
-
-    def fd(tag: str, w: np.ndarray) -> float:
-        gens, refs = blocks[tag]
-        keep = w > 0
-        g = [f for f, k in zip(gens, keep) if k]
-        r = [f for f, k in zip(refs, keep) if k]
-        mu1, s1 = _weighted_stats(g, w[keep], ddof)
-        mu2, s2 = _weighted_stats(r, w[keep], ddof)
-        return frechet_distance(mu1, s1, mu2, s2)
-
-    ones = np.ones(len(ids))
-    fb, fn = fd("b", ones), fd("n", ones)
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n_boot):
-        w = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids)).astype(np.float64)
-        diffs.append(fd("n", w) - fd("b", w))
-    ci = None
-    if diffs:
-        lo, hi = np.quantile(np.asarray(diffs), [alpha / 2, 1 - alpha / 2])
-        ci = (float(lo), float(hi))
+        blocks.append((gens, refs))
+    dim = blocks[0][0][0].shape[-1]
+    fb, fn, ci = paired_set_bootstrap(blocks[0], blocks[1], dim, ddof, n_boot, alpha, seed)
     return fb, fn, fn - fb, ci, len(ids)
 
 
@@ -220,9 +180,9 @@ def _decide(diff: float, ci: tuple[float, float] | None, hib: bool | None, min_e
     return "same"
 
 
-def compare_runs(base: Run, new: Run, metrics: Sequence[str] | None = None, alpha: float = 0.05,
-                 n_boot: int = 2000, n_boot_set: int = 200, min_effect: float = 0.0,
-                 seed: int = 0) -> list[Row]:
+def compare_runs(base: Run, new: Run, metrics: Sequence[str] | None = None, alpha: float = DEFAULT_ALPHA,
+                 n_boot: int = DEFAULT_N_BOOT, n_boot_set: int | None = None, min_effect: float = 0.0,
+                 seed: int = DEFAULT_SEED) -> list[Row]:
     """Compare ``new`` against ``base``; raises NotComparable with every reason if they differ
     in task, manifest revision, or a metric's variant / version / weights."""
     keys = list(metrics) if metrics else [k for k in base.results["metrics"] if k in new.results["metrics"]

@@ -12,19 +12,23 @@ import argparse
 import json
 from pathlib import Path
 
+from hxbench.stats import DEFAULT_ALPHA, DEFAULT_N_BOOT, DEFAULT_SEED
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="compare two runs metric by metric (regression check for CI)")
     p.add_argument("base", type=Path, help="baseline run directory or bundle")
     p.add_argument("new", type=Path, help="candidate run directory or bundle")
     p.add_argument("--metrics", nargs="+", default=None, help="metric keys to compare (default: all in common)")
-    p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level of the intervals")
-    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates for per-sample metrics")
-    p.add_argument("--n-boot-set", type=int, default=200,
-                   help="bootstrap replicates for FID/FVD (each recomputes two Fréchet distances)")
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="1 - confidence level of the intervals")
+    p.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT,
+                   help="bootstrap replicates for per-sample metrics (default %(default)s)")
+    p.add_argument("--n-boot-set", type=int, default=None,
+                   help="bootstrap replicates for FID/FVD, each recomputes two Fréchet distances (default "
+                        "$HXBENCH_SET_BOOTSTRAP or 100, capped by $HXBENCH_SET_BOOTSTRAP_MAX_FLOPS)")
     p.add_argument("--min-effect", type=float, default=0.0,
                    help="differences with |diff| <= this are 'same' even if the CI excludes 0")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--fail-on-regression", action="store_true", help="exit 1 if any metric is worse")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from hxbench.stats import DEFAULT_N_BOOT
+
 
 def register(subparsers) -> None:  # noqa: ANN001
     p = subparsers.add_parser("study", help="user study: pairwise GSB / defects / best-choice in the browser",
@@ -45,7 +47,7 @@ def register(subparsers) -> None:  # noqa: ANN001
     r.add_argument("--db", default=None)
     r.add_argument("--into", default=None, metavar="RUN_DIR",
                    help="also write study.json beside this run's results.json")
-    r.add_argument("--n-boot", type=int, default=1000)
+    r.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT, help="bootstrap draws (default %(default)s)")
     r.add_argument("--max-check-fail", type=float, default=0.5,
                    help="exclude raters failing more than this fraction of attention checks")
     r.set_defaults(func=_report)

@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from hxbench.errors import HxbenchError, MediaError, MetricUnavailable, SampleError
 from hxbench.metrics.base import Metric, PerSampleMetric, SampleData, SampleScore, build_metric
-from hxbench.eval.results import RunStore, bootstrap_ci, results_header, write_json
+from hxbench.eval.results import RunStore, results_header, write_json
+from hxbench.stats.bootstrap import bootstrap_ci
 
 
 @dataclass

@@ -1,11 +1,9 @@
-"""Set-level feature statistics shared by FID and FVD: mergeable state, Fréchet distance,
-and the on-disk cache of reference-set statistics.
+"""The set-level metric base shared by FID and FVD, and the on-disk caches of reference
+features and reference-set statistics.
 
-State per side (gen / ref): float64 count ``n``, feature sum ``s`` (d,) and sum of outer
-products ``ss`` (d, d). Shards and processes combine by addition; the mean is s / n and the
-covariance (ss - n mu mu^T) / (n - ddof) (ddof 1 = ``np.cov`` as pytorch-fid and
-common_metrics use; ddof 0 = the biased estimate of StyleGAN-V / the TF FVD). Memory is
-O(d^2) regardless of the number of videos.
+State per side (gen / ref): a ``FeatureStats`` (float64 count, sum, sum of outer products;
+``hxbench.stats.frechet``), so shards and processes combine by addition; the value is the
+Fréchet distance of the two sides' Gaussians with the metric's ``ddof``.
 
 Feature extraction is batched across samples (``SetFeatureMetric.update_batch``: network
 inputs of several samples share forward passes, ``batch_rows`` rows each). Reference-side
@@ -31,63 +29,8 @@ import torch
 
 from hxbench.errors import MediaError, SampleError
 from hxbench.metrics.base import AggregateValue, Metric, SampleData, SampleScore
-
-
-class FeatureStats:
-    """Running float64 sums of features: n, sum (d,), sum of outer products (d, d)."""
-
-    def __init__(self, dim: int) -> None:
-        self.dim = dim
-        self.n = 0
-        self.s = np.zeros(dim, np.float64)
-        self.ss = np.zeros((dim, dim), np.float64)
-
-    def add(self, feats: np.ndarray) -> None:
-        f = np.asarray(feats, dtype=np.float64).reshape(-1, self.dim)
-        self.n += f.shape[0]
-        self.s += f.sum(axis=0)
-        self.ss += f.T @ f
-
-    def merge(self, other: "FeatureStats") -> None:
-        self.n += other.n
-        self.s += other.s
-        self.ss += other.ss
-
-    def mean_cov(self, ddof: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        if self.n <= ddof:
-            raise ValueError(f"need more than {ddof} feature vectors for a covariance, have {self.n}")
-        mu = self.s / self.n
-        cov = (self.ss - self.n * np.outer(mu, mu)) / (self.n - ddof)
-        return mu, (cov + cov.T) / 2
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "s": self.s.copy(), "ss": self.ss.copy()}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.n = int(state["n"])
-        self.s = np.asarray(state["s"], np.float64).copy()
-        self.ss = np.asarray(state["ss"], np.float64).copy()
-        self.dim = self.s.shape[0]
-
-
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
-    """||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2)), in float64.
-
-    tr((S1 S2)^(1/2)) is computed as the sum of square roots of the eigenvalues of the
-    symmetric PSD matrix S1^(1/2) S2 S1^(1/2) (same eigenvalues as S1 S2), which is exact and
-    stable for singular covariances; pytorch-fid's ``calculate_frechet_distance`` (scipy sqrtm
-    of S1 S2) agrees to 1e-6 relative on well-conditioned inputs (tested).
-    """
-    mu1 = torch.as_tensor(np.asarray(mu1, np.float64))
-    mu2 = torch.as_tensor(np.asarray(mu2, np.float64))
-    s1 = torch.as_tensor(np.asarray(sigma1, np.float64))
-    s2 = torch.as_tensor(np.asarray(sigma2, np.float64))
-    w1, v1 = torch.linalg.eigh(s1)
-    root1 = (v1 * w1.clamp_min(0).sqrt()) @ v1.T
-    m = root1 @ s2 @ root1
-    ev = torch.linalg.eigvalsh((m + m.T) / 2).clamp_min(0)
-    diff = mu1 - mu2
-    return float(diff @ diff + torch.trace(s1) + torch.trace(s2) - 2 * ev.sqrt().sum())
+from hxbench.stats.bootstrap import set_bootstrap_ci
+from hxbench.stats.frechet import FeatureStats, frechet_distance
 
 
 # -- the set-level metric base ------------------------------------------------------------------
@@ -302,14 +245,21 @@ class SetFeatureMetric(Metric):
         mu2, s2 = self.ref_stats.mean_cov(self.ddof)
         return {self.output: AggregateValue(frechet_distance(mu1, s1, mu2, s2), self.n_samples, None)}
 
-    def bootstrap_ci(self, output: str, payloads=None, n_boot: int | None = None) -> list[float] | None:
-        """95 % CI of the set metric by resampling samples (see ``hxbench.stats.bootstrap``);
-        ``payloads``: the per-sample {"gen", "ref"} features (None: no interval)."""
-        from hxbench.stats.bootstrap import set_bootstrap_ci
-
+    def bootstrap_ci(self, output: str, payloads: list[dict | None] | None = None,
+                     n_boot: int | None = None) -> list[float] | None:
+        """95 % CI of the set metric by resampling samples (``hxbench.stats.bootstrap``);
+        ``payloads``: the per-sample {"gen", "ref"} features (None: no interval; samples
+        without features are left out; a missing ref feature with a per-sample ref: none)."""
         if output != self.output or payloads is None:
             return None
-        return set_bootstrap_ci(self, payloads, n_boot)
+        payloads = [p for p in payloads if p is not None and "gen" in p]
+        gen = [np.asarray(p["gen"], np.float32) for p in payloads]
+        if self.ref_fixed:
+            return set_bootstrap_ci(gen, self.ref_stats, self.feature_dim, self.ddof, n_boot)
+        if any(p.get("ref") is None for p in payloads):
+            return None
+        ref = [np.asarray(p["ref"], np.float32) for p in payloads]
+        return set_bootstrap_ci(gen, ref, self.feature_dim, self.ddof, n_boot)
 
     def state_dict(self) -> dict[str, Any]:
         return {"gen": self.gen_stats.state_dict(), "ref": self.ref_stats.state_dict(),

@@ -5,7 +5,7 @@ folder counts as 1-frame videos) is one image; uint8 -> float x/255 in [0, 1] ->
 resize to 299x299 (align_corners=False, no antialias) -> 2x-1 -> InceptionV3 (TF 2015-12-05
 graph, ``pytorch_fid.inception.InceptionV3``) pool3 -> 2048-d float features. Mean and
 covariance (``np.cov``: unbiased, ddof 1) of the gen and ref sets; Fréchet distance in
-float64 (``hxbench.metrics._setstats.frechet_distance``, parity with
+float64 (``hxbench.stats.frechet.frechet_distance``, parity with
 ``pytorch_fid.fid_score.calculate_frechet_distance`` to 1e-6 relative).
 
 Gen and ref may have different numbers of videos and frames and any resolution (FID

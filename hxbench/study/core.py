@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import hxbench
+from hxbench.stats import DEFAULT_N_BOOT
 from hxbench.study import db as dbm
 from hxbench.study.plan import BROKEN, PlanItem, Run, StudyError, broken_sources, build_plan, \
     match_samples, write_broken_video
@@ -160,7 +161,7 @@ def _redact(url: str) -> str:
 
 
 def build_report(study_dir: str | Path, db_url: str | None = None, into: str | Path | None = None,
-                 n_boot: int = 1000, max_check_fail: float = 0.5) -> dict:
+                 n_boot: int = DEFAULT_N_BOOT, max_check_fail: float = 0.5) -> dict:
     """Compute the report, write ``report.json`` and ``report.html`` into the study directory
     and, with ``into``, ``study.json`` beside that run's ``results.json``."""
     from hxbench.eval.results import write_json

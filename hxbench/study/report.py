@@ -33,6 +33,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from hxbench.stats.bootstrap import DEFAULT_N_BOOT, DEFAULT_SEED, cluster_bootstrap_ratio
 from hxbench.study.plan import BROKEN
 
 DEFECTS = ("LSI", "MU", "ID")
@@ -42,27 +43,6 @@ DEFECTS = ("LSI", "MU", "ID")
 def gsb(wins: int, losses: int, ties: int) -> float | None:
     n = wins + losses + ties
     return None if n == 0 else (wins - losses) / n
-
-
-def cluster_bootstrap_ratio(num: np.ndarray, den: np.ndarray, n_boot: int = 1000,
-                            alpha: float = 0.05, seed: int = 0) -> tuple[float, float] | None:
-    """Percentile CI of ``sum(num) / sum(den)`` resampling clusters (rows) with replacement.
-    ``num`` is (C,) or (C, K) per-cluster sums; ``den`` (C,) per-cluster counts."""
-    num = np.asarray(num, dtype=np.float64)
-    den = np.asarray(den, dtype=np.float64)
-    if den.shape[0] < 2:
-        return None
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, den.shape[0], size=(n_boot, den.shape[0]))
-    d = den[idx].sum(axis=1)
-    ok = d > 0
-    if not ok.any():
-        return None
-    stats = num[idx].sum(axis=1)[ok] / (d[ok] if num.ndim == 1 else d[ok, None])
-    lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2], axis=0)
-    if num.ndim == 1:
-        return float(lo), float(hi)
-    return list(zip(lo.tolist(), hi.tolist()))  # type: ignore[return-value]
 
 
 def krippendorff_alpha_nominal(units: Iterable[Iterable[Any]]) -> float | None:
@@ -150,8 +130,8 @@ def attention(rows: list[dict]) -> dict[str, dict]:
     return out
 
 
-def compute(rows: list[dict], runs: list[str], protocol: str, n_boot: int = 1000, seed: int = 0,
-            max_check_fail: float = 0.5, bt_prior: float = 0.5) -> dict[str, Any]:
+def compute(rows: list[dict], runs: list[str], protocol: str, n_boot: int = DEFAULT_N_BOOT,
+            seed: int = DEFAULT_SEED, max_check_fail: float = 0.5, bt_prior: float = 0.5) -> dict[str, Any]:
     """All statistics from exported rows (``StudyDB.export()``)."""
     att = attention(rows)
     excluded = sorted(r for r, a in att.items()
