@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from hxbench.board.leaderboard import Board, BoardError, Column, Entry, load_board
-from hxbench.html import STYLE, fmt_number, page, scatter_plot, strip_plot
+from hxbench.html import STYLE, fmt_number, page, scatter_plot, strip_plot, table
 
 SORT_JS = """<script>
 document.querySelectorAll('table.sortable th[data-col]').forEach(function(th){th.addEventListener('click',function(){
@@ -33,17 +33,21 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "entry"
 
 
-def _axis_label(c: Column) -> str:
+def _heading(c: Column) -> str:
     return f"{c.label} {'↑' if c.higher_is_better else '↓'}"
+
+
+def _sortable(v: float | None, spec: str) -> tuple[str, str]:
+    """A number cell whose ``data-v`` the sorting script reads (empty: missing, sorts last)."""
+    return fmt_number(v, spec), f"data-v='{'' if v is None else repr(float(v))}'"
 
 
 # -- pages --------------------------------------------------------------------------------------
 def _cell(e: Entry, c: Column) -> str:
-    v = e.values.get(c.id)
+    text, attrs = _sortable(e.values.get(c.id), c.format)
     ci = e.ci.get(c.id)
     ci_html = f"<span class='ci'>[{fmt_number(ci[0], c.format)}, {fmt_number(ci[1], c.format)}]</span>" if ci else ""
-    dv = "" if v is None else repr(float(v))
-    return f"<td data-v='{dv}'>{fmt_number(v, c.format)}{ci_html}</td>"
+    return f"<td {attrs}>{text}{ci_html}</td>"
 
 
 def render_board(board: Board) -> dict[str, str]:
@@ -89,7 +93,7 @@ def render_board(board: Board) -> dict[str, str]:
         for a, b in board.scatter:
             ca, cb = board.column(a), board.column(b)
             pts = [(e.name, e.values.get(a), e.values.get(b), e.ci.get(a), e.ci.get(b)) for e in board.entries]
-            svg = scatter_plot(pts, _axis_label(ca), _axis_label(cb), cls="scatter")
+            svg = scatter_plot(pts, _heading(ca), _heading(cb), cls="scatter")
             if svg:
                 out.append(f"<figure>{svg}<figcaption class='muted'>{esc(ca.label)} vs {esc(cb.label)} "
                            "(bars: 95% CI)</figcaption></figure>")
@@ -133,10 +137,8 @@ def render_entry(board: Board, e: Entry, n_worst: int = 8) -> str:
         if not vals:
             continue
         worst = sorted(vals.items(), key=lambda kv: kv[1], reverse=not c.higher_is_better)[:n_worst]
-        out.append(f"<h2>Worst samples by {esc(c.label)}</h2><table class='worst'><tr><th class='l'>sample</th>"
-                   f"<th>{esc(c.label)}</th></tr>"
-                   + "".join(f"<tr><td class='l'>{esc(s)}</td><td>{fmt_number(v, c.format)}</td></tr>" for s, v in worst)
-                   + "</table>")
+        out.append(f"<h2>Worst samples by {esc(c.label)}</h2>" + table(
+            ["sample", esc(c.label)], [[esc(s), fmt_number(v, c.format)] for s, v in worst], "class='worst'"))
         break  # the first per-sample column (the ranking's leading one comes first in the schema)
     failures = [(k, f) for k, m in e.results["metrics"].items() for f in m.get("failures", [])]
     if failures:
@@ -163,16 +165,11 @@ def render_reported(board: Board) -> dict[str, str]:
         out.append(f"<h2 id='{esc(str(t['id']))}'>{esc(str(t['source']))}</h2>")
         if t.get("caption"):
             out.append(f"<p class='muted'>{esc(str(t['caption']))}</p>")
-        out.append("<table class='sortable reported'><thead><tr><th data-col='order'>#</th><th class='l'>method</th>"
-                   + "".join(f"<th data-col='{esc(c.id)}'>{esc(c.label)} {'↑' if c.higher_is_better else '↓'}</th>"
-                             for c in cols) + "</tr></thead><tbody>")
-        for i, r in enumerate(t["rows"], 1):
-            out.append(f"<tr><td data-v='{i}'>{i}</td><td class='l'>{esc(str(r['method']))}</td>")
-            for c in cols:
-                v = r["values"].get(c.id)
-                out.append(f"<td data-v='{'' if v is None else repr(float(v))}'>{fmt_number(v, c.format)}</td>")
-            out.append("</tr>")
-        out.append("</tbody></table>")
+        header = [("#", "data-col='order'"), ("method", "class='l'"),
+                  *((esc(_heading(c)), f"data-col='{esc(c.id)}'") for c in cols)]
+        rows = [[(str(i), f"data-v='{i}'"), (esc(str(r["method"])), "class='l'"),
+                 *(_sortable(r["values"].get(c.id), c.format) for c in cols)] for i, r in enumerate(t["rows"], 1)]
+        out.append(table(header, rows, "class='sortable reported'"))
         if t.get("notes"):
             out.append(f"<p class='muted'>{esc(str(t['notes']))}</p>")
     return {"index.html": page(board.title, "".join(out), "../style.css", SORT_JS)}

@@ -6,7 +6,7 @@ Routes::
     GET  /r/<token>/next.json       the same as JSON (for scripts and the load test)
     POST /r/<token>/vote            one vote; 303 to the next item (JSON with Accept: json)
     GET  /r/<token>/video/<vid>     a video of one of *this rater's* items (range requests)
-    GET  /admin                     results page       (admin token: ?token= or Bearer)
+    GET  /admin                     rater progress, export links and the report (admin token: ?token= or Bearer)
     GET  /admin/export.json|.csv    every item and vote (admin token)
     GET  /healthz
 
