@@ -294,6 +294,7 @@ def _best_choice(used: list[dict], runs: list[str], n_boot: int, seed: int,
 
 # -- HTML ---------------------------------------------------------------------------------------------
 def _n(v: float | None, spec: str = ".3f") -> str:
+    """A rate or statistic as the study prints it; a missing one (no votes) as n/a."""
     return fmt_number(v, spec, missing="n/a")
 
 
@@ -327,8 +328,8 @@ def _sections(report: dict[str, Any]) -> list[str]:
     rk = report["ranking"]
     if rk["order"]:
         out.append("<h2>Bradley–Terry ranking</h2>" + table(
-            ["rank", "model", "strength"],
-            [[str(i + 1), e(m), _n(rk["strength"][m])] for i, m in enumerate(rk["order"])]))
+            ["rank", ("model", "class='l'"), "strength"],
+            [[str(i + 1), (e(m), "class='l'"), _n(rk["strength"][m])] for i, m in enumerate(rk["order"])]))
     items = []
     for k, v in report["agreement"].items():
         if isinstance(v, dict):
