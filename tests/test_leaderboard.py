@@ -126,6 +126,22 @@ def test_published_board_transcribes_the_papers_exactly():
     assert n == 3 + 6 + 3 + 7 + 6
 
 
+def test_site_pages_share_one_stylesheet_and_shell(boards, tmp_path):
+    from hxbench.board.site import build_site
+    from hxbench.html import STYLE
+
+    site = tmp_path / "site"
+    build_site(boards, site)
+    assert (site / "style.css").read_text() == STYLE
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) == 1 + 1 + 3  # all boards, the demo board, one page per entry
+    for p in pages:
+        text = p.read_text()
+        href = "style.css" if p.parent == site else "../style.css"
+        assert "<meta name='generator' content='hxbench'>" in text, p
+        assert f"<link rel='stylesheet' href='{href}'>" in text and "<style>" not in text, p
+
+
 chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not found (apt-get install chromium)")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -228,6 +229,23 @@ def test_tokens_and_per_rater_access(tmp_path, runs_dir, db_url):
     assert c.get(f"/admin?token={summary['admin_token']}").status_code == 200
     r = c.get("/admin/export.json", headers={"Authorization": f"Bearer {summary['admin_token']}"})
     assert r.status_code == 200 and len(r.get_json()["items"]) == summary["items"]
+    store.close()
+
+
+def test_admin_page_shows_progress_and_export_links(tmp_path, runs_dir, db_url):
+    summary, store, app = new_study(tmp_path, runs_dir, db_url, n_raters=2, overlap=1)
+    c = app.test_client()
+    item = store.next_item(1)
+    assert vote_json(c, tok(summary, 0), item["id"], pref="left").status_code == 200
+    admin = summary["admin_token"]
+    page = c.get("/admin", headers={"Authorization": f"Bearer {admin}"}).get_data(as_text=True)
+    assert page.count("<!doctype html>") == 1 and "<meta name='generator' content='hxbench'>" in page
+    progress = page.split("<table id='progress'>", 1)[1].split("</table>", 1)[0]
+    assert progress.count("<tr>") == 1 + 2  # header, one row per rater
+    assert "<td>rater01</td><td>1</td>" in progress and "<td>rater02</td><td>0</td>" in progress
+    assert page.index("Rater progress") < page.index("Pairwise preference (GSB)")
+    links = re.findall(r"href='(/admin/export\.(?:json|csv)\?token=[^']+)'", page)
+    assert len(links) == 2 and all(c.get(u).status_code == 200 for u in links)
     store.close()
 
 

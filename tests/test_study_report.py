@@ -141,3 +141,14 @@ def test_html_is_self_contained():
     assert "<svg" in page and "+0.250" in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "<script src" not in page and "<link" not in page
+
+
+def test_html_uses_the_shared_page_shell():
+    from hxbench.html import STYLE
+
+    rep = compute(PAIR_ROWS, ["A", "B"], "pairwise", n_boot=50, max_check_fail=1.0)
+    rep["study"] = {"protocol": "pairwise", "runs": ["A", "B"], "n_samples": 2, "missing": {},
+                    "n_raters": 2}
+    page = render_html(rep)
+    assert "<meta name='generator' content='hxbench'>" in page and f"<style>{STYLE}</style>" in page
+    assert "Rater progress" not in page and "export.json" not in page  # admin controls only on the admin page

@@ -16,19 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1d2430;max-width:1200px}
-h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #dde3ea;padding-bottom:.3rem}
-table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}th,td{padding:.3rem .6rem;border-bottom:1px solid #e8ecf1;text-align:right}
-th:first-child,td:first-child,th:nth-child(2),td:nth-child(2){text-align:left}
-th{background:#f4f6f9}.best{font-weight:700;color:#0a6b2d}.na{color:#9a3412}.muted{color:#6b7785;font-size:.85rem}
-.thumbs{display:flex;flex-wrap:wrap;gap:.8rem}.thumb{font-size:.8rem;text-align:center}.thumb img{width:128px;height:128px;object-fit:cover;border:1px solid #ccd}
-code{background:#f4f6f9;padding:0 .25rem}.scroll{overflow-x:auto}
-"""
-
-PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"]
+from hxbench.html import fmt_number, page, strip_plot
 
 
 def _load(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -39,44 +27,6 @@ def _load(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     for r in records:  # a later line for the same sample and metric supersedes an earlier one
         latest[(r["sample_id"], r["metric"])] = r
     return results, list(latest.values())
-
-
-def _fmt(x: Any) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{x:.4f}" if abs(x) < 1e4 else f"{x:.4g}"
-
-
-def _strip_plot(series: list[tuple[str, list[float]]], width: int = 560) -> str:
-    """One row of dots per run, with the mean marked; x axis shared."""
-    values = [v for _, vs in series for v in vs]
-    if not values:
-        return ""
-    lo, hi = min(values), max(values)
-    if hi - lo < 1e-12:
-        lo, hi = lo - 0.5, hi + 0.5
-    pad, label_w, row_h = 10, 150, 26
-    h = row_h * len(series) + 28
-    sx = lambda v: label_w + pad + (v - lo) / (hi - lo) * (width - label_w - 2 * pad)  # noqa: E731
-    parts = [f'<svg width="{width}" height="{h}" xmlns="http://www.w3.org/2000/svg" font-size="11">']
-    for i, (name, vs) in enumerate(series):
-        y = row_h * i + row_h / 2 + 4
-        color = PALETTE[i % len(PALETTE)]
-        parts.append(f'<text x="4" y="{y + 4}">{html.escape(name[:24])}</text>')
-        rng = np.random.default_rng(i)
-        for v in vs:
-            jitter = float(rng.uniform(-6, 6))
-            parts.append(f'<circle cx="{sx(v):.1f}" cy="{y + jitter:.1f}" r="2.6" fill="{color}" fill-opacity="0.55"/>')
-        if vs:
-            m = float(np.mean(vs))
-            parts.append(f'<line x1="{sx(m):.1f}" x2="{sx(m):.1f}" y1="{y - 10}" y2="{y + 10}" stroke="#111" stroke-width="2"/>')
-    axis_y = row_h * len(series) + 8
-    parts.append(f'<line x1="{label_w + pad}" x2="{width - pad}" y1="{axis_y}" y2="{axis_y}" stroke="#999"/>')
-    for frac in (0, 0.25, 0.5, 0.75, 1):
-        v = lo + frac * (hi - lo)
-        parts.append(f'<text x="{sx(v):.1f}" y="{axis_y + 14}" text-anchor="middle">{_fmt(v)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def _thumbnail(video: Path, size: int = 128) -> str | None:
@@ -107,8 +57,7 @@ def render_report(run_dirs: list[Path], title: str | None = None, n_worst: int =
     for _, _, results, _ in runs:
         keys += [k for k in results["metrics"] if k not in keys]
 
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    out = [f"<h1>{html.escape(title)}</h1>"]
     first = runs[0][2]
     out.append(f"<p class='muted'>hxbench {html.escape(first['hxbench_version'])} · task "
                f"{html.escape(str(task.get('name')))} v{html.escape(str(task.get('version')))} · dataset revision "
@@ -154,9 +103,9 @@ def render_report(run_dirs: list[Path], title: str | None = None, n_worst: int =
                 v = row.get("value")
                 ci = row.get("ci95")
                 cls = " class='best'" if best.get((key, o)) == v else ""
-                ci_text = f"<br><span class='muted'>[{_fmt(ci[0])}, {_fmt(ci[1])}]</span>" if ci else ""
+                ci_text = f"<br><span class='muted'>[{fmt_number(ci[0])}, {fmt_number(ci[1])}]</span>" if ci else ""
                 failed = f"<br><span class='na'>{entry['n_failed']} failed</span>" if entry.get("n_failed") else ""
-                out.append(f"<td{cls}>{_fmt(v)}{ci_text}{failed}</td>")
+                out.append(f"<td{cls}>{fmt_number(v)}{ci_text}{failed}</td>")
         out.append("</tr>")
     out.append("</table></div>")
     if notes:
@@ -174,7 +123,7 @@ def render_report(run_dirs: list[Path], title: str | None = None, n_worst: int =
         if sum(len(v) for _, v in series) < 2:
             continue  # set-level metrics (FID/FVD) have no per-sample values
         arrow = {True: " (higher is better)", False: " (lower is better)"}.get(hib, "")
-        out.append(f"<h3>{html.escape(key)} · {html.escape(o)}{arrow}</h3>{_strip_plot(series)}")
+        out.append(f"<h3>{html.escape(key)} · {html.escape(o)}{arrow}</h3>{strip_plot(series)}")
 
     # worst samples by the main metric
     main = task.get("main_metric") if isinstance(task, dict) else None
@@ -193,11 +142,11 @@ def render_report(run_dirs: list[Path], title: str | None = None, n_worst: int =
             for v, sid in scored[:n_worst]:
                 src = _thumbnail(outputs_dir / f"{sid}.mp4")
                 img = f"<img src='{src}' alt='{html.escape(sid)}'>" if src else "<div class='muted'>(no video)</div>"
-                out.append(f"<div class='thumb'>{img}<br>{html.escape(sid)}<br>{_fmt(v)}</div>")
+                out.append(f"<div class='thumb'>{img}<br>{html.escape(sid)}<br>{fmt_number(v)}</div>")
             out.append("</div>")
     env = first.get("environment", {})
-    out.append(f"<p class='muted'>environment: {html.escape(json.dumps(env))}</p></body></html>")
-    return "".join(out)
+    out.append(f"<p class='muted'>environment: {html.escape(json.dumps(env))}</p>")
+    return page(title, "".join(out))
 
 
 def write_report(run_dirs: list[Path], out_html: Path, title: str | None = None) -> Path:

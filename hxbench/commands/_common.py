@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from hxbench.errors import HxbenchError
+from hxbench.html import fmt_number
 from hxbench.io.manifest import Manifest, load_manifest
 
 
@@ -46,14 +46,8 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return i, n
 
 
-def _fmt(x: Any) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        if math.isnan(x):
-            return "nan"
-        return f"{x:.4f}" if abs(x) < 1e4 else f"{x:.4g}"
-    return str(x)
+def _cell(x: Any) -> str:
+    return fmt_number(x, missing="-", nan="nan")
 
 
 def print_results_table(results: dict[str, Any]) -> None:
@@ -66,8 +60,8 @@ def print_results_table(results: dict[str, Any]) -> None:
             continue
         for out, row in entry["outputs"].items():
             ci = row.get("ci95")
-            ci_text = f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "-"
-            rows.append((key, out, _fmt(row["value"]), _fmt(row["n"]), _fmt(row.get("stderr")), ci_text,
+            ci_text = f"[{_cell(ci[0])}, {_cell(ci[1])}]" if ci else "-"
+            rows.append((key, out, _cell(row["value"]), _cell(row["n"]), _cell(row.get("stderr")), ci_text,
                          str(entry.get("n_failed", 0))))
         for f in entry.get("failures", [])[:5]:
             notes.append(f"{key}: sample {f['sample_id']!r} failed: {f['error']}")

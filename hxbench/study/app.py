@@ -6,7 +6,7 @@ Routes::
     GET  /r/<token>/next.json       the same as JSON (for scripts and the load test)
     POST /r/<token>/vote            one vote; 303 to the next item (JSON with Accept: json)
     GET  /r/<token>/video/<vid>     a video of one of *this rater's* items (range requests)
-    GET  /admin                     results page       (admin token: ?token= or Bearer)
+    GET  /admin                     rater progress, export links and the report (admin token: ?token= or Bearer)
     GET  /admin/export.json|.csv    every item and vote (admin token)
     GET  /healthz
 
@@ -104,13 +104,15 @@ def create_app(store: dbm.StudyDB, study_dir: str | Path | None = None, report_b
             abort(404)
         return rater
 
-    def require_admin() -> None:
+    def require_admin() -> str:
+        """The admin token of the request (query ``token`` or a Bearer header); 403 otherwise."""
         token = request.args.get("token", "")
         auth = request.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
             token = auth[7:]
         if not store.authenticate_admin(token):
             abort(403)
+        return token
 
     def wants_json() -> bool:
         return request.accept_mimetypes.best == "application/json"
@@ -195,8 +197,8 @@ def create_app(store: dbm.StudyDB, study_dir: str | Path | None = None, report_b
 
     @app.get("/admin")
     def admin():
-        require_admin()
-        from hxbench.study.report import compute, render_html
+        token = require_admin()
+        from hxbench.study.report import compute, render_admin_html
 
         rows = store.export()
         rep = compute(rows, list(cfg["runs"]), cfg["protocol"], n_boot=report_boot,
@@ -209,11 +211,7 @@ def create_app(store: dbm.StudyDB, study_dir: str | Path | None = None, report_b
             p = progress.setdefault(r["rater"], [0, 0])
             p[1] += 1
             p[0] += r["answer"] is not None
-        table = "".join(f"<tr><td>{_esc(k)}</td><td>{d}</td><td>{t}</td></tr>"
-                        for k, (d, t) in sorted(progress.items()))
-        page = render_html(rep).replace(
-            "<h2>", "<h2>Rater progress</h2><table><tr><th>rater</th><th>done</th><th>items</th></tr>"
-            + table + "</table><h2>", 1)
+        page = render_admin_html(rep, {k: (d, t) for k, (d, t) in progress.items()}, token)
         return Response(page, mimetype="text/html")
 
     @app.get("/admin/export.json")
@@ -247,12 +245,6 @@ def _quote(s: str) -> str:
     from urllib.parse import quote
 
     return quote(s, safe="")
-
-
-def _esc(s: str) -> str:
-    import html
-
-    return html.escape(s)
 
 
 def Markup_(s: str):  # noqa: N802

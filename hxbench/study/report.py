@@ -30,9 +30,11 @@ import html
 import itertools
 import math
 from typing import Any, Iterable
+from urllib.parse import quote
 
 import numpy as np
 
+from hxbench.html import bar_chart, fmt_number, page, table
 from hxbench.stats.bootstrap import DEFAULT_N_BOOT, DEFAULT_SEED, cluster_bootstrap_ratio
 from hxbench.study.plan import BROKEN
 
@@ -271,117 +273,90 @@ def _best_choice(used: list[dict], runs: list[str], n_boot: int, seed: int,
 
 
 # -- HTML ---------------------------------------------------------------------------------------------
-def svg_bars(labels: list[str], values: list[float | None], lo: float, hi: float,
-             ci: list[tuple[float, float] | None] | None = None, title: str = "",
-             fmt: str = "{:+.2f}", width: int = 560) -> str:
-    """A horizontal bar chart as inline SVG (value axis from lo to hi; zero line drawn)."""
-    row_h, left, right, top = 26, 180, 70, 28
-    h = top + row_h * len(labels) + 24
-    plot_w = width - left - right
+def _n(v: float | None, spec: str = ".3f") -> str:
+    """A rate or statistic as the study prints it; a missing one (no votes) as n/a."""
+    return fmt_number(v, spec, missing="n/a")
 
-    def x(v: float) -> float:
-        return left + (min(max(v, lo), hi) - lo) / (hi - lo) * plot_w
 
+def _sections(report: dict[str, Any]) -> list[str]:
+    """The report's parts after its summary, one per statistic."""
     e = html.escape
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}" '
-             f'role="img" aria-label="{e(title)}" font-family="sans-serif" font-size="12">',
-             f'<text x="{left}" y="16" font-weight="bold">{e(title)}</text>']
-    x0 = x(0.0 if lo <= 0 <= hi else lo)
-    parts.append(f'<line x1="{x0:.1f}" y1="{top - 4}" x2="{x0:.1f}" y2="{h - 20}" stroke="#444"/>')
-    for tick in np.linspace(lo, hi, 5):
-        parts.append(f'<text x="{x(tick):.1f}" y="{h - 6}" text-anchor="middle" fill="#666">'
-                     f'{tick:g}</text>')
-    for i, (lab, v) in enumerate(zip(labels, values)):
-        y = top + i * row_h
-        parts.append(f'<text x="{left - 6}" y="{y + 16}" text-anchor="end">{e(lab)}</text>')
-        if v is None:
-            parts.append(f'<text x="{x0 + 4:.1f}" y="{y + 16}" fill="#999">n/a</text>')
-            continue
-        xa, xb = sorted((x0, x(v)))
-        color = "#2a7ab9" if v >= 0 else "#c0504d"
-        parts.append(f'<rect x="{xa:.1f}" y="{y + 4}" width="{max(xb - xa, 1):.1f}" height="16" '
-                     f'fill="{color}"/>')
-        if ci and ci[i]:
-            c0, c1 = x(ci[i][0]), x(ci[i][1])
-            parts.append(f'<line x1="{c0:.1f}" y1="{y + 12}" x2="{c1:.1f}" y2="{y + 12}" '
-                         f'stroke="#000" stroke-width="1.5"/>')
-            for c in (c0, c1):
-                parts.append(f'<line x1="{c:.1f}" y1="{y + 7}" x2="{c:.1f}" y2="{y + 17}" stroke="#000"/>')
-        parts.append(f'<text x="{width - right + 6}" y="{y + 16}">{e(fmt.format(v))}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _f(v: float | None, fmt: str = "{:.3f}") -> str:
-    return "n/a" if v is None else fmt.format(v)
-
-
-def render_html(report: dict[str, Any]) -> str:
-    """The self-contained HTML report (inline SVG plots, no external resources)."""
-    e = html.escape
-    st = report["study"]
-    out = ["<!doctype html><html><head><meta charset='utf-8'><title>hxbench user study report</title>",
-           "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
-           "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
-           "text-align:right}th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}"
-           ".note{color:#666;font-size:90%}</style></head><body>",
-           f"<h1>User study report ({e(st['protocol'])})</h1>",
-           f"<p>Runs: {', '.join(e(r) for r in st['runs'])}. Samples matched: {st['n_samples']}. "
-           f"Raters: {st['n_raters']}. Votes used: {report['votes']['used']} of "
-           f"{report['votes']['answered']} answered ({report['votes']['items']} planned items, "
-           f"{report['votes']['check_items']} attention checks).</p>"]
-    if st.get("missing"):
-        out.append("<p class='note'>Samples missing from some runs (excluded): " + "; ".join(
-            f"{e(k)}: {len(v)}" for k, v in st["missing"].items()) + "</p>")
+    out = []
     if "pairwise" in report:
         pw = report["pairwise"]
-        out.append("<h2>Pairwise preference (GSB)</h2><table><tr><th>A vs B</th><th>n</th><th>wins</th>"
-                   "<th>ties</th><th>losses</th><th>GSB</th><th>95% CI</th></tr>")
-        for p in pw["pairs"]:
-            ci = p["gsb_ci95"]
-            out.append(f"<tr><td>{e(p['a'])} vs {e(p['b'])}</td><td>{p['n']}</td><td>{p['wins']}</td>"
-                       f"<td>{p['ties']}</td><td>{p['losses']}</td><td>{_f(p['gsb'], '{:+.3f}')}</td>"
-                       f"<td>{'n/a' if not ci else f'[{ci[0]:+.3f}, {ci[1]:+.3f}]'}</td></tr>")
-        out.append("</table>")
-        out.append(svg_bars([f"{p['a']} vs {p['b']}" for p in pw["pairs"]], [p["gsb"] for p in pw["pairs"]],
-                            -1, 1, [p["gsb_ci95"] for p in pw["pairs"]], "GSB (A vs B), 95% CI"))
-        out.append("<h2>Defect rates (lower is better)</h2><table><tr><th>model</th><th>showings</th>"
-                   + "".join(f"<th>{d}</th>" for d in DEFECTS) + "<th>DA</th></tr>")
-        for m, d in pw["defect_rates"].items():
-            out.append(f"<tr><td>{e(m)}</td><td>{d['n']}</td>" + "".join(
-                f"<td>{_f(d[k])}</td>" for k in DEFECTS) + f"<td>{_f(pw['da'].get(m))}</td></tr>")
-        out.append("</table>")
+        out.append("<h2>Pairwise preference (GSB)</h2>" + table(
+            ["A vs B", "n", "wins", "ties", "losses", "GSB", "95% CI"],
+            [[f"{e(p['a'])} vs {e(p['b'])}", str(p["n"]), str(p["wins"]), str(p["ties"]), str(p["losses"]),
+              _n(p["gsb"], "+.3f"), "n/a" if not p["gsb_ci95"] else
+              f"[{_n(p['gsb_ci95'][0], '+.3f')}, {_n(p['gsb_ci95'][1], '+.3f')}]"] for p in pw["pairs"]]))
+        out.append(bar_chart([f"{p['a']} vs {p['b']}" for p in pw["pairs"]], [p["gsb"] for p in pw["pairs"]],
+                             -1, 1, [p["gsb_ci95"] for p in pw["pairs"]], "GSB (A vs B), 95% CI"))
+        out.append("<h2>Defect rates (lower is better)</h2>" + table(
+            ["model", "showings", *DEFECTS, "DA"],
+            [[e(m), str(d["n"]), *(_n(d[k]) for k in DEFECTS), _n(pw["da"].get(m))]
+             for m, d in pw["defect_rates"].items()]))
         for k in DEFECTS:
-            out.append(svg_bars(list(pw["defect_rates"]), [d[k] for d in pw["defect_rates"].values()],
-                                0, 1, title=f"{k} defect rate", fmt="{:.2f}"))
+            out.append(bar_chart(list(pw["defect_rates"]), [d[k] for d in pw["defect_rates"].values()],
+                                 0, 1, title=f"{k} defect rate", spec=".2f"))
     if "best_choice" in report:
         bc = report["best_choice"]
         ci = bc.get("top1_ci95") or {}
         out.append(f"<h2>Best choice: Top-1 selection rate</h2><p>{bc['n']} votes.</p>")
-        out.append(svg_bars(list(bc["top1"]), list(bc["top1"].values()), 0, 1,
-                            [tuple(ci[m]) if m in ci else None for m in bc["top1"]],
-                            "Top-1 rate, 95% CI", fmt="{:.1%}"))
+        out.append(bar_chart(list(bc["top1"]), list(bc["top1"].values()), 0, 1,
+                             [tuple(ci[m]) if m in ci else None for m in bc["top1"]],
+                             "Top-1 rate, 95% CI", spec=".1%"))
     rk = report["ranking"]
     if rk["order"]:
-        out.append("<h2>Bradley–Terry ranking</h2><table><tr><th>rank</th><th>model</th>"
-                   "<th>strength</th></tr>" + "".join(
-                       f"<tr><td>{i + 1}</td><td>{e(m)}</td><td>{rk['strength'][m]:.3f}</td></tr>"
-                       for i, m in enumerate(rk["order"])) + "</table>")
-    ag = report["agreement"]
-    out.append("<h2>Inter-rater agreement (Krippendorff's alpha, nominal)</h2><ul>")
-    for k, v in ag.items():
+        out.append("<h2>Bradley–Terry ranking</h2>" + table(
+            ["rank", ("model", "class='l'"), "strength"],
+            [[str(i + 1), (e(m), "class='l'"), _n(rk["strength"][m])] for i, m in enumerate(rk["order"])]))
+    items = []
+    for k, v in report["agreement"].items():
         if isinstance(v, dict):
-            out.extend(f"<li>{e(k)} {e(d)}: {_f(a)}</li>" for d, a in v.items())
+            items.extend(f"<li>{e(k)} {e(d)}: {_n(a)}</li>" for d, a in v.items())
         else:
-            out.append(f"<li>{e(k)}: {_f(v)}</li>")
-    out.append("</ul>")
+            items.append(f"<li>{e(k)}: {_n(v)}</li>")
+    out.append("<h2>Inter-rater agreement (Krippendorff's alpha, nominal)</h2><ul>" + "".join(items) + "</ul>")
     att = report["attention"]
     out.append(f"<h2>Attention checks</h2><p>{att['failed']} failed of {att['checks_answered']} "
                f"answered. Excluded raters (failed more than {report['votes']['max_check_fail']:.0%}): "
                f"{', '.join(e(r) for r in report['votes']['excluded_raters']) or 'none'}.</p>")
-    out.append("<table><tr><th>rater</th><th>checks</th><th>answered</th><th>failed</th></tr>" + "".join(
-        f"<tr><td>{e(r)}</td><td>{a['checks']}</td><td>{a['answered']}</td><td>{a['failed']}</td></tr>"
-        for r, a in sorted(att["per_rater"].items())) + "</table>")
-    out.append(f"<p class='note'>hxbench {e(str(report.get('hxbench_version')))}, created "
-               f"{e(str(report.get('created')))}.</p></body></html>")
+    out.append(table(["rater", "checks", "answered", "failed"],
+                     [[e(r), str(a["checks"]), str(a["answered"]), str(a["failed"])]
+                      for r, a in sorted(att["per_rater"].items())]))
+    return out
+
+
+def _body(report: dict[str, Any], controls: str = "") -> str:
+    """Summary, then ``controls`` (HTML), the sections and the provenance line."""
+    e = html.escape
+    st, votes = report["study"], report["votes"]
+    out = [f"<h1>User study report ({e(st['protocol'])})</h1>",
+           f"<p>Runs: {', '.join(e(r) for r in st['runs'])}. Samples matched: {st['n_samples']}. "
+           f"Raters: {st['n_raters']}. Votes used: {votes['used']} of {votes['answered']} answered "
+           f"({votes['items']} planned items, {votes['check_items']} attention checks).</p>"]
+    if st.get("missing"):
+        out.append("<p class='muted'>Samples missing from some runs (excluded): " + "; ".join(
+            f"{e(k)}: {len(v)}" for k, v in st["missing"].items()) + "</p>")
+    if controls:
+        out.append(controls)
+    out += _sections(report)
+    out.append(f"<p class='muted'>hxbench {e(str(report.get('hxbench_version')))}, created "
+               f"{e(str(report.get('created')))}.</p>")
     return "\n".join(out)
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The self-contained HTML report (inline SVG plots, no external resources)."""
+    return page("hxbench user study report", _body(report))
+
+
+def render_admin_html(report: dict[str, Any], progress: dict[str, tuple[int, int]], token: str) -> str:
+    """The live admin page: per-rater progress (rater: (answered, items)) and links exporting
+    the votes, above the report. ``token`` authenticates the export links."""
+    q = quote(token, safe="")
+    controls = ("<h2>Rater progress</h2>" + table(
+        ["rater", "done", "items"], [[html.escape(r), str(d), str(t)] for r, (d, t) in sorted(progress.items())],
+        "id='progress'") + f"<p id='export'>Export the votes: <a href='/admin/export.json?token={q}'>JSON</a> · "
+        f"<a href='/admin/export.csv?token={q}'>CSV</a></p>")
+    return page("hxbench user study admin", _body(report, controls))
