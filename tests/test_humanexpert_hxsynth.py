@@ -8,8 +8,8 @@ import pytest
 from hxbench.io.manifest import Expected, Sample, write_manifest
 from hxbench.io.media import write_wav
 from hxbench.synth.renderer import BEHAVIOUR_NAMES
-from reference_models.humanexpert.data import load_training_data
 from reference_models.humanexpert.hxsynth_data import bundle_from_hxsynth
+from reference_models.humanexpert.train import load_training_data
 
 LAYOUT = list(BEHAVIOUR_NAMES)
 
