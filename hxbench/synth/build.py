@@ -35,8 +35,7 @@ from hxbench.synth.renderer import BEHAVIOUR_NAMES, behaviour_to_landmarks, get_
 
 FPS = 25
 SR = 16000
-# 2: a test clip's random stream is keyed by (split, index within split), so no size's test
-# clip equals another size's train clip (in 1, tiny's test clips were small's train clips 3-5).
+# Names the random-stream layout: it changes whenever a seed would give other data.
 GENERATOR_VERSION = "hx-synth 2"
 PROTOCOLS = ("lip_sync", "listen_to_command", "multi_person", "full_body", "audio_qa")
 _PROTO_ID = {p: i for i, p in enumerate(PROTOCOLS)}

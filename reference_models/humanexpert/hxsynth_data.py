@@ -10,11 +10,9 @@ outputs (``bundle_from_hxsynth``):
   pre-training of the text-speech expert, T and S->T); ``audio_qa/test.jsonl`` (if present)
   becomes ``qa_eval`` (held-out items: a tiny model cannot know those facts, so expect ~0).
 
-Test splits are never trained on. Since hx-synth 2, clip i of a split is drawn from
-``rng([seed, protocol, i, split])``, so no size's train clip is another size's test clip (in
-hx-synth 1, clips were numbered across train then test, and a "small" build's train clips
-included the "tiny" build of the same seed's test clips). Training on another seed than the
-one evaluated is still the safe habit (the committed checkpoint trains on generator seed 101).
+Test splits are never trained on. Clip i of a split is drawn from
+``rng([seed, protocol, i, split])``, so no size's train clip is another size's test clip;
+training on another seed than the one evaluated is still the safe habit.
 
 ``hxsynth-gen`` (no build needed) generates the same kind of data with hx-synth's own pure
 functions: espeak-ng sentences (``hxbench.io.speech``) ->
@@ -87,7 +85,7 @@ def bundle_from_generators(seed: int = 0, n_speech: int = 60, n_cmd_each: int = 
 
 
 def generate_hxsynth(seed: int, n_lip: int, n_cmd: int, n_identities: int = 12):
-    """hx-synth training samples without rendering video (seconds instead of a build's minutes).
+    """hx-synth training samples without rendering video (much faster than a build).
 
     Lip sample k is train lip_sync clip k of a build with this seed (``hxbench.synth.lip_sync_clip``).
     Commands cycle through the ten ``COMMANDS`` (balanced, unlike a build's random train draw),

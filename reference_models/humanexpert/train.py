@@ -177,7 +177,9 @@ def train(
     max_seconds: float | None = None,
     log=print,
 ) -> list[float]:
-    """AdamW over trainable parameters. Returns the per-step losses."""
+    """``steps`` AdamW steps over the trainable parameters (warm-up, then cosine decay over the
+    planned steps, so a run cut short by ``max_seconds`` is a prefix of the full run). Returns
+    the per-step losses."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -210,8 +212,9 @@ def train(
         losses.append(float(loss.detach()))
         if log and (step % log_every == 0 or step == steps - 1):
             log(f"step {step:5d} loss {np.mean(losses[-log_every:]):.4f} ({time.time() - t0:.0f}s)")
-        if max_seconds and time.time() - t0 > max_seconds:
-            log(f"stopping at step {step}: time limit {max_seconds}s")
+        if max_seconds is not None and time.time() - t0 > max_seconds:
+            if log:
+                log(f"--max-minutes reached: stopping after {step + 1} of {steps} steps")
             break
     model.eval()
     return losses
@@ -242,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--max-minutes", type=float, default=10.0)
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="optional wall-clock cap on training (30 %% of it for LM pre-training): a "
+                         "stage past it stops early and says so (the steps done are recorded)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--compile", action="store_true", help="torch.compile (CUDA)")
     ap.add_argument("--save-dtype", default="float32", choices=["float32", "float16", "bfloat16"],
@@ -290,12 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     model = model.to(a.device)
     if a.compile:
         model = torch.compile(model)  # type: ignore[assignment]
-    budget = a.max_minutes * 60
+    budget = a.max_minutes * 60 if a.max_minutes else None
     lm_losses = train(model, bundle.lm_examples, a.lm_steps, objective="lm", lr=a.lr, window=None, seed=a.seed,
-                      batch_size=a.batch_size, max_seconds=budget * 0.3)
+                      batch_size=a.batch_size, max_seconds=budget and budget * 0.3)
     model.freeze_text_speech(True)
     df_losses = train(model, bundle.behaviour_examples, a.steps, objective="df", lr=a.lr, window=a.window,
-                      seed=a.seed + 1, batch_size=a.batch_size, max_seconds=budget - (time.time() - t0))
+                      seed=a.seed + 1, batch_size=a.batch_size, max_seconds=budget and budget - (time.time() - t0))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     bundle.save_tokenizers(out)
