@@ -32,7 +32,7 @@ def make_video(frames: int, size: int) -> np.ndarray:
     import skimage.data
 
     from hxbench.synth.photos import _ASTRO_FACE, crop_face
-    from hxbench.synth.render import BEHAVIOUR_DIM, B, render
+    from hxbench.synth.renderer import BEHAVIOUR_DIM, B, render
 
     face = crop_face(skimage.data.astronaut(), _ASTRO_FACE, size)
     t = np.arange(frames)

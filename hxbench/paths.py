@@ -16,11 +16,10 @@ if TYPE_CHECKING:
     from hxbench.io.manifest import Sample
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# The checkout (or installation prefix) that holds tasks/, leaderboards/ and reference_models/.
+# The checkout (or installation prefix) that holds tasks/ and leaderboards/.
 CHECKOUT_DIR = PACKAGE_DIR.parent
 TASKS_DIR = CHECKOUT_DIR / "tasks"
 BOARDS_DIR = CHECKOUT_DIR / "leaderboards"
-REFERENCE_MODELS_DIR = CHECKOUT_DIR / "reference_models"
 
 # What a model writes for each expected output kind: <outputs>/<sample_id><suffix>.
 OUTPUT_SUFFIX = {"video": ".mp4", "text": ".txt", "speech": ".wav"}

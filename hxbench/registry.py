@@ -9,14 +9,22 @@ registered names as suggestions.
 
     METRICS.get("ssmi")  # UnknownNameError: unknown metric 'ssmi'; did you mean: ssim?
 
-Registration happens at import time, so ``load_builtin_plugins()`` imports the modules
-that hold the built-in entries before the CLI lists or looks anything up.
+Registration happens at import time, so ``load_plugins()`` imports the plug-in modules before
+anything is listed or looked up: hxbench's own modules, the bundled reference models, and every
+module a package declares in the ``hxbench.plugins`` entry-point group::
+
+    # pyproject.toml of a package that brings a model (or metrics, tasks ...)
+    [project.entry-points."hxbench.plugins"]
+    my_model = "my_pkg.hxbench_adapter"   # a module whose import registers its entries
+
+hxbench itself never imports a model package: models depend on hxbench, not the reverse.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+from importlib import metadata
 from typing import Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -51,7 +59,7 @@ class Registry(Generic[T]):
         self._entries[name] = obj
 
     def get(self, name: str) -> T:
-        load_builtin_plugins()
+        load_plugins()
         try:
             return self._entries[name]
         except KeyError:
@@ -66,11 +74,11 @@ class Registry(Generic[T]):
         return f"unknown {self.kind} {name!r}{hint}{listing}"
 
     def names(self) -> list[str]:
-        load_builtin_plugins()
+        load_plugins()
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        load_builtin_plugins()
+        load_plugins()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
@@ -85,26 +93,42 @@ TASKS: Registry = Registry("task")
 MODELS: Registry = Registry("model")
 WEIGHTS: Registry = Registry("weight")
 
-# Modules whose import registers built-in entries. A module that fails to import because an
-# optional dependency is missing is skipped; its entries are then simply absent.
-BUILTIN_PLUGIN_MODULES: tuple[str, ...] = (
+PLUGIN_GROUP = "hxbench.plugins"
+
+# Modules whose import registers entries, loaded even without an installed package (a checkout on
+# PYTHONPATH). A module that is missing itself is skipped, its entries are then simply absent; the
+# reference models are named here as plug-ins, by name, like any third-party model.
+DEFAULT_PLUGIN_MODULES: tuple[str, ...] = (
     "hxbench.metrics",
     "hxbench.nets.mediapipe",
     "hxbench.eval.tasks",
     "hxbench.adapters",
+    "reference_models.humanexpert.adapter",
+    "reference_models.omnihuman.adapter",
 )
 
 _loaded = False
 
 
-def load_builtin_plugins() -> None:
+def plugin_modules() -> list[str]:
+    """The default plug-in modules, then the entry points' modules, each named once."""
+    names = list(DEFAULT_PLUGIN_MODULES)
+    for ep in metadata.entry_points(group=PLUGIN_GROUP):
+        if ep.module not in names:
+            names.append(ep.module)
+    return names
+
+
+def load_plugins() -> None:
     global _loaded
     if _loaded:
         return
     _loaded = True
-    for module in BUILTIN_PLUGIN_MODULES:
+    for module in plugin_modules():
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:
-            if err.name != module:  # a real missing dependency inside the module: surface it
+            # the plug-in itself (or its package) is absent: skip it; a dependency missing
+            # inside an existing plug-in is a real error: surface it
+            if not (err.name and (module == err.name or module.startswith(err.name + "."))):
                 raise

@@ -27,7 +27,7 @@ def talking_face():
     from PIL import Image
 
     from hxbench.synth.photos import astronaut
-    from hxbench.synth.render import BEHAVIOUR_DIM, B, render
+    from hxbench.synth.renderer import BEHAVIOUR_DIM, B, render
 
     img = np.asarray(Image.fromarray(astronaut()).resize((256, 256), Image.BILINEAR))
     env, audio = speech(N)

@@ -59,7 +59,7 @@ SMILE = np.r_[np.zeros(2), np.linspace(0, 1, 4), np.ones(2)]
 
 @pytest.fixture(scope="module")
 def smile_videos():
-    from hxbench.synth.render import BEHAVIOUR_DIM, B, render
+    from hxbench.synth.renderer import BEHAVIOUR_DIM, B, render
 
     face = _hopper()
 

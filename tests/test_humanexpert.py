@@ -309,3 +309,10 @@ def test_aligned_input_is_the_token_at_the_same_position():
     # without align_context the behaviour input has no such term (checkpoints from before it load unchanged)
     plain = small_model(3, align_context=False)
     assert plain.m.align is None and plain.aligned(tok, pos, valid, mpos, keep) is None
+
+
+def test_config_from_dict_is_strict():
+    from reference_models.humanexpert.model import HumanExpertConfig
+
+    with pytest.raises(ValueError, match=r"unknown HumanExpertConfig field\(s\) \['d_foo'\]"):
+        HumanExpertConfig.from_dict({**get_config("tiny").to_dict(), "d_foo": 1})

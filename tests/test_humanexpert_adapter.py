@@ -40,7 +40,7 @@ def test_adapter_qa_and_behaviour(checkpoint, monkeypatch):
         calls.append((behaviour.copy(), fps))
         return np.repeat(image[None], len(behaviour), axis=0)
 
-    monkeypatch.setitem(sys.modules, "hxbench.synth.render", types.SimpleNamespace(render=fake_render))
+    monkeypatch.setitem(sys.modules, "hxbench.synth.renderer", types.SimpleNamespace(render=fake_render))
     ad = load_adapter("humanexpert-tiny", checkpoint=str(checkpoint), n_steps=4)
     assert ad.info()["sha256"]
     img = np.zeros((32, 32, 3), np.uint8)

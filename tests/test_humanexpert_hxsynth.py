@@ -8,8 +8,8 @@ import pytest
 from hxbench.io.manifest import Expected, Sample, write_manifest
 from hxbench.io.media import write_wav
 from hxbench.synth.renderer import BEHAVIOUR_NAMES
-from reference_models.humanexpert.data import load_training_data
 from reference_models.humanexpert.hxsynth_data import bundle_from_hxsynth
+from reference_models.humanexpert.train import load_training_data
 
 LAYOUT = list(BEHAVIOUR_NAMES)
 
@@ -113,19 +113,21 @@ def test_generated_samples_are_deterministic_and_balanced():
 
 @pytest.mark.slow
 def test_generated_lip_clip_equals_the_builds(tmp_path):
-    """generate_hxsynth(seed, k + 1, 0)[k] is the k-th lip clip of build(..., seed) (train first, then test)."""
+    """generate_hxsynth(seed, n, 0)[k] is train lip clip k of build(..., seed), and
+    hxbench.synth.lip_sync_clip gives any split's clip (each split has its own streams)."""
     from hxbench.io.manifest import load_manifest
     from hxbench.io.media import read_audio
-    from hxbench.synth.build import SIZES, build
+    from hxbench.synth import SIZES, build, lip_sync_clip
     from reference_models.humanexpert.hxsynth_data import generate_hxsynth
 
     build(tmp_path / "b", "tiny", seed=3, protocols=("lip_sync",), progress=False)
-    n_train = SIZES["tiny"].lip[0]
-    lips, _ = generate_hxsynth(3, n_train + 1, 0, n_identities=SIZES["tiny"].n_identities)
-    for split, k in (("train", 0), ("test", n_train)):
+    n_train, n_ids = SIZES["tiny"].lip[0], SIZES["tiny"].n_identities
+    lips, _ = generate_hxsynth(3, n_train, 0, n_identities=n_ids)
+    test0 = lip_sync_clip(3, "test", 0, n_ids)
+    for split, k, (audio, beh, text) in (("train", 0, lips[0]), ("train", n_train - 1, lips[-1]),
+                                         ("test", 0, (test0.audio, test0.behaviour, test0.text))):
         m = load_manifest(tmp_path / "b" / "lip_sync" / f"{split}.jsonl")
-        s = m.samples[0]
-        audio, beh, text = lips[k]
+        s = m.samples[k]
         assert text == s.text
         assert np.allclose(beh, np.load(m.resolve(s.meta["behaviour"])), atol=1e-6)
         assert np.allclose(audio, read_audio(m.resolve(s.driving_audio), 16000), atol=1e-3)

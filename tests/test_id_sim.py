@@ -72,7 +72,7 @@ def _clip(frames):
 
 
 def test_metric_on_a_talking_face_video_with_no_face_frames(photos):
-    from hxbench.synth.render import BEHAVIOUR_DIM, B, render
+    from hxbench.synth.renderer import BEHAVIOUR_DIM, B, render
 
     astro, hopper = photos
     T = 6

@@ -48,7 +48,7 @@ def test_lmd_rendered_faces_orders_by_mouth_difference():
     from hxbench.metrics.lmd import LMD
     from hxbench.io.media import Clip
     from hxbench.synth.photos import astronaut
-    from hxbench.synth.render import BEHAVIOUR_DIM, B, render
+    from hxbench.synth.renderer import BEHAVIOUR_DIM, B, render
 
     img = np.asarray(Image.fromarray(astronaut()).resize((256, 256), Image.BILINEAR))
     n = 12

@@ -298,13 +298,29 @@ def test_decoder_finetune_leaves_encoder_and_latent_scale_unchanged():
     rng = np.random.default_rng(0)
     vids = [SimpleNamespace(frames=rng.integers(0, 255, (cfg.clip_frames + 8, cfg.image_size, cfg.image_size, 3),
                                                 dtype=np.uint8)) for _ in range(2)]
-    vae, info = train_vae(vids, cfg, minutes=0.02, log=lambda *a: None)
+    vae, info = train_vae(vids, cfg, steps=2, log=lambda *a: None)
     assert info["steps"] >= 1
     enc = {k: v.clone() for k, v in vae.encoder.state_dict().items()}
     dec = {k: v.clone() for k, v in vae.decoder.state_dict().items()}
     shift, scale = vae.lat_shift.clone(), vae.lat_scale.clone()
-    vae, info = finetune_decoder(vae, vids, minutes=0.02, log=lambda *a: None)
+    vae, info = finetune_decoder(vae, vids, steps=2, log=lambda *a: None)
     assert info["steps"] >= 1
     assert all(torch.equal(enc[k], v) for k, v in vae.encoder.state_dict().items())
     assert any(not torch.equal(dec[k], v) for k, v in vae.decoder.state_dict().items())
     assert torch.equal(shift, vae.lat_shift) and torch.equal(scale, vae.lat_scale)
+
+
+def test_config_from_dict_is_strict_and_every_shipped_checkpoint_config_loads():
+    import json
+    from pathlib import Path
+
+    from reference_models.omnihuman.model import OmniConfig
+
+    ckpts = sorted((Path(__file__).resolve().parent.parent / "reference_models" / "omnihuman"
+                    / "checkpoints").glob("*/config.json"))
+    assert ckpts
+    for path in ckpts:
+        d = json.loads(path.read_text())
+        assert {k: v for k, v in OmniConfig.from_dict(d).to_dict().items() if k in d} == d
+    with pytest.raises(ValueError, match=r"unknown OmniConfig field\(s\) \['vae_width'\]"):
+        OmniConfig.from_dict({**get_config("tiny").to_dict(), "vae_width": 64})

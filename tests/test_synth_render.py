@@ -1,4 +1,4 @@
-"""The behaviour -> video renderer (hxbench.synth.render) on the astronaut photo."""
+"""The behaviour -> video renderer (hxbench.synth.renderer) on the astronaut photo."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("mediapipe")
 from hxbench import face  # noqa: E402
 from hxbench.synth.photos import identities  # noqa: E402
-from hxbench.synth.render import B, BEHAVIOUR_DIM, BEHAVIOUR_NAMES, RigError, render  # noqa: E402
+from hxbench.synth.renderer import B, BEHAVIOUR_DIM, BEHAVIOUR_NAMES, RigError, render  # noqa: E402
 
 
 @pytest.fixture(scope="module")

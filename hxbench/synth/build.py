@@ -26,6 +26,7 @@ import numpy as np
 
 from hxbench.io.manifest import Expected, Sample, manifest_revision, write_manifest
 from hxbench.io.media import write_video, write_wav
+from hxbench.io.speech import Speech, synthesize
 from hxbench.synth import behaviour as beh_mod
 from hxbench.synth import body as body_mod
 from hxbench.synth import qa as qa_mod
@@ -34,8 +35,7 @@ from hxbench.synth.renderer import BEHAVIOUR_NAMES, behaviour_to_landmarks, get_
 
 FPS = 25
 SR = 16000
-# 2: a test clip's random stream is keyed by (split, index within split), so no size's test
-# clip equals another size's train clip (in 1, tiny's test clips were small's train clips 3-5).
+# Names the random-stream layout: it changes whenever a seed would give other data.
 GENERATOR_VERSION = "hx-synth 2"
 PROTOCOLS = ("lip_sync", "listen_to_command", "multi_person", "full_body", "audio_qa")
 _PROTO_ID = {p: i for i, p in enumerate(PROTOCOLS)}
@@ -103,13 +103,49 @@ def _pad(audio: np.ndarray, n_frames: int) -> np.ndarray:
     return out
 
 
-def _speak(text: str, rng: np.random.Generator):
-    from hxbench.io.speech import synthesize
-
+def _speak(text: str, rng: np.random.Generator) -> Speech:
     voice = str(rng.choice(VOICES))
     rate = int(rng.integers(150, 190))
     pitch = int(rng.integers(35, 65))
     return synthesize(text, voice=voice, rate=rate, pitch=pitch)
+
+
+# -- clip recipes (public: training-data generators replay them without rendering) ------------
+@dataclass(frozen=True)
+class LipSyncClip:
+    identity: int  # index into the build's identity list
+    text: str
+    speech: Speech
+    audio: np.ndarray  # float32 at SR, padded with silence to len(behaviour) frames
+    behaviour: np.ndarray  # [T, 11] in BEHAVIOUR_NAMES layout
+
+
+@dataclass(frozen=True)
+class CommandClip:
+    identity: int
+    behaviour: np.ndarray  # [n_frames, 11]
+
+
+def lip_sync_clip(seed: int, split: str, index: int, n_identities: int) -> LipSyncClip:
+    """Everything but the video of lip_sync clip ``index`` of ``split`` in a build with ``seed``
+    and ``n_identities`` identities, drawn from the clip's own random stream, so a training-set
+    generator gets exactly a build's clip without rendering it."""
+    rng = _clip_rng(seed, "lip_sync", split, index)
+    identity = int(rng.integers(n_identities))
+    text = sentence(rng)
+    speech = _speak(text, rng)
+    T = _n_frames(speech.duration + 0.2)
+    audio = _pad(speech.audio, T)
+    return LipSyncClip(identity, text, speech, audio, beh_mod.speech_behaviour(speech.phonemes, audio, SR, T, rng))
+
+
+def command_clip(seed: int, split: str, index: int, command: str, n_frames: int,
+                 n_identities: int) -> CommandClip:
+    """Identity and behaviour of listen_to_command clip ``index`` of ``split`` performing
+    ``command`` (a key of ``COMMANDS``); the build picks the command, a caller may pick another."""
+    rng = _clip_rng(seed, "listen_to_command", split, index)
+    identity = int(rng.integers(n_identities))
+    return CommandClip(identity, beh_mod.command_behaviour(command, n_frames, rng))
 
 
 class _Writer:
@@ -155,21 +191,16 @@ def _lip_sync(root: Path, spec: SizeSpec, seed: int, ids, progress) -> dict:
     for split, n in zip(("train", "test"), spec.lip):
         samples = []
         for i in range(n):
-            rng = _clip_rng(seed, "lip_sync", split, i)
+            clip = lip_sync_clip(seed, split, i, len(ids))
             sid = f"lip_{split}_{i:04d}"
-            ident = ids[int(rng.integers(len(ids)))]
-            text = sentence(rng)
-            speech = _speak(text, rng)
-            T = _n_frames(speech.duration + 0.2)
-            audio = _pad(speech.audio, T)
-            beh = beh_mod.speech_behaviour(speech.phonemes, audio, SR, T, rng)
+            ident, speech, audio, T = ids[clip.identity], clip.speech, clip.audio, len(clip.behaviour)
             rig = get_rig(ident.image)
-            frames = render_landmarks(rig, behaviour_to_landmarks(rig, beh))
+            frames = render_landmarks(rig, behaviour_to_landmarks(rig, clip.behaviour))
             samples.append(Sample(
                 sample_id=sid, reference_image=w.image(ident.name, ident.image),
-                driving_audio=w.wav(sid, audio), reference_video=w.mp4(sid, frames, audio), text=text,
+                driving_audio=w.wav(sid, audio), reference_video=w.mp4(sid, frames, audio), text=clip.text,
                 expected=_expected(T, frames.shape[2], frames.shape[1], True),
-                meta={"behaviour": w.npy(sid, "behaviour", beh.astype(np.float32)),
+                meta={"behaviour": w.npy(sid, "behaviour", clip.behaviour.astype(np.float32)),
                       "behaviour_layout": list(BEHAVIOUR_NAMES), "identity": ident.name,
                       "identity_recipe": ident.recipe, "voice": speech.voice, "rate": speech.rate,
                       **speech.to_meta()}))
@@ -188,11 +219,9 @@ def _listen(root: Path, spec: SizeSpec, seed: int, ids, progress) -> dict:
     for split in ("train", "test"):
         samples = []
         for i, cmd in enumerate(jobs[split]):
-            rng = _clip_rng(seed, "listen_to_command", split, i)
+            clip = command_clip(seed, split, i, cmd, spec.cmd_frames, len(ids))
             sid = f"cmd_{split}_{i:04d}_{cmd}"
-            ident = ids[int(rng.integers(len(ids)))]
-            T = spec.cmd_frames
-            beh = beh_mod.command_behaviour(cmd, T, rng)
+            ident, beh, T = ids[clip.identity], clip.behaviour, spec.cmd_frames
             rig = get_rig(ident.image)
             frames = render_landmarks(rig, behaviour_to_landmarks(rig, beh))
             samples.append(Sample(

@@ -25,7 +25,17 @@ import torch
 
 from reference_models.humanexpert.model import SPECIALS
 from reference_models.humanexpert.tokenizers import ByteBPE, SpeechTokenizer
-from reference_models.humanexpert.train import Example
+
+
+@dataclass
+class Example:
+    """One training sample: a token prefix, optional LM targets, optional behaviour."""
+
+    tokens: list[int]
+    behaviour: np.ndarray | None = None  # [T, D] float32
+    m_pos0: int = 0  # RoPE position of behaviour frame 0
+    lm_mask: list[bool] | None = None  # which tokens are LM targets (predicted from the previous one)
+    kind: str = ""
 
 
 class Vocab:
@@ -94,24 +104,6 @@ class TrainingBundle:
         out = Path(out)
         self.bpe.save(out.parent / (out.name + ".bpe.json"))
         torch.save(self.speech.state_dict(), out.parent / (out.name + ".speech.pt"))
-
-
-def load_training_data(spec: str, seed: int = 0, **kw) -> TrainingBundle:
-    """``toy``, ``hxsynth-gen`` or ``hxsynth:<dir>[,<dir>...]``; ``kw`` go to
-    ``hxsynth_data.bundle_from_hxsynth`` (``gen``, ``tokenizers``)."""
-    if spec == "toy":
-        return toy_bundle(seed)
-    if spec == "hxsynth-gen":
-        from reference_models.humanexpert import hxsynth_data
-
-        return hxsynth_data.bundle_from_generators(seed)
-    if spec.startswith("hxsynth:"):
-        from reference_models.humanexpert import hxsynth_data
-
-        return hxsynth_data.bundle_from_hxsynth(spec.split(":", 1)[1], seed, **kw)
-    if kw:
-        raise ValueError(f"options {sorted(kw)} only apply to hxsynth:<dir> data")
-    raise ValueError(f"unknown data source {spec!r}; use 'toy' or 'hxsynth:<dir>'")
 
 
 # --------------------------------------------------------------------------- toy data

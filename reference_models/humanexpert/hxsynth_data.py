@@ -10,17 +10,15 @@ outputs (``bundle_from_hxsynth``):
   pre-training of the text-speech expert, T and S->T); ``audio_qa/test.jsonl`` (if present)
   becomes ``qa_eval`` (held-out items: a tiny model cannot know those facts, so expect ~0).
 
-Test splits are never trained on. Since hx-synth 2, clip i of a split is drawn from
-``rng([seed, protocol, i, split])``, so no size's train clip is another size's test clip (in
-hx-synth 1, clips were numbered across train then test, and a "small" build's train clips
-included the "tiny" build of the same seed's test clips). Training on another seed than the
-one evaluated is still the safe habit (the committed checkpoint trains on generator seed 101).
+Test splits are never trained on. Clip i of a split is drawn from
+``rng([seed, protocol, i, split])``, so no size's train clip is another size's test clip;
+training on another seed than the one evaluated is still the safe habit.
 
 ``hxsynth-gen`` (no build needed) generates the same kind of data with hx-synth's own pure
 functions: espeak-ng sentences (``hxbench.io.speech``) ->
 ``speech_behaviour`` (mouth follows phonemes + loudness, idle head motion, blinks) for lip
 sync, and ``command_behaviour`` for the ten listen-to-command commands; behaviour is the
-renderer's 11-d layout (``hxbench.synth.render.BEHAVIOUR_NAMES``), standardised per dimension
+renderer's 11-d layout (``hxbench.synth.renderer.BEHAVIOUR_NAMES``), standardised per dimension
 (the stats are stored in the checkpoint). QA pre-training text is the toy arithmetic corpus.
 """
 
@@ -31,9 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reference_models.humanexpert.data import NUM, TrainingBundle, Vocab
+from reference_models.humanexpert.data import NUM, Example, TrainingBundle, Vocab
 from reference_models.humanexpert.tokenizers import ByteBPE, SpeechTokenizer
-from reference_models.humanexpert.train import Example
 
 WORDS = ("the quick brown fox jumps over a lazy dog while seven bold pilots map open water "
          "people often talk about music books rivers mountains cities and summer mornings "
@@ -43,7 +40,7 @@ WORDS = ("the quick brown fox jumps over a lazy dog while seven bold pilots map 
 def bundle_from_generators(seed: int = 0, n_speech: int = 60, n_cmd_each: int = 16, n_qa: int = 400) -> TrainingBundle:
     from hxbench.io.speech import synthesize
     from hxbench.synth.behaviour import COMMANDS, command_behaviour, speech_behaviour
-    from hxbench.synth.render import BEHAVIOUR_DIM
+    from hxbench.synth.renderer import BEHAVIOUR_DIM
 
     rng = np.random.default_rng(seed)
     fps = 25.0
@@ -88,37 +85,27 @@ def bundle_from_generators(seed: int = 0, n_speech: int = 60, n_cmd_each: int = 
 
 
 def generate_hxsynth(seed: int, n_lip: int, n_cmd: int, n_identities: int = 12):
-    """hx-synth training samples without rendering video (seconds instead of a build's minutes).
+    """hx-synth training samples without rendering video (much faster than a build).
 
-    Follows ``hxbench.synth.build``'s recipes draw for draw: lip sample k uses the random stream
-    ``rng([seed, lip_sync, k, train])`` (identity draw, ``sentence``, voice / rate / pitch, padded audio
-    of ``ceil((duration + 0.2) * 25)`` frames, ``speech_behaviour``), i.e. it equals train lip clip k
-    of a build with this seed (its train stream; test clips use another stream). Commands cycle through the ten
-    ``COMMANDS`` (balanced, unlike a build's random train draw) with ``command_behaviour`` of
-    the build's 50 frames on ``rng([seed, listen_to_command, k])``. Use a seed that no evaluated
-    build has. Returns (lips [(audio 16 kHz, behaviour [T, 11], text)], cmds [(command text, behaviour)]).
+    Lip sample k is train lip_sync clip k of a build with this seed (``hxbench.synth.lip_sync_clip``).
+    Commands cycle through the ten ``COMMANDS`` (balanced, unlike a build's random train draw),
+    sample k with the random stream of train listen_to_command clip k and a "small" build's clip
+    length. Use a seed that no evaluated build has. Returns (lips [(audio 16 kHz, behaviour
+    [T, 11], text)], cmds [(command text, behaviour)]).
     """
-    from hxbench.synth import behaviour as beh_mod
-    import importlib
+    from hxbench.synth import SIZES, command_clip, lip_sync_clip
+    from hxbench.synth.behaviour import COMMANDS
 
-    B = importlib.import_module("hxbench.synth.build")  # the module (the package exports a function of that name)
-
-    lips, cmds = [], []
+    lips = []
     for k in range(n_lip):
-        rng = B._clip_rng(seed, "lip_sync", "train", k)
-        rng.integers(n_identities)  # the build's identity draw (keeps the stream aligned)
-        text = B.sentence(rng)
-        speech = B._speak(text, rng)
-        T = B._n_frames(speech.duration + 0.2)
-        audio = B._pad(speech.audio, T)
-        beh = beh_mod.speech_behaviour(speech.phonemes, audio, B.SR, T, rng)
-        lips.append((audio, beh.astype(np.float32), text))
-    names = list(beh_mod.COMMANDS)
+        clip = lip_sync_clip(seed, "train", k, n_identities)
+        lips.append((clip.audio, clip.behaviour.astype(np.float32), clip.text))
+    names = list(COMMANDS)
+    cmds = []
     for k in range(n_cmd):
-        rng = B._clip_rng(seed, "listen_to_command", "train", k)
-        rng.integers(n_identities)
         cmd = names[k % len(names)]
-        cmds.append((beh_mod.COMMANDS[cmd], beh_mod.command_behaviour(cmd, B.SIZES["small"].cmd_frames, rng).astype(np.float32)))
+        beh = command_clip(seed, "train", k, cmd, SIZES["small"].cmd_frames, n_identities).behaviour
+        cmds.append((COMMANDS[cmd], beh.astype(np.float32)))
     return lips, cmds
 
 

@@ -4,11 +4,11 @@ L = lambda_LM * L_LM + lambda_DF * L_DF. Paper setting (``--mode frozen``): the 
 is frozen and lambda_LM = 0; only the behaviour expert learns, by diffusion forcing (per-token
 independent noise levels, eps-prediction, condition dropout p = 0.1 for CFG), AdamW.
 
-Data are ``Example`` objects: a prefix of unified-vocabulary token ids (text / speech / special),
-optional LM targets, and optionally a behaviour array [T, D] whose frame j has the RoPE position
-``m_pos0 + j`` (time-aligned: for speech-driven samples m_pos0 is the position of the first
-speech token, which is the speech token of frame 0). ``data.py``-style builders live in
-``reference_models/humanexpert/data.py``.
+Data are ``data.Example`` objects: a prefix of unified-vocabulary token ids (text / speech /
+special), optional LM targets, and optionally a behaviour array [T, D] whose frame j has the RoPE
+position ``m_pos0 + j`` (time-aligned: for speech-driven samples m_pos0 is the position of the
+first speech token, which is the speech token of frame 0). ``--data`` picks the builder
+(``load_training_data``): ``data.toy_bundle`` or the hx-synth readers of ``hxsynth_data.py``.
 
 Usage (reproduces the committed checkpoint; see README.md)::
 
@@ -23,24 +23,17 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from reference_models.humanexpert import hxsynth_data
+from reference_models.humanexpert.data import Example, TrainingBundle, toy_bundle
 from reference_models.humanexpert.model import HumanExpert, HumanExpertConfig, get_config, save_checkpoint
 from reference_models.humanexpert.sampler import NoiseSchedule, diffusion_forcing_loss, sample_training_levels
-
-
-@dataclass
-class Example:
-    tokens: list[int]
-    behaviour: np.ndarray | None = None  # [T, D] float32
-    m_pos0: int = 0  # RoPE position of behaviour frame 0
-    lm_mask: list[bool] | None = None  # which tokens are LM targets (predicted from the previous one)
-    kind: str = ""
 
 
 @dataclass
@@ -184,7 +177,9 @@ def train(
     max_seconds: float | None = None,
     log=print,
 ) -> list[float]:
-    """AdamW over trainable parameters. Returns the per-step losses."""
+    """``steps`` AdamW steps over the trainable parameters (warm-up, then cosine decay over the
+    planned steps, so a run cut short by ``max_seconds`` is a prefix of the full run). Returns
+    the per-step losses."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -217,11 +212,26 @@ def train(
         losses.append(float(loss.detach()))
         if log and (step % log_every == 0 or step == steps - 1):
             log(f"step {step:5d} loss {np.mean(losses[-log_every:]):.4f} ({time.time() - t0:.0f}s)")
-        if max_seconds and time.time() - t0 > max_seconds:
-            log(f"stopping at step {step}: time limit {max_seconds}s")
+        if max_seconds is not None and time.time() - t0 > max_seconds:
+            if log:
+                log(f"--max-minutes reached: stopping after {step + 1} of {steps} steps")
             break
     model.eval()
     return losses
+
+
+def load_training_data(spec: str, seed: int = 0, **kw) -> TrainingBundle:
+    """``toy``, ``hxsynth-gen`` or ``hxsynth:<dir>[,<dir>...]``; ``kw`` go to
+    ``hxsynth_data.bundle_from_hxsynth`` (``gen``, ``tokenizers``)."""
+    if spec == "toy":
+        return toy_bundle(seed)
+    if spec == "hxsynth-gen":
+        return hxsynth_data.bundle_from_generators(seed)
+    if spec.startswith("hxsynth:"):
+        return hxsynth_data.bundle_from_hxsynth(spec.split(":", 1)[1], seed, **kw)
+    if kw:
+        raise ValueError(f"options {sorted(kw)} only apply to hxsynth:<dir> data")
+    raise ValueError(f"unknown data source {spec!r}; use 'toy' or 'hxsynth:<dir>'")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--max-minutes", type=float, default=10.0)
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="optional wall-clock cap on training (30 %% of it for LM pre-training): a "
+                         "stage past it stops early and says so (the steps done are recorded)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--compile", action="store_true", help="torch.compile (CUDA)")
     ap.add_argument("--save-dtype", default="float32", choices=["float32", "float16", "bfloat16"],
@@ -252,8 +264,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    from reference_models.humanexpert import data as hxdata
-
     t0, c0 = time.time(), time.process_time()
     kw = {}
     if a.gen:
@@ -267,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         bp = Path(a.init_from)
         kw["tokenizers"] = (ByteBPE.load(bp.parent / (bp.name + ".bpe.json")),
                             SpeechTokenizer.from_state_dict(torch.load(bp.parent / (bp.name + ".speech.pt"), weights_only=True)))
-    bundle = hxdata.load_training_data(a.data, seed=a.seed, **kw)
+    bundle = load_training_data(a.data, seed=a.seed, **kw)
     data_seconds, data_cpu = time.time() - t0, time.process_time() - c0
     t0, c0 = time.time(), time.process_time()  # --max-minutes bounds training, not data preparation
     overrides = {"text_vocab": bundle.bpe.vocab_size, "speech_vocab": bundle.speech.K,
@@ -285,12 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     model = model.to(a.device)
     if a.compile:
         model = torch.compile(model)  # type: ignore[assignment]
-    budget = a.max_minutes * 60
+    budget = a.max_minutes * 60 if a.max_minutes else None
     lm_losses = train(model, bundle.lm_examples, a.lm_steps, objective="lm", lr=a.lr, window=None, seed=a.seed,
-                      batch_size=a.batch_size, max_seconds=budget * 0.3)
+                      batch_size=a.batch_size, max_seconds=budget and budget * 0.3)
     model.freeze_text_speech(True)
     df_losses = train(model, bundle.behaviour_examples, a.steps, objective="df", lr=a.lr, window=a.window,
-                      seed=a.seed + 1, batch_size=a.batch_size, max_seconds=budget - (time.time() - t0))
+                      seed=a.seed + 1, batch_size=a.batch_size, max_seconds=budget and budget - (time.time() - t0))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     bundle.save_tokenizers(out)

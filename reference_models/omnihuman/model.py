@@ -94,13 +94,18 @@ class OmniConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "OmniConfig":
+        """Strict: an unknown key means a checkpoint from another version of this model, whose
+        weights would be misread, so it raises rather than being dropped."""
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown OmniConfig field(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
 
 
 CONFIGS: dict[str, OmniConfig] = {
     # CPU: 64x64, 16 frames (0.64 s) -> 4x8x8x16 latents -> 64 video tokens, 2.2M params
-    # (d 96 keeps the committed fp16 checkpoint under 5 MB; ~0.3 s/step at batch 8, 1 core)
+    # (d 96 keeps the committed fp16 checkpoint under 5 MB)
     "tiny": OmniConfig(),
     # CPU, hx-synth: 64x64 frames, a x4 (not x8) spatial VAE with 8 channels (4x16x16x8
     # latents, 24x compression; the x8 VAE blurred faces past what the face mesh detects) and

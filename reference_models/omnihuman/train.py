@@ -1,8 +1,8 @@
 """Train the OmniHuman-style reference model: 3D VAE, then the MMDiT with the MM-branch warm-up.
 
     .venv/bin/python -m reference_models.omnihuman.train --manifest DATA/manifest.jsonl \
-        --config tiny --out reference_models/omnihuman/checkpoints/tiny --vae-minutes 4 \
-        --dit-minutes 6 --seed 0
+        --config tiny --out reference_models/omnihuman/checkpoints/tiny --vae-steps 800 \
+        --dit-steps 400 350 500 --seed 0
 
 Stages (OmniHuman-1.5 §3.3 "Symmetric Fusion and Warm-Up", in miniature):
   0. base: video + text branches only (audio always dropped) - stands in for the paper's
@@ -10,20 +10,23 @@ Stages (OmniHuman-1.5 §3.3 "Symmetric Fusion and Warm-Up", in miniature):
   1. warm-up: all three branches trained jointly, starting from the base;
   2. final: text and video branches re-initialised from the base (stage 0) weights, the audio
      branch from stage 1, then everything fine-tuned.
-``--no-warmup`` trains one joint stage for the whole budget instead (the ablation).
-``--decoder-minutes`` then fine-tunes only the VAE decoder (the encoder is frozen, so the
-latents a DiT was trained on do not change); with ``--vae`` and ``--dit`` it upgrades the decoder
-of an existing checkpoint.
+``--dit-steps`` names the steps of stages 0, 1 and 2; with ``--no-warmup`` it is one number, the
+steps of a single joint stage (the ablation). ``--decoder-steps`` then fine-tunes only the VAE
+decoder (the encoder is frozen, so the latents a DiT was trained on do not change); with
+``--vae`` and ``--dit`` it upgrades the decoder of an existing checkpoint.
 
-Every run writes ``vae.pt`` / ``dit.pt`` (fp16 state dicts), ``config.json``,
-``train_config.json`` (arguments, data revision, losses, wall time, torch version) and
-``SHA256SUMS``. Runs are bounded by wall-clock minutes; with ``--threads 1`` they share a
-2-core machine politely.
+Every stage runs a fixed number of optimizer steps, and every random draw comes from ``--seed``,
+so a run is reproducible step for step (on the same device and torch version). ``--max-minutes``
+only caps the wall time: a stage past it stops early and says so, in the log and in
+``train_config.json``. Every run writes ``vae.pt`` / ``dit.pt`` (fp16 state dicts),
+``config.json``, ``train_config.json`` (arguments, data revision, steps and losses per stage,
+torch version) and ``SHA256SUMS``. ``--threads 1`` shares a small machine politely.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import hashlib
 import json
@@ -35,7 +38,7 @@ import numpy as np
 import torch
 
 from .flow import FlowBatch, flow_loss
-from .model import AUDIO, TEXT, VIDEO, OmniConfig, OmniMMDiT, get_config, tokenize
+from .model import AUDIO, OmniConfig, OmniMMDiT, get_config, tokenize
 from .vae import VideoVAE, frames_to_tensor, psnr
 
 
@@ -55,6 +58,38 @@ def load_fp32(module: torch.nn.Module, path: Path) -> torch.nn.Module:
 
 
 # ---------------------------------------------------------------------------------------------
+def optimise(name: str, opt: torch.optim.Optimizer, steps: int, loss_fn, log=print,
+             deadline: float | None = None, lr_decay: bool = False, log_every: int = 50) -> dict:
+    """``steps`` optimizer steps on ``loss_fn()`` (gradients clipped to norm 1). ``lr_decay``:
+    the learning rate falls linearly to 10 % over the planned steps, so a run cut short by
+    ``deadline`` (a time.time()) is a prefix of the full run."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    lr0 = [g["lr"] for g in opt.param_groups]
+    losses: list[float] = []
+    t0 = time.time()
+    for step in range(steps):
+        if deadline is not None and time.time() > deadline:
+            log(f"{name}: --max-minutes reached, stopping after {step} of {steps} steps")
+            break
+        if lr_decay:
+            for g, lr in zip(opt.param_groups, lr0):
+                g["lr"] = lr * (1.0 - 0.9 * step / steps)
+        loss = loss_fn()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        losses.append(loss.item())
+        if (step + 1) % log_every == 0:
+            log(f"{name} step {step + 1} loss {np.mean(losses[-log_every:]):.4f}")
+    seconds = time.time() - t0
+    return {"stage": name, "steps": len(losses), "planned_steps": steps,
+            "stopped_early": len(losses) < steps, "seconds": round(seconds, 1),
+            "steps_per_s": len(losses) / max(seconds, 1e-9),
+            "final_loss": float(np.mean(losses[-log_every:])) if losses else None}
+
+
+# ---------------------------------------------------------------------------------------------
 # VAE
 # ---------------------------------------------------------------------------------------------
 def _vae_batch(videos, rng: random.Random, batch: int, clip: int, cfg: OmniConfig) -> torch.Tensor:
@@ -71,8 +106,9 @@ def _vae_batch(videos, rng: random.Random, batch: int, clip: int, cfg: OmniConfi
     return torch.cat(xs)
 
 
-def train_vae(videos, cfg: OmniConfig, minutes: float, batch: int = 3, clip: int | None = None,
-              lr: float = 2e-3, seed: int = 0, log=print, init: str | None = None):
+def train_vae(videos, cfg: OmniConfig, steps: int, batch: int = 3, clip: int | None = None,
+              lr: float = 2e-3, seed: int = 0, log=print, init: str | None = None,
+              deadline: float | None = None):
     """Clips of ``clip`` frames (default cfg.clip_frames: shorter clips teach the decoder to
     lean on the temporal zero padding and it then decodes long sequences badly)."""
     clip = clip or cfg.clip_frames
@@ -82,23 +118,8 @@ def train_vae(videos, cfg: OmniConfig, minutes: float, batch: int = 3, clip: int
     if init:
         load_fp32(vae, Path(init))
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
-    t_start = time.time()
-    t_end = t_start + minutes * 60
-    step, losses = 0, []
-    while time.time() < t_end:
-        frac = (time.time() - t_start) / max(t_end - t_start, 1e-9)
-        for group in opt.param_groups:  # linear decay to 10 % over the time budget
-            group["lr"] = lr * (1.0 - 0.9 * frac)
-        x = _vae_batch(videos, rng, batch, clip, cfg)
-        loss, rec = vae.loss(x)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
-        step += 1
-        if step % 50 == 0:
-            log(f"vae step {step} loss {np.mean(losses[-50:]):.4f} psnr {psnr(rec, x):.2f}")
+    info = optimise("vae", opt, steps, lambda: vae.loss(_vae_batch(videos, rng, batch, clip, cfg))[0],
+                    log, deadline, lr_decay=True)
     # latent normalisation from the data
     vae.eval()
     with torch.no_grad():
@@ -106,46 +127,33 @@ def train_vae(videos, cfg: OmniConfig, minutes: float, batch: int = 3, clip: int
         z = torch.cat([t.flatten() for t in zs])
         vae.lat_shift.fill_(z.mean())
         vae.lat_scale.fill_(1.0 / z.std().clamp_min(1e-6))
-    return vae, {"steps": step, "final_loss": float(np.mean(losses[-50:])) if losses else None}
+    return vae, info
 
 
-def finetune_decoder(vae: VideoVAE, videos, minutes: float, batch: int = 3, lr: float = 1e-3,
-                     seed: int = 0, log=print):
+def finetune_decoder(vae: VideoVAE, videos, steps: int, batch: int = 3, lr: float = 1e-3,
+                     seed: int = 0, log=print, deadline: float | None = None):
     """Train only the decoder on the frozen encoder's mean latents (L1 + MSE, lr decaying
     linearly to 10 %), ``clip`` = cfg.clip_frames windows. The encoder, lat_shift and lat_scale
     are untouched, so a DiT trained on this VAE's latents stays valid with the new decoder."""
     cfg = vae.cfg
-    clip = cfg.clip_frames
     torch.manual_seed(seed)
     rng = random.Random(seed)
     vae.eval()
     for p in vae.encoder.parameters():
         p.requires_grad_(False)
     opt = torch.optim.AdamW(vae.decoder.parameters(), lr=lr, weight_decay=0.0)
-    t_start = time.time()
-    t_end = t_start + minutes * 60
-    step, losses = 0, []
-    while time.time() < t_end:
-        frac = (time.time() - t_start) / max(t_end - t_start, 1e-9)
-        for group in opt.param_groups:
-            group["lr"] = lr * (1.0 - 0.9 * frac)
-        x = _vae_batch(videos, rng, batch, clip, cfg)
+
+    def loss_fn() -> torch.Tensor:
+        x = _vae_batch(videos, rng, batch, cfg.clip_frames, cfg)
         with torch.no_grad():
             z = vae.encode_dist(x)[0]
         rec = vae._dec(z)
-        loss = (rec - x).abs().mean() + torch.nn.functional.mse_loss(rec, x)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.decoder.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
-        step += 1
-        if step % 50 == 0:
-            log(f"decoder step {step} loss {np.mean(losses[-50:]):.4f} psnr {psnr(rec, x):.2f}")
+        return (rec - x).abs().mean() + torch.nn.functional.mse_loss(rec, x)
+
+    info = optimise("decoder", opt, steps, loss_fn, log, deadline, lr_decay=True)
     for p in vae.encoder.parameters():
         p.requires_grad_(True)
-    return vae.eval(), {"steps": step, "minutes": minutes,
-                        "final_loss": float(np.mean(losses[-50:])) if losses else None}
+    return vae.eval(), info
 
 
 @torch.no_grad()
@@ -198,41 +206,29 @@ def _to(batch: FlowBatch, device: str) -> FlowBatch:
     return FlowBatch(*(getattr(batch, f).to(device) for f in ("latents", "text_ids", "text_mask", "audio")))
 
 
-def run_stage(model, sampler, minutes, batch, lr, seed, log, name, drop_audio=None,
-              device: str = "cpu", step_fn=None):
-    """Train for ``minutes`` of wall time. On CUDA the forward runs under bf16 autocast;
-    ``step_fn`` (e.g. a torch.compile'd model) replaces ``model`` in the loss if given."""
+def run_stage(model, sampler, steps, batch, lr, seed, log, name, drop_audio=None,
+              device: str = "cpu", step_fn=None, deadline: float | None = None):
+    """``steps`` steps of the flow loss at a constant learning rate. On CUDA the forward runs
+    under bf16 autocast; ``step_fn`` (e.g. a torch.compile'd model) replaces ``model`` in the
+    loss if given."""
     cfg = model.cfg
     saved = cfg.p_drop_audio
     if drop_audio is not None:
         cfg.p_drop_audio = drop_audio
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     g = torch.Generator().manual_seed(seed)
-    t_end = time.time() + minutes * 60
-    losses, step = [], 0
     model.train()
     net = step_fn or model
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else None
-    t_start = time.time()
-    while time.time() < t_end:
+    cuda = device.startswith("cuda")
+
+    def loss_fn() -> torch.Tensor:
         b = _to(sampler.batch(batch), device)
-        if amp is not None:
-            with amp:
-                loss = flow_loss(net, b, generator=g)
-        else:
-            loss = flow_loss(net, b, generator=g)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
-        step += 1
-        if step % 100 == 0:
-            log(f"{name} step {step} loss {np.mean(losses[-100:]):.4f}")
+        with torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext():
+            return flow_loss(net, b, generator=g)
+
+    info = optimise(name, opt, steps, loss_fn, log, deadline, log_every=100)
     cfg.p_drop_audio = saved
-    return {"stage": name, "steps": step, "minutes": minutes, "device": device,
-            "steps_per_s": step / max(time.time() - t_start, 1e-9),
-            "final_loss": float(np.mean(losses[-100:])) if losses else None}
+    return {**info, "device": device}
 
 
 def stage2_state(base: dict, warmed: OmniMMDiT) -> dict:
@@ -243,10 +239,13 @@ def stage2_state(base: dict, warmed: OmniMMDiT) -> dict:
     return sd
 
 
-def train_dit(videos, latents, cfg: OmniConfig, minutes: float, batch: int = 8, lr: float = 1e-3,
+def train_dit(videos, latents, cfg: OmniConfig, steps: list[int], batch: int = 8, lr: float = 1e-3,
               seed: int = 0, warmup: bool = True, log=print, device: str = "cpu",
-              compile: bool = False, init: str | None = None):
-    """``init``: continue from this dit.pt (then ``warmup`` should be False: one joint stage)."""
+              compile: bool = False, init: str | None = None, deadline: float | None = None):
+    """``steps``: [stage 0, stage 1, stage 2] with ``warmup``, else [joint]. ``init``: continue
+    from this dit.pt (then ``warmup`` should be False: one joint stage)."""
+    if len(steps) != (3 if warmup else 1):
+        raise ValueError(f"steps {steps}: need 3 counts (stages 0, 1, 2) with the warm-up, 1 without")
     torch.manual_seed(seed)
     sampler = WindowSampler(videos, latents, cfg, seed)
     model = OmniMMDiT(cfg)
@@ -254,17 +253,16 @@ def train_dit(videos, latents, cfg: OmniConfig, minutes: float, batch: int = 8, 
         load_fp32(model, Path(init))
     model = model.to(device)
     net = torch.compile(model) if compile else None
-    kw = dict(device=device, step_fn=net)
+    kw = dict(device=device, step_fn=net, deadline=deadline)
     stages = []
     if not warmup:
-        stages.append(run_stage(model, sampler, minutes, batch, lr, seed, log, "joint", **kw))
+        stages.append(run_stage(model, sampler, steps[0], batch, lr, seed, log, "joint", **kw))
         return model.cpu(), stages
-    m0, m1, m2 = minutes * 0.4, minutes * 0.3, minutes * 0.3
-    stages.append(run_stage(model, sampler, m0, batch, lr, seed, log, "0-base", drop_audio=1.0, **kw))
+    stages.append(run_stage(model, sampler, steps[0], batch, lr, seed, log, "0-base", drop_audio=1.0, **kw))
     base = copy.deepcopy(model.state_dict())
-    stages.append(run_stage(model, sampler, m1, batch, lr, seed + 1, log, "1-warmup", **kw))
+    stages.append(run_stage(model, sampler, steps[1], batch, lr, seed + 1, log, "1-warmup", **kw))
     model.load_state_dict(stage2_state(base, model))
-    stages.append(run_stage(model, sampler, m2, batch, lr * 0.5, seed + 2, log, "2-finetune", **kw))
+    stages.append(run_stage(model, sampler, steps[2], batch, lr * 0.5, seed + 2, log, "2-finetune", **kw))
     return model.cpu(), stages
 
 
@@ -274,11 +272,14 @@ def main(argv=None) -> int:
     ap.add_argument("--manifest", required=True, help="hxbench manifest of talking videos")
     ap.add_argument("--config", default="tiny")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--vae-minutes", type=float, default=4.0)
-    ap.add_argument("--dit-minutes", type=float, default=6.0)
+    ap.add_argument("--vae-steps", type=int, default=800)
+    ap.add_argument("--dit-steps", type=int, nargs="+", default=[400, 350, 500],
+                    help="steps of DiT stages 0, 1, 2 (one number with --no-warmup; 0: no training)")
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="optional wall-clock cap on the whole run: stages stop early (and say so)")
     ap.add_argument("--vae", help="reuse a trained vae.pt instead of training one")
     ap.add_argument("--vae-init", help="continue training the VAE from this vae.pt")
-    ap.add_argument("--decoder-minutes", type=float, default=0.0,
+    ap.add_argument("--decoder-steps", type=int, default=0,
                     help="then fine-tune only the VAE decoder (encoder frozen: latents unchanged)")
     ap.add_argument("--dit-init", help="continue training the DiT from this dit.pt (use with "
                                        "--no-warmup and the VAE it was trained with)")
@@ -293,11 +294,16 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu", help="cpu | cuda (DiT in bf16 autocast on CUDA)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the DiT")
     args = ap.parse_args(argv)
+    if args.dit_steps == [0]:
+        args.dit_steps = [0] * (1 if args.no_warmup else 3)
+    if len(args.dit_steps) != (1 if args.no_warmup else 3):
+        ap.error("--dit-steps: three counts (stages 0, 1, 2), or one with --no-warmup")
     torch.set_num_threads(args.threads)
     cfg = get_config(args.config)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    deadline = t0 + args.max_minutes * 60 if args.max_minutes else None
     from hxbench.io.manifest import manifest_revision
 
     from .data import load_videos
@@ -315,15 +321,16 @@ def main(argv=None) -> int:
         vae = load_fp32(VideoVAE(cfg), Path(args.vae)).eval()
         info["vae"] = {"reused": args.vae, "sha256": sha256(Path(args.vae))}
     else:
-        vae, vinfo = train_vae(videos, cfg, args.vae_minutes, seed=args.seed, log=log,
-                               init=args.vae_init)
+        vae, vinfo = train_vae(videos, cfg, args.vae_steps, seed=args.seed, log=log,
+                               init=args.vae_init, deadline=deadline)
         if args.vae_init:
             vinfo["init"] = {"path": args.vae_init, "sha256": sha256(Path(args.vae_init))}
         info["vae"] = vinfo
     info["vae"]["psnr_db_first_32_frames"] = vae_psnr(vae, videos)
     log(f"vae psnr {info['vae']['psnr_db_first_32_frames']:.2f} dB")
-    if args.decoder_minutes > 0:
-        vae, dinfo = finetune_decoder(vae, videos, args.decoder_minutes, seed=args.seed, log=log)
+    if args.decoder_steps > 0:
+        vae, dinfo = finetune_decoder(vae, videos, args.decoder_steps, seed=args.seed, log=log,
+                                      deadline=deadline)
         dinfo["psnr_db_first_32_frames"] = vae_psnr(vae, videos)
         info["vae"]["decoder_finetune"] = dinfo
         log(f"vae psnr after decoder fine-tuning {dinfo['psnr_db_first_32_frames']:.2f} dB")
@@ -333,9 +340,9 @@ def main(argv=None) -> int:
         info["dit"] = {"reused": args.dit, "sha256": sha256(Path(args.dit))}
     else:
         latents = encode_videos(vae.eval(), videos)
-        model, stages = train_dit(videos, latents, cfg, args.dit_minutes, args.batch, args.lr,
+        model, stages = train_dit(videos, latents, cfg, args.dit_steps, args.batch, args.lr,
                                   args.seed, warmup=not args.no_warmup, log=log, device=args.device,
-                                  compile=args.compile, init=args.dit_init)
+                                  compile=args.compile, init=args.dit_init, deadline=deadline)
         info["dit"] = stages
         if args.dit_init:
             info["dit_init"] = {"path": args.dit_init, "sha256": sha256(Path(args.dit_init))}

@@ -1,4 +1,6 @@
-"""``omnihuman-tiny``: the OmniHuman-1.5-style reference model (reference_models/omnihuman).
+"""hxbench adapters of the OmniHuman-1.5-style reference model (``--model omnihuman-tiny`` ...).
+
+Importing this module registers them (hxbench loads it as a plug-in, see ``hxbench.registry``).
 
 Reference image -> pseudo last frame; driving audio -> audio branch; transcript / command /
 prompt -> rule-based agent schedule -> text branch (listen_to_command: the command is the

@@ -1,7 +1,8 @@
-"""HumanExpert reference model adapters (``--model humanexpert-tiny`` ...).
+"""hxbench adapters of the HumanExpert reference model (``--model humanexpert-tiny`` ...).
 
-Loads a checkpoint written by ``reference_models/humanexpert/train.py`` (state dict + config
-JSON + tokenizers) and answers three kinds of samples:
+Importing this module registers them (hxbench loads it as a plug-in, see ``hxbench.registry``).
+An adapter loads a checkpoint written by ``train.py`` (state dict + config JSON + tokenizers)
+and answers three kinds of samples:
 
 * QA (``question`` or ``question_audio``): greedy text answer from the text-speech expert;
 * lip sync (``driving_audio``): the audio is tokenised (teacher-forced speech tokens, as the
@@ -9,7 +10,7 @@ JSON + tokenizers) and answers three kinds of samples:
   CFG 1.5, chunk streaming) with time-aligned positions (frame j at the position of speech token
   j; with ``align_context`` checkpoints frame j's input also carries that token's embedding),
   and rendered onto the reference image
-  with ``hxbench.synth.render``; the driving audio is muxed in;
+  with ``hxbench.synth.renderer``; the driving audio is muxed in;
 * command (``command`` / ``text`` without audio): silent behaviour from the command text.
 """
 
@@ -22,9 +23,8 @@ import numpy as np
 
 from hxbench.adapters.base import Adapter, GenerationInput, GenerationOutput, register_model
 from hxbench.errors import HxbenchError
-from hxbench.paths import REFERENCE_MODELS_DIR
 
-CHECKPOINTS = REFERENCE_MODELS_DIR / "humanexpert" / "checkpoints"
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 TRAIN_CMD = ("python -m reference_models.humanexpert.train --size {size} --data hxsynth:<hx-synth dir> "
              "--out reference_models/humanexpert/checkpoints/humanexpert-{size}")
 
@@ -76,9 +76,9 @@ class HumanExpertAdapter(Adapter):
 
     def _render(self, x: GenerationInput, beh: np.ndarray, fps: float) -> np.ndarray:
         try:
-            from hxbench.synth.render import render
+            from hxbench.synth.renderer import render
         except ImportError as e:
-            raise HxbenchError(f"sample {x.sample_id}: the hx-synth renderer (hxbench.synth.render) is not available: {e}") from None
+            raise HxbenchError(f"sample {x.sample_id}: the hx-synth renderer (hxbench.synth.renderer) is not available: {e}") from None
         if x.reference_image is None:
             raise HxbenchError(f"sample {x.sample_id}: HumanExpert needs a reference image to render behaviour")
         video = np.asarray(render(x.reference_image, beh, fps))
@@ -96,9 +96,8 @@ class HumanExpertAdapter(Adapter):
 
     def generate(self, batch: list[GenerationInput]) -> list[GenerationOutput]:
         """CPU: the tiny/small networks' matrices are too small for intra-op threads to pay off, and
-        on a busy machine extra threads spin (measured on the shared 2-core box under load: 78 CPU-s
-        instead of 3.7 CPU-s for one 70-frame clip with 2 threads), so generation runs with
-        ``threads`` (default 1) torch threads and restores the process setting afterwards."""
+        on a busy machine extra threads spin (README.md, "Inference threads"), so generation runs
+        with ``threads`` (default 1) torch threads and restores the process setting afterwards."""
         import torch
 
         if self.device != "cpu" or not self.threads:
