@@ -157,3 +157,10 @@ def test_layers_import_only_downwards():
               for m, deps in sorted(import_graph().items()) for d in sorted(deps)
               if layer_of(d) > layer_of(m)]
     assert not upward, "imports against the layering:\n" + "\n".join(upward)
+
+
+def test_hxbench_never_imports_reference_models():
+    """The models plug into hxbench (entry points / DEFAULT_PLUGIN_MODULES), not the reverse."""
+    offenders = [f"{m} imports {d}" for m, deps in sorted(import_graph().items()) if m.startswith("hxbench")
+                 for d in sorted(deps) if d.startswith("reference_models")]
+    assert not offenders, offenders
