@@ -189,7 +189,14 @@ def test_fvd_clip_sampling_sharding_and_short_videos(monkeypatch):
     shards[0].merge(shards[2])
     merged = shards[0].compute()["fvd"]
     assert merged.n == whole.n == 6
-    assert abs(merged.value - whole.value) <= 1e-9 * max(whole.value, 1)
+    # The merged sums differ from the whole run's by rounding only (~1e-16 relative), but these
+    # covariances are rank-deficient (12 rows, 400 dims) and the Fréchet distance takes sqrtm of
+    # their product, which is accurate only to about sqrt(eps) * (tr S_gen + tr S_ref) and moves
+    # with the BLAS thread count: the bound is 1e-7 times that scale.
+    def trace_cov(side):
+        x = np.concatenate([sc.payload[side] for sc in scores]).astype(np.float64)
+        return float(np.trace(np.cov(x, rowvar=False, ddof=0)))
+    assert abs(merged.value - whole.value) <= 1e-7 * (trace_cov("gen") + trace_cov("ref"))
     one = build_metric("fvd[styleganv-16f]")
     assert one.update(SampleData("a", gen=_clip(vids[0][0]), ref=_clip(vids[0][1]))).payload["gen"].shape == (1, 400)
     assert one.ddof == 0 and build_metric("fvd[common-16f]").ddof == 1
