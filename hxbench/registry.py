@@ -89,7 +89,7 @@ WEIGHTS: Registry = Registry("weight")
 # optional dependency is missing is skipped; its entries are then simply absent.
 BUILTIN_PLUGIN_MODULES: tuple[str, ...] = (
     "hxbench.metrics",
-    "hxbench.nets.mediapipe",
+    "hxbench.nets",
     "hxbench.eval.tasks",
     "hxbench.adapters",
 )

@@ -150,9 +150,9 @@ class AVSync(PerSampleMetric):
     description = "hxbench's offline audio-mouth synchrony score (MediaPipe mouth opening vs speech energy)"
 
     def check_available(self) -> None:
-        from hxbench.face.detect import _mp
+        from hxbench.face import require_mediapipe
 
-        _mp()  # MetricUnavailable with the install command when mediapipe is missing
+        require_mediapipe()  # MetricUnavailable with the install command when mediapipe is missing
 
     def score_sample(self, sample: SampleData) -> dict[str, float]:
         from hxbench.io.media import read_video

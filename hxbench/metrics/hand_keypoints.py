@@ -188,9 +188,9 @@ class _HandMetric(PerSampleMetric):
             if importlib.util.find_spec("onnxruntime") is None:
                 raise MetricUnavailable(self.key, "the 'onnxruntime' package is missing", "pip install onnxruntime")
             return
-        from hxbench.face.detect import _mp
+        from hxbench.face import require_mediapipe
 
-        _mp()
+        require_mediapipe()
 
     def keypoints(self, sample: SampleData) -> HandKeypoints:
         if sample.gen is None:

@@ -219,7 +219,7 @@ def wholebody(frames: np.ndarray, key: str | None = None) -> dict[str, np.ndarra
 
     Returns keypoints (T, 133, 2) pixels, scores (T, 133) SimCC scores, person (T,) bool
     (a person box was detected)."""
-    from hxbench.face.detect import _cached
+    from hxbench.face import cached
 
     frames = np.asarray(frames)
     if frames.ndim == 3:
@@ -241,4 +241,4 @@ def wholebody(frames: np.ndarray, key: str | None = None) -> dict[str, np.ndarra
             kp[t], sc[t] = k[0], s[0]
         return {"keypoints": kp, "scores": sc, "person": person}
 
-    return _cached("dwpose-wholebody", (), frames, key, compute)
+    return cached("dwpose-wholebody", (), frames, key, compute)
