@@ -109,10 +109,10 @@ def synchrony(mouth: np.ndarray, energy_db: np.ndarray, fps: float = FPS,
             "av_offset": float(-lag)}
 
 
-# Studied, not used by the metric (bench/av_sync_study.py, docs/metrics/sync.md): scaling the
-# correlation by min(1, std(detrended mouth) / MOTION_FLOOR). Talking mouths on hx-synth:
-# std ~0.05; still-image landmark jitter after H.264: 0.0007-0.0014 on the demo clips but
-# 0.007-0.008 on a rendered astronaut, so a fixed floor does not reliably zero a still image.
+# Optional, not used by the metric: ``synchrony(motion_floor=MOTION_FLOOR)`` scales the
+# correlation by min(1, std(detrended mouth) / MOTION_FLOOR) to damp landmark jitter of a still
+# face; the jitter level depends on the face and the encoder, so a fixed floor does not
+# reliably zero a still image (docs/metrics/sync.md).
 MOTION_FLOOR = 0.01
 
 

@@ -36,7 +36,7 @@ from hxbench.weights import WeightSpec, register_weights
 _HF = "https://huggingface.co/yzd-v/DWPose/resolve/main/"
 # sha256 as stated identically in several public download manifests / verifiers of these files
 # (found by content search; one records it equal to the Hugging Face LFS sha256 of
-# yzd-v/DWPose); sizes 216,746,733 and 134,399,116 bytes. Not verified from this workplace.
+# yzd-v/DWPose); sizes 216,746,733 and 134,399,116 bytes (docs/metrics/identity_emotion_hands.md).
 register_weights(WeightSpec(
     name="dwpose-yolox-l", filename="yolox_l.onnx",
     sha256="7860ae79de6c89a3c1eb72ae9a2756c0ccfbe04b7791bb5880afabd97855a411",
