@@ -56,7 +56,7 @@ def s3fd_random_state(seed: int = 0) -> dict:
     """Seeded random S3FD weights whose face logits are biased off (no detections)."""
     import torch
 
-    from hxbench.metrics.sync import package_module
+    from hxbench.nets.syncnet import package_module
 
     torch.manual_seed(seed)
     net = package_module("detectors.s3fd.nets").S3FDNet(device="cpu")
@@ -70,7 +70,7 @@ def s3fd_random_state(seed: int = 0) -> dict:
 def load_s3fd(weights: Path):
     import torch
 
-    from hxbench.metrics.sync import package_module
+    from hxbench.nets.syncnet import package_module
 
     net = package_module("detectors.s3fd.nets").S3FDNet(device="cpu")
     net.load_state_dict(torch.load(str(weights), map_location="cpu", weights_only=True))
@@ -96,7 +96,7 @@ def make_inputs(out: Path, n_videos: int, seconds: float, size: int) -> list[Pat
 
 def fixed_box_s3fd(s3fd_weights: Path):
     """The package's S3FD (run for its cost on each frame) returning one fixed box."""
-    from hxbench.metrics.sync import package_module
+    from hxbench.nets.syncnet import package_module
 
     base = package_module("detectors.s3fd").S3FD
 
@@ -113,7 +113,7 @@ def run_package(paths: list[Path], weights: Path, protocol: str) -> list[dict]:
         protocol = "tracks"
     import torch
 
-    from hxbench.metrics.sync import package_module
+    from hxbench.nets.syncnet import package_module
 
     state = torch.load(str(weights), map_location="cpu", weights_only=True)
     results = []
@@ -158,7 +158,8 @@ def run_hxbench(paths: list[Path], weights: Path, protocol: str) -> list[dict]:
     from hxbench.face.tracks import S3FDDetector
     from hxbench.io.media import clip_from_video
     from hxbench.metrics.base import SampleData
-    from hxbench.metrics.sync import SyncNetSync, package_module, syncnet_model
+    from hxbench.metrics.sync import SyncNetSync
+    from hxbench.nets.syncnet import package_module, syncnet_model
 
     state = torch.load(str(weights), map_location="cpu", weights_only=True)
     variant = {"whole": "demo-syncnet", "tracks": "mochabench", "tracks-stride5": "mochabench-stride5"}

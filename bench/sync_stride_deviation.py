@@ -39,7 +39,8 @@ def main() -> None:
     from hxbench.io.audio_features import to_int16_pcm
     from hxbench.face.tracks import make_tracks, mediapipe_detector, smoothed_track, strided_detections
     from hxbench.io.media import read_audio, read_video
-    from hxbench.metrics.sync import PROTOCOLS, FoldedSyncNet, syncnet_model, syncnet_scores
+    from hxbench.metrics.sync import PROTOCOLS, syncnet_scores
+    from hxbench.nets.syncnet import FoldedSyncNet, syncnet_model
     from hxbench.face.tracks import crop_track, track_audio
     from test_sync import random_state
 

@@ -100,7 +100,7 @@ PLUGIN_GROUP = "hxbench.plugins"
 # reference models are named here as plug-ins, by name, like any third-party model.
 DEFAULT_PLUGIN_MODULES: tuple[str, ...] = (
     "hxbench.metrics",
-    "hxbench.nets.mediapipe",
+    "hxbench.nets",
     "hxbench.eval.tasks",
     "hxbench.adapters",
     "reference_models.humanexpert.adapter",

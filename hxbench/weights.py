@@ -11,7 +11,8 @@ order of preference:
 Nothing is ever downloaded unless the user asks (``fetch``). Hashes of large files are cached
 by (path, size, mtime) so a check does not re-read gigabytes.
 
-Entries are registered in ``hxbench/weights_catalog.py`` (one ``register_weights`` call each).
+Entries are registered next to their networks, in the modules of ``hxbench.nets`` (one
+``register_weights`` call each); the registry imports that package before listing them.
 """
 
 from __future__ import annotations

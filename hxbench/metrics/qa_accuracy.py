@@ -36,7 +36,6 @@ from typing import Callable
 
 import numpy as np
 
-import hxbench.nets.qa_models  # noqa: F401  (registers the Whisper and MiniLM weights)
 from hxbench.errors import SampleError
 from hxbench.metrics.base import HIGHER, PerSampleMetric, SampleData, register_metric
 

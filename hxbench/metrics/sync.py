@@ -2,8 +2,9 @@
 
 Reference: Chung & Zisserman, "Out of time: automated lip sync in the wild" (2016), scored
 through ``joonson/syncnet_python`` (``SyncNetInstance.evaluate``, ``run_pipeline.py``) and its
-ports; the network definition is imported from the ``syncnet-python`` package
-(``syncnet_python/SyncNetModel.py``, loaded without the package's pipeline imports).
+ports. The network, its weights (``syncnet_v2``) and its BatchNorm-folded inference form are
+in ``hxbench.nets.syncnet``; S3FD, the face detector of the track variants, in
+``hxbench.nets.s3fd``.
 
 The computation (``syncnet_scores``), matched number for number (tests/test_sync.py):
 
@@ -34,7 +35,7 @@ Protocol variants (the variant is part of the metric key, e.g. ``sync[mochabench
   numbers; named apart so it never is mistaken for them.
 - ``mochabench-stride5`` / ``mediapipe-tracks-stride5``: as ``mochabench`` / ``mediapipe-tracks``
   but the detector runs on every 5th frame (and the last) and boxes are interpolated between
-  (``face_tracks.strided_detections``). Faster on large frames; not the published protocol
+  (``hxbench.face.tracks.strided_detections``). Faster on large frames; not the published protocol
   (the measured deviation is in docs/metrics/sync.md).
 
 A sample with no face track, no audio, silent audio or fewer than 6 frames raises
@@ -43,13 +44,9 @@ A sample with no face track, no audio, silent audio or fewer than 6 frames raise
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import math
-import sys
-import types
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,77 +54,12 @@ import torch
 
 from hxbench.errors import MetricUnavailable, SampleError
 from hxbench.metrics.base import HIGHER, LOWER, NEUTRAL, PerSampleMetric, SampleData, register_metric
-from hxbench.weights import WeightSpec, register_weights
+from hxbench.nets.syncnet import FoldedSyncNet, load_state, syncnet_model
 
 FPS = 25
 SAMPLE_RATE = 16000
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
 VSHIFT = 15
-
-SYNCNET_WEIGHTS = register_weights(WeightSpec(
-    name="syncnet_v2",
-    filename="syncnet_v2.model",
-    sha256="961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442",
-    description="SyncNet v2 lip-sync network (Chung & Zisserman 2016), syncnet_python state dict",
-    license="see https://github.com/joonson/syncnet_python (research use)",
-    urls=("https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model",),
-    notes="54,573,114 bytes. Not on any package registry. sha256 as pinned by several public "
-          "projects that verify the official Oxford VGG file (not measured by hxbench itself).",
-))
-
-S3FD_WEIGHTS = register_weights(WeightSpec(
-    name="s3fd_sfd_face",
-    filename="sfd_face.pth",
-    sha256="d54a87c2b7543b64729c9a25eafd188da15fd3f6e02f0ecec76ae1b30d86c491",
-    description="S3FD face detector used by the syncnet_python face-track pipeline",
-    license="see https://github.com/joonson/syncnet_python (research use)",
-    urls=("https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/sfd_face.pth",),
-    notes="89,844,381 bytes. Not on any package registry. sha256 as pinned by several public "
-          "projects that verify the official Oxford VGG file (not measured by hxbench itself).",
-))
-
-
-# -- the syncnet-python package's own modules, without its pipeline's imports -------------------
-_PKG_ALIAS = "_hxbench_syncnet_python"
-
-
-def package_module(relname: str) -> types.ModuleType:
-    """Import ``syncnet_python.<relname>`` from the installed ``syncnet-python`` package without
-    running its ``__init__`` (which imports ffmpeg-python, scenedetect and cv2 for the CLI
-    pipeline). ``SyncNetModel`` needs only torch; ``detectors.s3fd`` needs cv2."""
-    if _PKG_ALIAS not in sys.modules:
-        spec = importlib.util.find_spec("syncnet_python")
-        if spec is None or not spec.submodule_search_locations:
-            raise ImportError("the syncnet-python package is not installed "
-                              "(pip install syncnet-python==0.2.3 --no-deps)")
-        pkg = types.ModuleType(_PKG_ALIAS)
-        pkg.__path__ = list(spec.submodule_search_locations)
-        pkg.__package__ = _PKG_ALIAS
-        sys.modules[_PKG_ALIAS] = pkg
-    return importlib.import_module(f"{_PKG_ALIAS}.{relname}")
-
-
-def syncnet_model(state_dict: dict | None = None) -> torch.nn.Module:
-    """The package's ``SyncNetModel.S`` in eval mode, with ``state_dict`` loaded (strict)."""
-    net = package_module("SyncNetModel").S(num_layers_in_fc_layers=1024)
-    if state_dict is not None:
-        net.load_state_dict(state_dict)
-    return net.eval()
-
-
-def load_state(path: Path) -> dict:
-    """A state dict from a checkpoint file. ``torch.load(weights_only=True)`` first; the
-    registered files are sha256-verified before they get here, so a legacy pickle that needs
-    the full unpickler (or a whole pickled module, whose ``state_dict()`` is taken) is accepted."""
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception:
-        state = torch.load(str(path), map_location="cpu", weights_only=False)
-    if isinstance(state, torch.nn.Module):
-        state = state.state_dict()
-    if not isinstance(state, dict):
-        raise SampleError(f"{path}: expected a state dict, got {type(state).__name__}")
-    return state
 
 
 # -- the computation ----------------------------------------------------------------------------
@@ -146,123 +78,6 @@ class SyncResult:
 
         k = int(np.argmin(self.mdist))
         return medfilt(float(np.median(self.mdist)) - self.dists[:, k], kernel_size=9)
-
-
-def _fold(seq: torch.nn.Sequential) -> list[tuple]:
-    """A SyncNet ``Sequential`` as a list of functional 2-D ops, every eval-mode BatchNorm folded
-    into the conv / linear before it (w * g / sqrt(var + eps), (b - mean) * g / sqrt(var + eps)
-    + beta). Conv3d / MaxPool3d layers with a temporal extent of 1 become their 2-D
-    equivalents; the lip CNN's first Conv3d (temporal kernel 5, stride 1, no temporal padding)
-    becomes a 2-D conv over 5 x 3 stacked channels (channel dt * 3 + c = frame v + dt, colour c).
-    Ops: ("conv", w, b, stride, padding), ("linear", w, b), ("relu",), ("pool", kernel, stride,
-    padding)."""
-    def hw(v):
-        return tuple(v[-2:]) if isinstance(v, tuple) else (v, v)
-
-    mods, ops, i = list(seq), [], 0
-    while i < len(mods):
-        m = mods[i]
-        if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear)):
-            w, b = m.weight.detach(), m.bias.detach()
-            if i + 1 < len(mods) and isinstance(mods[i + 1], torch.nn.modules.batchnorm._BatchNorm):
-                bn = mods[i + 1]
-                scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-                w = w * scale.view(-1, *([1] * (w.dim() - 1)))
-                b = (b - bn.running_mean) * scale + bn.bias.detach()
-                i += 1
-            if isinstance(m, torch.nn.Linear):
-                ops.append(("linear", w.contiguous(), b))
-            else:
-                if isinstance(m, torch.nn.Conv3d):
-                    if m.stride[0] != 1 or m.padding[0] != 0 or m.dilation[0] != 1:
-                        raise TypeError("unexpected temporal stride / padding in SyncNet")
-                    co, ci, kt, kh, kw = w.shape
-                    w = w.permute(0, 2, 1, 3, 4).reshape(co, kt * ci, kh, kw)
-                w = w.contiguous(memory_format=torch.channels_last)
-                ops.append(("conv", w, b, hw(m.stride), hw(m.padding)))
-        elif isinstance(m, torch.nn.ReLU):
-            ops.append(("relu",))
-        elif isinstance(m, (torch.nn.MaxPool2d, torch.nn.MaxPool3d)):
-            if isinstance(m, torch.nn.MaxPool3d) and (m.kernel_size[0], m.stride[0]) != (1, 1):
-                raise TypeError("unexpected temporal pooling in SyncNet")
-            ops.append(("pool", hw(m.kernel_size), hw(m.stride), hw(m.padding)))
-        else:
-            raise TypeError(f"unexpected layer {type(m).__name__} in SyncNet")
-        i += 1
-    return ops
-
-
-def _run(ops: list[tuple], x: torch.Tensor) -> torch.Tensor:
-    import torch.nn.functional as F
-
-    for op in ops:
-        if op[0] == "conv":
-            x = F.conv2d(x, op[1], op[2], op[3], op[4])
-        elif op[0] == "relu":
-            x = F.relu(x)
-        elif op[0] == "pool":
-            x = F.max_pool2d(x, op[1], op[2], op[3])
-        else:
-            x = F.linear(x.flatten(1), op[1], op[2])
-    return x
-
-
-class FoldedSyncNet:
-    """SyncNet for inference: ``forward_lip`` / ``forward_aud`` of the package's ``S`` with
-    BatchNorm folded, 2-D channels-last convolutions and no autograd (``_fold``). Same
-    arithmetic up to float32 re-association (~1e-6 relative; tests/test_sync.py compares with
-    the package to 1e-4 absolute on the distances).
-
-    The lip input is built per window straight from the uint8 frames: window v is the 15
-    channels (frames v..v+4) x (B, G, R), channels-last, float 0..255 as the reference feeds.
-    """
-
-    def __init__(self, net: torch.nn.Module, device: str = "cpu") -> None:
-        with torch.no_grad():
-            self.lip = _fold(net.netcnnlip) + _fold(net.netfclip)
-            self.aud = _fold(net.netcnnaud) + _fold(net.netfcaud)
-        self.lip = [tuple(t.to(device) if torch.is_tensor(t) else t for t in op) for op in self.lip]
-        self.aud = [tuple(t.to(device) if torch.is_tensor(t) else t for t in op) for op in self.aud]
-        self.device = device
-
-    @torch.inference_mode()
-    def lip_embeddings(self, frames_bgr: np.ndarray, n_windows: int, chunk: int = 24) -> torch.Tensor:
-        """(n_windows, 1024) ``forward_lip`` of the 5-frame windows v..v+4, v < n_windows;
-        frames_bgr (T, H, W, 3) uint8."""
-        t, h, w, c = frames_bgr.shape
-        feats = []
-        for start in range(0, n_windows, chunk):
-            stop = min(start + chunk, n_windows)
-            # (n, H, W, 5, 3) -> channels-last (n, 15, H, W) without a float copy of the video
-            win = np.lib.stride_tricks.sliding_window_view(frames_bgr[start:stop + 4], 5, axis=0)
-            win = win[:stop - start].transpose(0, 1, 2, 4, 3).reshape(stop - start, h, w, 5 * c)
-            x = torch.from_numpy(win).to(self.device).float().permute(0, 3, 1, 2)
-            feats.append(_run(self.lip, x).cpu())
-        return torch.cat(feats, 0)
-
-    @torch.inference_mode()
-    def audio_embeddings(self, mfcc_t: np.ndarray, n_windows: int, batch: int = 512) -> torch.Tensor:
-        """(n_windows, 1024) ``forward_aud`` of MFCC windows [:, 4v:4v+20]; mfcc_t is (13, M)."""
-        cct = torch.from_numpy(mfcc_t.astype(float)).float()
-        idx = torch.arange(20)[None, :] + 4 * torch.arange(n_windows)[:, None]  # (n, 20)
-        feats = []
-        for start in range(0, n_windows, batch):
-            win = cct[:, idx[start:start + batch]]  # (13, b, 20)
-            x = win.permute(1, 0, 2).unsqueeze(1).contiguous(memory_format=torch.channels_last)
-            feats.append(_run(self.aud, x.to(self.device)).cpu())
-        return torch.cat(feats, 0)
-
-
-def lip_embeddings(net: torch.nn.Module, frames_bgr: np.ndarray, n_windows: int,
-                   chunk: int = 24, device: str = "cpu") -> torch.Tensor:
-    """(n_windows, 1024) ``forward_lip`` of 5-frame windows v..v+4 (``FoldedSyncNet``)."""
-    return FoldedSyncNet(net, device).lip_embeddings(frames_bgr, n_windows, chunk)
-
-
-def audio_embeddings(net: torch.nn.Module, mfcc_t: np.ndarray, n_windows: int,
-                     batch: int = 512, device: str = "cpu") -> torch.Tensor:
-    """(n_windows, 1024) ``forward_aud`` of MFCC windows [:, 4v:4v+20] (``FoldedSyncNet``)."""
-    return FoldedSyncNet(net, device).audio_embeddings(mfcc_t, n_windows, batch)
 
 
 def offset_distances(im_feat: torch.Tensor, cc_feat: torch.Tensor, vshift: int = VSHIFT) -> torch.Tensor:
@@ -431,14 +246,12 @@ class SyncNetSync(PerSampleMetric):
         if self._detector is None:
             if self.protocol.detector == "s3fd":
                 from hxbench.face.tracks import S3FDDetector
+                from hxbench.nets.s3fd import s3fd_net, s3fd_nms
                 from hxbench.weights import require_available
 
                 path = require_available("s3fd_sfd_face", metric=self.key)
-                s3fd_nets = package_module("detectors.s3fd.nets")
-                box_utils = package_module("detectors.s3fd.box_utils")
-                net = s3fd_nets.S3FDNet(device=self.device)
-                net.load_state_dict(load_state(path))
-                self._detector = S3FDDetector(net, box_utils.nms_, device=self.device)
+                net = s3fd_net(load_state(path), device=self.device)
+                self._detector = S3FDDetector(net, s3fd_nms(), device=self.device)
             else:
                 from hxbench.face.tracks import mediapipe_detector
 

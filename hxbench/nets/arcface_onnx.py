@@ -45,7 +45,6 @@ _RELEASES = "https://github.com/deepinsight/insightface/releases/download/"
 # glintr100.onnx (260,665,334 bytes): stated identically in several public download manifests
 #   and model lists (found by content search, e.g. a DIAMONIK7777/antelopev2 downloader);
 #   antelopev2.zip itself: 8e182f14fc6e80b3bfa375b33eb6cff7ee05d8ef7633e738d1c89021dcf0c5c5.
-# Not verified here (no access to the release files from this workplace).
 PACKS = {
     "arcface-r50": dict(
         filename="w600k_r50.onnx", pack="buffalo_l",

@@ -36,7 +36,7 @@ from hxbench.weights import WeightSpec, register_weights
 _HF = "https://huggingface.co/yzd-v/DWPose/resolve/main/"
 # sha256 as stated identically in several public download manifests / verifiers of these files
 # (found by content search; one records it equal to the Hugging Face LFS sha256 of
-# yzd-v/DWPose); sizes 216,746,733 and 134,399,116 bytes. Not verified from this workplace.
+# yzd-v/DWPose); sizes 216,746,733 and 134,399,116 bytes (docs/metrics/identity_emotion_hands.md).
 register_weights(WeightSpec(
     name="dwpose-yolox-l", filename="yolox_l.onnx",
     sha256="7860ae79de6c89a3c1eb72ae9a2756c0ccfbe04b7791bb5880afabd97855a411",
@@ -219,7 +219,7 @@ def wholebody(frames: np.ndarray, key: str | None = None) -> dict[str, np.ndarra
 
     Returns keypoints (T, 133, 2) pixels, scores (T, 133) SimCC scores, person (T,) bool
     (a person box was detected)."""
-    from hxbench.face.detect import _cached
+    from hxbench.face import cached
 
     frames = np.asarray(frames)
     if frames.ndim == 3:
@@ -241,4 +241,4 @@ def wholebody(frames: np.ndarray, key: str | None = None) -> dict[str, np.ndarra
             kp[t], sc[t] = k[0], s[0]
         return {"keypoints": kp, "scores": sc, "person": person}
 
-    return _cached("dwpose-wholebody", (), frames, key, compute)
+    return cached("dwpose-wholebody", (), frames, key, compute)

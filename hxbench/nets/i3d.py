@@ -121,9 +121,7 @@ def max_pool_same_fast(x: torch.Tensor, kernel, stride) -> torch.Tensor:
 
     TF SAME pads (left, right) with right = left or left + 1 (every pool of I3D) are the pooling
     op's own implicit -inf padding ``left`` plus ``ceil_mode`` for the extra window at the end
-    (a window that runs past the input ignores the missing elements, as -inf padding does).
-    (Separable 1-D maxima were tried for the 3x3x3 stride-1 pools: no faster on one thread,
-    slower on two under load, where every extra op is another thread barrier.)"""
+    (a window that runs past the input ignores the missing elements, as -inf padding does)."""
     kernel, stride = tuple(kernel), tuple(stride)
     pads = _same_pads(x.shape[2:], kernel, stride)
     pairs = [(pads[i], pads[i + 1]) for i in range(0, len(pads), 2)][::-1]  # (t, h, w)
@@ -264,19 +262,14 @@ class InceptionI3d(nn.Module):
 
 
 def optimize_for_inference(model: InceptionI3d) -> InceptionI3d:
-    """Same function, faster on CPU (in place; returns the model). Where the time went
-    (torch profiler, reference port, 4 clips of 16x224x224 on the 2-core CPU): convolutions
-    39 %, ``max_pool3d`` 38 % (the NCTHW kernel is slow; the channels-last one is ~5x
-    faster), BatchNorm/ReLU elementwise 17 %, padded copies 5 %. So: BatchNorm folded into
+    """Same function, faster on CPU (in place; returns the model): BatchNorm folded into
     the conv weights, channels-last-3d memory layout, ReLU fused into the oneDNN conv (in-place
     ReLU where that op is absent), the conv's / pool's own padding for SAME padding (symmetric,
     or one extra at the end via ``ceil_mode`` for the stride-2 pools), the stem's asymmetric
     zero padding written together with the layout change, and the three 1x1x1 convs that
-    read each inception block's input merged into one. After this the convolutions are ~85 %
-    of the time and run at the machine's float32 GEMM rate (~100 GFLOP/s per core; 55.6 GFLOP
-    per 16-frame clip). torch.compile (inductor, freezing) gives the same speed after a
-    300 s compile. Logits agree with the reference
-    port to ~3e-5 absolute (float32 re-association; |logit| ~ 2), tested."""
+    read each inception block's input merged into one (the profile behind these choices is in
+    docs/metrics/quality.md). Logits agree with the reference port to ~3e-5 absolute (float32
+    re-association; |logit| ~ 2), tested."""
     for mod in model.modules():
         if isinstance(mod, Unit3D):
             mod.fold_batchnorm()

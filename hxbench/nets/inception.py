@@ -13,8 +13,8 @@ Weights, in order of preference:
   in graph order, onto pytorch-fid's module names (``_TS_TO_PT``; shapes checked); the unused
   1008-way ``fc`` is zero-filled.
 
-Both paths give the same architecture; ``hxbench/docs`` and the FID docstring report how far
-the TorchScript's own forward pass and the pytorch-fid module with converted weights differ.
+Both paths give the same architecture; docs/metrics/quality.md reports how far the
+TorchScript's own forward pass and the pytorch-fid module with converted weights differ.
 """
 
 from __future__ import annotations
