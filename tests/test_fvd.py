@@ -190,9 +190,10 @@ def test_fvd_clip_sampling_sharding_and_short_videos(monkeypatch):
     merged = shards[0].compute()["fvd"]
     assert merged.n == whole.n == 6
     # The merged sums differ from the whole run's by rounding only (~1e-16 relative), but these
-    # covariances are rank-deficient (12 rows, 400 dims) and the Fréchet distance takes sqrtm of
-    # their product, which is accurate only to about sqrt(eps) * (tr S_gen + tr S_ref) and moves
-    # with the BLAS thread count: the bound is 1e-7 times that scale.
+    # covariances are rank-deficient (12 rows, 400 dims) and the Fréchet distance takes the matrix
+    # square root of their product (eigendecompositions of near-singular matrices), accurate only
+    # to about sqrt(eps) * (tr S_gen + tr S_ref) and moving with the BLAS thread count: the bound
+    # is 1e-7 times that scale.
     def trace_cov(side):
         x = np.concatenate([sc.payload[side] for sc in scores]).astype(np.float64)
         return float(np.trace(np.cov(x, rowvar=False, ddof=0)))

@@ -133,8 +133,8 @@ def test_row_space_frechet_equals_covariance_form(rows):
     x2 = np.concatenate([np.repeat(f, c, axis=0) for f, c in zip(r, counts)])
     ref = frechet_distance(x1.mean(0), np.cov(x1, rowvar=False), x2.mean(0), np.cov(x2, rowvar=False))
     got = frechet_rows(weighted_rows(g, counts, d, 1), weighted_rows(r, counts, d, 1))
-    # With fewer rows than dimensions (rows=30) S1 S2 is singular and the covariance form's sqrtm
-    # is accurate only to about sqrt(eps) * (tr S1 + tr S2) (measured 6e-9 of it, varying with
+    # With fewer rows than dimensions (rows=30) S1 S2 is singular and the covariance form's matrix
+    # square root is accurate only to about sqrt(eps) * (tr S1 + tr S2) (measured 6e-9 of it, varying with
     # the BLAS thread count); the row-space form is exact to rounding. Bound: 1e-7 of that scale.
     scale = np.trace(np.cov(x1, rowvar=False)) + np.trace(np.cov(x2, rowvar=False))
     assert abs(got - ref) <= 1e-7 * scale
@@ -239,3 +239,17 @@ def test_paired_set_bootstrap_equals_covariance_form(k):
     assert 0 < ci[0] < fn - fb < ci[1]
     # the same run against itself: zero difference, zero-width interval
     assert paired_set_bootstrap(base, base, d, 1, n_boot=40) == (fb, fb, (0.0, 0.0))
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero_not_negative():
+    """Identical sets: rounding used to make the distance negative (-1e-4 at FID scale, printed
+    as -0.0001); it is non-negative by definition, so it is clamped at 0, and what rounding leaves
+    above 0 is tiny next to the traces (tr S = 64 here)."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(40, 64))  # fewer rows than dimensions: the rounding-prone case
+    mu, cov = x.mean(0), np.cov(x, rowvar=False)
+    assert 0.0 <= frechet_distance(mu, cov, mu, cov) <= 1e-9
+    rows = weighted_rows([x], np.array([1]), 64, 1)
+    assert 0.0 <= frechet_rows(rows, rows) <= 1e-9
+    # a shift by 1 in every dimension adds 64; the rest is the rank-deficient square root's rounding
+    assert frechet_distance(mu, cov, mu + 1, cov) == pytest.approx(64.0, abs=1e-7 * 2 * np.trace(cov))

@@ -116,9 +116,18 @@ def resample_indices(n_src: int, src_fps: float, dst_fps: float) -> np.ndarray:
 
 
 # -- decoding -----------------------------------------------------------------------------------
+def chunk_frames(chunk_size: int, frame_nbytes: int, max_bytes: int | None) -> int:
+    """Frames per chunk: ``chunk_size``, fewer when ``max_bytes`` holds fewer frames (at least 1)."""
+    if max_bytes is None:
+        return chunk_size
+    return max(1, min(chunk_size, max_bytes // max(1, frame_nbytes)))
+
+
 def iter_frames(path: str | Path, chunk_size: int = 64, fps: float | None = None,
-                allow_variable_fps: bool = False) -> Iterator[np.ndarray]:
-    """Yield (t, H, W, 3) uint8 RGB chunks of a video; ``fps`` resamples on the fly."""
+                allow_variable_fps: bool = False, max_bytes: int | None = None) -> Iterator[np.ndarray]:
+    """Yield (t, H, W, 3) uint8 RGB chunks of a video; ``fps`` resamples on the fly. A chunk
+    holds at most ``chunk_size`` frames and, when ``max_bytes`` is given, at most that many
+    bytes (but always one frame)."""
     path = Path(path)
     info = probe(path)
     if info.variable_fps and not allow_variable_fps:
@@ -137,6 +146,8 @@ def iter_frames(path: str | Path, chunk_size: int = 64, fps: float | None = None
             next_out = 0
             for frame in container.decode(stream):
                 rgb = frame.to_ndarray(format="rgb24")
+                if n_decoded == 0:
+                    chunk_size = chunk_frames(chunk_size, rgb.nbytes, max_bytes)
                 if keep is None:
                     buf.append(rgb)
                 else:
@@ -369,14 +380,19 @@ class Clip:
             self._cache = np.concatenate(list(self.iter_chunks()), axis=0)
         return self._cache
 
-    def iter_chunks(self, chunk_size: int = 64) -> Iterator[np.ndarray]:
+    def iter_chunks(self, chunk_size: int = 64, max_bytes: int | None = None) -> Iterator[np.ndarray]:
+        """(t, H, W, 3) uint8 chunks of at most ``chunk_size`` frames and ``max_bytes`` bytes."""
         if self._cache is not None:
+            chunk_size = chunk_frames(chunk_size, self._cache[0].nbytes, max_bytes)
             for i in range(0, len(self._cache), chunk_size):
                 yield self._cache[i:i + chunk_size]
         elif self.kind == "video":
-            yield from iter_frames(self.source, chunk_size=chunk_size, fps=self.target_fps)
+            yield from iter_frames(self.source, chunk_size=chunk_size, fps=self.target_fps,
+                                   max_bytes=max_bytes)
         elif self.kind == "array":
             assert self._array is not None
+            h, w = self._array.shape[1:3]
+            chunk_size = chunk_frames(chunk_size, h * w * 3, max_bytes)
             for i in range(0, self._array.shape[0], chunk_size):
                 chunk = to_uint8(np.asarray(self._array[i:i + chunk_size]), self.source)
                 if chunk.shape[-1] == 1:
@@ -384,8 +400,14 @@ class Clip:
                 yield chunk
         else:  # "image" or "frames"
             assert self._paths is not None
-            for i in range(0, len(self._paths), chunk_size):
-                yield np.stack([read_image(p) for p in self._paths[i:i + chunk_size]])
+            buf: list[np.ndarray] = []
+            for p in self._paths:
+                buf.append(read_image(p))
+                if len(buf) >= chunk_frames(chunk_size, buf[0].nbytes, max_bytes):
+                    yield np.stack(buf)
+                    buf = []
+            if buf:
+                yield np.stack(buf)
 
     def fingerprint(self) -> str:
         """sha256 of the bytes behind this clip (file hashes are cached by size and mtime)."""

@@ -19,10 +19,11 @@ import numpy as np
 import torch
 
 from hxbench.errors import SampleError
+from hxbench.io.media import chunk_frames
 
 
-def _chunks(clip, chunk_size: int) -> Iterator[np.ndarray]:
-    for chunk in clip.iter_chunks(chunk_size):
+def _chunks(clip, chunk_size: int, max_bytes: int | None) -> Iterator[np.ndarray]:
+    for chunk in clip.iter_chunks(chunk_size, max_bytes=max_bytes):
         chunk = np.asarray(chunk)
         if chunk.ndim == 3:
             chunk = chunk[None]
@@ -31,8 +32,10 @@ def _chunks(clip, chunk_size: int) -> Iterator[np.ndarray]:
         yield chunk
 
 
-def iter_paired_chunks(sample, key: str, chunk_size: int = 16) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield (gen, ref) uint8 chunks of equal length, each (t, H, W, 3).
+def iter_paired_chunks(sample, key: str, chunk_size: int = 16,
+                       max_bytes: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (gen, ref) uint8 chunks of equal length, each (t, H, W, 3), each side at most
+    ``chunk_size`` frames and ``max_bytes`` bytes (but at least one frame).
 
     Raises SampleError if a clip is missing, the frame sizes differ or the frame counts differ
     (the count check happens when the shorter clip ends, so nothing is loaded whole).
@@ -40,7 +43,7 @@ def iter_paired_chunks(sample, key: str, chunk_size: int = 16) -> Iterator[tuple
     if sample.gen is None or sample.ref is None:
         missing = [n for n in ("gen", "ref") if getattr(sample, n) is None]
         raise SampleError(f"{key} needs {' and '.join(missing)} for sample {sample.sample_id!r}")
-    gi, ri = _chunks(sample.gen, chunk_size), _chunks(sample.ref, chunk_size)
+    gi, ri = _chunks(sample.gen, chunk_size, max_bytes), _chunks(sample.ref, chunk_size, max_bytes)
     gbuf: list[np.ndarray] = []
     rbuf: list[np.ndarray] = []
     glen = rlen = 0
@@ -51,6 +54,8 @@ def iter_paired_chunks(sample, key: str, chunk_size: int = 16) -> Iterator[tuple
         while not g_done and glen < chunk_size:
             try:
                 c = next(gi)
+                if n_gen == 0:  # the budget in frames, now that the frame size is known
+                    chunk_size = chunk_frames(chunk_size, c[0].nbytes, max_bytes)
                 gbuf.append(c)
                 glen += len(c)
                 n_gen += len(c)
@@ -109,7 +114,7 @@ def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
 
 
 def stream_pairs(sample, key: str, device: str, dtype: torch.dtype = torch.float64,
-                 chunk_size: int = 16) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                 chunk_size: int = 16, max_bytes: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """``iter_paired_chunks`` converted with ``to_tensor`` (values in [0, 255])."""
-    for g, r in iter_paired_chunks(sample, key, chunk_size):
+    for g, r in iter_paired_chunks(sample, key, chunk_size, max_bytes):
         yield to_tensor(g, device, dtype), to_tensor(r, device, dtype)

@@ -32,11 +32,14 @@ import threading
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from hxbench.io.budget import memory_budget
 from hxbench.metrics._setstats import SetFeatureMetric
 from hxbench.metrics.base import LOWER, SampleData, register_metric
 
 _MODELS: dict[tuple, tuple[torch.nn.Module, str]] = {}
+INCEPTION_SIZE = 299  # pytorch-fid's InceptionV3 input size
 _LOCK = threading.Lock()
 
 
@@ -87,10 +90,15 @@ class FID(SetFeatureMetric):
         return ("fid-inception-pt",) if is_available("fid-inception-pt") else ("fid-inception-torchscript",)
 
     def iter_inputs(self, clip, sample: SampleData):
-        """(t, 3, H, W) float32 in [0, 1] per chunk (pytorch-fid's module resizes and rescales)."""
-        for chunk in clip.iter_chunks(self.batch_rows):
+        """(t, 3, 299, 299) float32 in [0, 1] per chunk. The resize is pytorch-fid's own
+        (bilinear, align_corners=False, per image), done here per chunk of at most a quarter of
+        the memory budget, so that batches across samples hold 299 px frames, never full-size
+        ones; the module's own resize of a 299 px input is then the identity (exactly)."""
+        # a chunk's float32 copy is 4x its uint8 bytes, and the resize needs both
+        for chunk in clip.iter_chunks(self.batch_rows, max_bytes=memory_budget() // 20):
             x = torch.from_numpy(np.ascontiguousarray(chunk)).to(self.device)
-            yield x.permute(0, 3, 1, 2).to(torch.float32) / 255.0
+            x = x.permute(0, 3, 1, 2).to(torch.float32) / 255.0
+            yield F.interpolate(x, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="bilinear", align_corners=False)
 
     def forward(self, x: torch.Tensor) -> np.ndarray:
         model, _ = get_inception(self.device)

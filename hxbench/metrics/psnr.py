@@ -22,8 +22,11 @@ Output: ``psnr`` in dB, in [0, 100] for uint8 inputs (higher is better).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
+from hxbench.io.budget import memory_budget
 from hxbench.metrics._frames import rgb_to_y, stream_pairs
 from hxbench.metrics.base import HIGHER, PerSampleMetric, SampleData, register_metric
 
@@ -54,12 +57,12 @@ class PSNR(PerSampleMetric):
     description = "Peak signal-to-noise ratio (dB), data range 255, per-frame mean per video"
 
     batch_frames = 32
+    bytes_per_input_byte = 40  # float64 copies of both sides and their difference
 
     def score_sample(self, sample: SampleData) -> dict[str, float]:
         channel = self.variant.split("-")[0]
-        total, n = 0.0, 0
-        for g, r in stream_pairs(sample, self.key, self.device, torch.float64, self.batch_frames):
-            per_frame = psnr_frames(g, r, channel)
-            total += float(per_frame.sum())
-            n += per_frame.numel()
-        return {"psnr": total / n}
+        per_frame: list[float] = []
+        max_bytes = memory_budget() // self.bytes_per_input_byte
+        for g, r in stream_pairs(sample, self.key, self.device, torch.float64, self.batch_frames, max_bytes):
+            per_frame += psnr_frames(g, r, channel).tolist()
+        return {"psnr": math.fsum(per_frame) / len(per_frame)}  # exact sum: any chunking, same value

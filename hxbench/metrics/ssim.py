@@ -17,6 +17,11 @@ Variants:
 - ``y-255``: SSIM of the BT.601 luma channel Y = 16 + (65.481 R + 128.553 G + 24.966 B)/255
   (as MATLAB ``rgb2ycbcr`` / BasicSR), the super-resolution convention.
 
+Two implementations of the same arithmetic, both float64: on the CPU, ``ssim_planes`` filters
+one frame's channel at a time with ``scipy.ndimage.correlate1d`` (the filter scikit-image calls),
+so working memory is about 40 bytes per pixel of one frame whatever the video's length; on a
+GPU, the torch ``ssim_frames`` filters a chunk of frames at once.
+
 Inputs: ``SampleData.gen`` and ``.ref`` clips, frames (T, H, W, 3) uint8 (or float arrays in
 [0, 1], converted by ``hxbench.io.media``), same T and same H x W (else ``SampleError``), H and W
 at least 11. Output: ``ssim`` in [-1, 1] (1 = identical): per frame, averaged over the frames
@@ -27,11 +32,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from hxbench.errors import SampleError
-from hxbench.metrics._frames import rgb_to_y, stream_pairs
+from hxbench.io.budget import memory_budget
+from hxbench.metrics._frames import iter_paired_chunks, rgb_to_y, stream_pairs
 from hxbench.metrics.base import HIGHER, PerSampleMetric, SampleData, register_metric
 
 WIN_SIGMA = 1.5
@@ -92,6 +99,44 @@ def ssim_frames(x: torch.Tensor, y: torch.Tensor, channel: str = "rgb") -> torch
     return ssim_per_channel(x, y, 255.0).mean(dim=1)
 
 
+def _y_plane(frame: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (H, W) float64 BT.601 luma, as ``rgb_to_y``."""
+    w = np.array([65.481, 128.553, 24.966]) / 255.0
+    return frame.astype(np.float64) @ w + 16.0
+
+
+def ssim_planes(x: np.ndarray, y: np.ndarray, data_range: float = 255.0) -> float:
+    """Mean SSIM over the valid region of two (H, W) float64 planes (scikit-image's arithmetic:
+    Gaussian filtering by separable ``correlate1d``, population covariance)."""
+    from scipy.ndimage import correlate1d
+
+    k = gaussian_kernel1d().numpy()
+    r = (k.size - 1) // 2
+    if min(x.shape) < k.size:
+        raise ValueError(f"SSIM needs frames of at least {k.size}x{k.size} pixels, got "
+                         f"{x.shape[1]}x{x.shape[0]}")
+    maps = np.stack([x, y, x * x, y * y, x * y])  # (5, H, W)
+    maps = correlate1d(correlate1d(maps, k, axis=1), k, axis=2)[:, r:-r, r:-r]
+    ux, uy, uxx, uyy, uxy = maps
+    vx = uxx - ux * ux
+    vy = uyy - uy * uy
+    vxy = uxy - ux * uy
+    c1 = (K1 * data_range) ** 2
+    c2 = (K2 * data_range) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    return float(s.mean())
+
+
+def ssim_frame(x: np.ndarray, y: np.ndarray, channel: str = "rgb") -> float:
+    """SSIM of two (H, W, 3) uint8 frames: mean over R, G, B ("rgb") or of the luma ("y")."""
+    if channel == "y":
+        return ssim_planes(_y_plane(x), _y_plane(y))
+    if channel != "rgb":
+        raise ValueError(f"channel must be 'rgb' or 'y', got {channel!r}")
+    return sum(ssim_planes(x[..., c].astype(np.float64), y[..., c].astype(np.float64))
+               for c in range(3)) / 3
+
+
 @register_metric
 class SSIM(PerSampleMetric):
     name = "ssim"
@@ -102,19 +147,25 @@ class SSIM(PerSampleMetric):
     description = ("Structural similarity, Gaussian 11x11 sigma 1.5, K1 0.01, K2 0.03, population "
                    "covariance; per-frame, averaged per video (parity: scikit-image)")
 
-    batch_frames = 16
+    batch_frames = 16  # frames per chunk at most (a GPU filters a chunk at once)
+    gpu_bytes_per_input_byte = 400  # torch path: 15 float64 maps and their filtered copies
 
     def score_sample(self, sample: SampleData) -> dict[str, float]:
         channel = self.variant.split("-")[0]
-        total, n = 0.0, 0
-        for g, r in stream_pairs(sample, self.key, self.device, torch.float64, self.batch_frames):
-            try:
-                per_frame = ssim_frames(g, r, channel)
-            except ValueError as err:
-                raise SampleError(f"{self.key}: sample {sample.sample_id!r}: {err}") from None
-            total += float(per_frame.sum())
-            n += per_frame.numel()
-        value = total / n
+        per_frame: list[float] = []
+        try:
+            if self.device == "cpu":
+                # uint8 chunks of a quarter of the budget; each frame is then filtered alone
+                for g, r in iter_paired_chunks(sample, self.key, self.batch_frames, memory_budget() // 4):
+                    per_frame += [ssim_frame(gf, rf, channel) for gf, rf in zip(g, r)]
+            else:
+                max_bytes = memory_budget() // self.gpu_bytes_per_input_byte
+                for g, r in stream_pairs(sample, self.key, self.device, torch.float64, self.batch_frames,
+                                         max_bytes):
+                    per_frame += ssim_frames(g, r, channel).tolist()
+        except ValueError as err:
+            raise SampleError(f"{self.key}: sample {sample.sample_id!r}: {err}") from None
+        value = math.fsum(per_frame) / len(per_frame)  # exact sum: any chunking, same value
         if not math.isfinite(value):
             raise SampleError(f"{self.key}: sample {sample.sample_id!r} gave a non-finite SSIM")
         return {"ssim": value}

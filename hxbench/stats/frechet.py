@@ -101,7 +101,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     m = root1 @ s2 @ root1
     ev = torch.linalg.eigvalsh((m + m.T) / 2).clamp_min(0)
     diff = mu1 - mu2
-    return float(diff @ diff + torch.trace(s1) + torch.trace(s2) - 2 * ev.sqrt().sum())
+    # The distance is >= 0; a negative result is rounding (identical sets give -1e-4 at FID scale).
+    return max(0.0, float(diff @ diff + torch.trace(s1) + torch.trace(s2) - 2 * ev.sqrt().sum()))
 
 
 def frechet_rows(x: WeightedRows, y: WeightedRows) -> float:
@@ -117,4 +118,4 @@ def frechet_rows(x: WeightedRows, y: WeightedRows) -> float:
     diff = x.mean - y.mean
     tr1 = float(np.sum(x.rows * x.rows)) / x.denom
     tr2 = float(np.sum(y.rows * y.rows)) / y.denom
-    return float(diff @ diff + tr1 + tr2 - 2 * sv.sum() / np.sqrt(x.denom * y.denom))
+    return max(0.0, float(diff @ diff + tr1 + tr2 - 2 * sv.sum() / np.sqrt(x.denom * y.denom)))

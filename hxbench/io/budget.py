@@ -1,0 +1,52 @@
+"""The working-memory budget that chunk and batch sizes follow.
+
+Metrics size their chunks of frames in bytes, not frames, so memory depends on the budget and
+the frame size, never on a video's length. The budget is ``$HXBENCH_MEMORY_BUDGET`` (bytes, or
+a size such as ``768M`` / ``2G``; ``hxbench score --memory-budget`` sets it), by default 1/32 of
+the machine's memory clamped to [256 MiB, 1 GiB]: 768 MiB on a 24 GiB machine, which keeps a
+run of the usual metrics (whose networks alone take about 2.4 GB) near 3.5 GB.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+ENV = "HXBENCH_MEMORY_BUDGET"
+MIN_DEFAULT, MAX_DEFAULT = 256 << 20, 1 << 30
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """'768M' / '2g' / '1.5G' / '1048576' -> bytes (binary units)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", str(text).lower())
+    if not m:
+        raise ValueError(f"not a size: {text!r} (write bytes, or e.g. 768M, 2G)")
+    value = int(float(m.group(1)) * _UNITS[m.group(2)])
+    if value <= 0:
+        raise ValueError(f"a memory budget must be positive, got {text!r}")
+    return value
+
+
+def _total_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def memory_budget() -> int:
+    """Bytes of working memory one metric may use for one sample's frames."""
+    text = os.environ.get(ENV)
+    if text:
+        return parse_size(text)
+    return min(MAX_DEFAULT, max(MIN_DEFAULT, _total_memory() // 32))
+
+
+def frames_per_chunk(frame_bytes: int, bytes_per_input_byte: float = 1.0, cap: int | None = None,
+                     budget: int | None = None) -> int:
+    """How many frames of ``frame_bytes`` (uint8, H*W*3) fit the budget when each input byte
+    costs ``bytes_per_input_byte`` of working memory; at least 1, at most ``cap``."""
+    budget = memory_budget() if budget is None else budget
+    n = max(1, int(budget // max(1.0, frame_bytes * bytes_per_input_byte)))
+    return min(n, cap) if cap else n

