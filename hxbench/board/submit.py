@@ -48,6 +48,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hxbench.errors import HxbenchError
+from hxbench.eval.schema import RunResults, load_samples
 
 BUNDLE_VERSION = 1
 BUNDLE_FILE = "bundle.json"
@@ -348,15 +349,15 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(b"hxbench-key-id\0" + key).hexdigest()[:12]
 
 
-def metric_identity(results: dict[str, Any]) -> dict[str, Any]:
+def metric_identity(results: RunResults) -> dict[str, Any]:
     """Per metric key: variant, version and weight sha256s (what must match to compare)."""
-    out = {}
-    for key, entry in results.get("metrics", {}).items():
-        if entry.get("status") != "ok":
-            out[key] = {"status": entry.get("status")}
+    out: dict[str, Any] = {}
+    for key, entry in results.metrics.items():
+        if not entry.ok:
+            out[key] = {"status": entry.status}
             continue
-        out[key] = {"metric": entry.get("metric"), "variant": entry.get("variant"),
-                    "version": entry.get("version"), "weights": entry.get("weights", {})}
+        out[key] = {"metric": entry.metric, "variant": entry.variant, "version": entry.version,
+                    "weights": entry.weights}
     return out
 
 
@@ -369,9 +370,9 @@ def write_bundle(run_dir: str | Path, bundle: str | Path, manifest_path: str | P
     from hxbench.io.manifest import manifest_revision
 
     run_dir, bundle = Path(run_dir), Path(bundle)
-    results = json.loads((run_dir / "results.json").read_text())
+    results = RunResults.load(run_dir)
     revision = manifest_revision(Path(manifest_path))
-    ds_rev = (results.get("dataset") or {}).get("revision")
+    ds_rev = (results.dataset or {}).get("revision")
     if ds_rev is not None and ds_rev != revision:
         raise HxbenchError(f"{run_dir} was scored on manifest revision {ds_rev}, not {revision}")
     bundle.mkdir(parents=True, exist_ok=True)
@@ -385,9 +386,9 @@ def write_bundle(run_dir: str | Path, bundle: str | Path, manifest_path: str | P
     (bundle / "model_card.yaml").write_text(yaml.safe_dump(model_card, sort_keys=False, allow_unicode=True))
     meta: dict[str, Any] = {
         "bundle_version": BUNDLE_VERSION,
-        "hxbench_version": results.get("hxbench_version"),
-        "git_hash": results.get("git_hash"),
-        "task": results.get("task"),
+        "hxbench_version": results.hxbench_version,
+        "git_hash": results.git_hash,
+        "task": results.task,
         "manifest_revision": revision,
         "model": model_card.get("name"),
         "metrics": metric_identity(results),
@@ -486,30 +487,29 @@ def _consistency(bundle: Path, meta: dict[str, Any]) -> list[str]:
 
     probs = []
     try:
-        results = json.loads((bundle / "results.json").read_text())
-        records = [json.loads(x) for x in (bundle / "samples.jsonl").read_text().splitlines() if x.strip()]
-    except (OSError, json.JSONDecodeError) as err:
+        results = RunResults.load(bundle)
+        if not (bundle / "samples.jsonl").is_file():
+            raise FileNotFoundError(f"{bundle / 'samples.jsonl'} is missing")
+        latest = load_samples(bundle)
+    except (OSError, HxbenchError) as err:
         return [f"results.json / samples.jsonl unreadable ({err})"]
-    ds_rev = (results.get("dataset") or {}).get("revision")
+    ds_rev = (results.dataset or {}).get("revision")
     if ds_rev is not None and ds_rev != meta.get("manifest_revision"):
         probs.append(f"results.json was scored on revision {ds_rev}, bundle says {meta.get('manifest_revision')}")
     if metric_identity(results) != meta.get("metrics"):
         probs.append("metric variants / versions / weights in results.json differ from bundle.json")
-    latest: dict[tuple[str, str], dict] = {}
-    for r in records:
-        latest[(r["sample_id"], r["metric"])] = r
-    for key, entry in results.get("metrics", {}).items():
-        if entry.get("status") != "ok":
+    for key, entry in results.metrics.items():
+        if not entry.ok:
             continue
-        for out, row in entry.get("outputs", {}).items():
-            vals = [r["values"][out] for (_, k), r in latest.items()
-                    if k == key and "values" in r and out in r["values"]]
+        for out, row in entry.outputs.items():
+            vals = [r.values[out] for (_, k), r in latest.items()
+                    if k == key and r.values is not None and out in r.values]
             if not vals:
                 continue  # set-level metric: value comes from payload statistics
             mean = math.fsum(vals) / len(vals)
-            v = row.get("value")
-            if v is None or len(vals) != row.get("n") or not math.isclose(mean, v, rel_tol=1e-9, abs_tol=1e-9):
-                probs.append(f"{key}.{out}: results.json says {v} over n={row.get('n')}, "
+            v = row.value
+            if len(vals) != row.n or not math.isclose(mean, v, rel_tol=1e-9, abs_tol=1e-9):
+                probs.append(f"{key}.{out}: results.json says {v} over n={row.n}, "
                              f"samples.jsonl gives {mean} over n={len(vals)}")
     return probs
 
@@ -525,7 +525,7 @@ def rescore_check(bundle: str | Path, manifest, outputs: Path, n: int = 5, seed:
 
     from hxbench.eval.inputs import from_manifest
     from hxbench.io.manifest import Manifest
-    from hxbench.eval.results import RunStore
+    from hxbench.eval.schema import SampleRecord
     from hxbench.eval.scoring import score
     from hxbench.paths import cached_sha256
 
@@ -533,13 +533,7 @@ def rescore_check(bundle: str | Path, manifest, outputs: Path, n: int = 5, seed:
     meta = json.loads((bundle / BUNDLE_FILE).read_text())
     if manifest.revision != meta.get("manifest_revision"):
         return [f"manifest revision {manifest.revision} differs from the bundle's {meta.get('manifest_revision')}"]
-    store = RunStore.__new__(RunStore)  # read-only view: do not create or truncate anything
-    store.run_dir = bundle
-    latest: dict[tuple[str, str], dict] = {}
-    for line in (bundle / "samples.jsonl").read_text().splitlines():
-        if line.strip():
-            r = json.loads(line)
-            latest[(r["sample_id"], r["metric"])] = r
+    latest = load_samples(bundle)
     keys = [k for k, m in meta["metrics"].items() if m.get("status") is None]
     rng = random.Random(seed)
     chosen = rng.sample(manifest.samples, min(n, len(manifest.samples)))
@@ -548,24 +542,24 @@ def rescore_check(bundle: str | Path, manifest, outputs: Path, n: int = 5, seed:
 
     for s in chosen:
         p = output_path(outputs, s)
-        stored_sha = {r.get("input_sha256") for (sid, _), r in latest.items() if sid == s.sample_id} - {None}
+        stored_sha = {r.input_sha256 for (sid, _), r in latest.items() if sid == s.sample_id} - {None}
         if p.is_file() and stored_sha and cached_sha256(p) not in stored_sha:
             probs.append(f"sample {s.sample_id!r}: output file differs from the one scored in the bundle")
-    recs: list[dict] = []
+    recs: list[SampleRecord] = []
     score(from_manifest(Manifest(manifest.path, chosen), outputs), keys, run_dir=None, device=device,
           progress=False, keep_records=recs)
     for rec in recs:
-        old = latest.get((rec["sample_id"], rec["metric"]))
-        who = f"sample {rec['sample_id']!r} {rec['metric']}"
+        old = latest.get((rec.sample_id, rec.metric))
+        who = f"sample {rec.sample_id!r} {rec.metric}"
         if old is None:
             probs.append(f"{who}: not in the bundle")
             continue
-        if ("error" in rec) != ("error" in old):
-            probs.append(f"{who}: bundle has {'an error' if 'error' in old else 'values'}, rescoring gives "
-                         f"{'an error: ' + rec['error'] if 'error' in rec else 'values'}")
+        if (rec.error is None) != (old.error is None):
+            probs.append(f"{who}: bundle has {'an error' if old.error is not None else 'values'}, rescoring gives "
+                         f"{'an error: ' + rec.error if rec.error is not None else 'values'}")
             continue
-        for out, v in rec.get("values", {}).items():
-            ov = old.get("values", {}).get(out)
+        for out, v in (rec.values or {}).items():
+            ov = (old.values or {}).get(out)
             if ov is None or not np.isclose(v, ov, rtol=rtol, atol=atol):
                 probs.append(f"{who}.{out}: bundle {ov}, rescored {v}")
     return probs

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                      "shard": "0/1"},
             model={"name": card["name"], "adapter": "submission", "outputs": str(args.outputs)},
         )
-    unavailable = [k for k, e in results["metrics"].items() if e.get("status") != "ok"]
+    unavailable = [k for k, e in results.metrics.items() if not e.ok]
     print_results_table(results)
     if unavailable:
         print(f"not bundled: metric(s) {', '.join(unavailable)} unavailable (fix above); the run is kept in {run_dir}")
