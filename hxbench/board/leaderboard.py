@@ -271,7 +271,7 @@ def _entry_reasons(board: Board, e: Entry, ref: Entry | None) -> list[str]:
 
 def load_board(board_dir: str | Path, exclude_incompatible: bool = False, verify: bool = True) -> Board:
     """Schema + verified, comparable entries, ranked."""
-    from hxbench.board.submit import verify_bundle
+    from hxbench.board.bundle import verify_bundle
 
     board = load_schema(board_dir)
     if board.kind == "reported":
