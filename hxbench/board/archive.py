@@ -17,6 +17,7 @@ import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO, Callable
 
 from hxbench.errors import SubmissionError
 
@@ -172,33 +173,26 @@ def safe_extract(path: str | Path, dest: str | Path, limits: ArchiveLimits | Non
                                            f"({m.size} bytes): refused as a possible zip bomb"])
                 out.write(chunk)
 
+    def extract(name: str, open_member: Callable[[], IO[bytes] | None]) -> None:
+        m = wanted.get(name)
+        if m is None:
+            return
+        if m.is_dir:
+            target(name).mkdir(parents=True, exist_ok=True)
+            return
+        src = open_member()
+        if src is not None:  # a tar member without data
+            with src:
+                copy_capped(src, target(name), m)
+
     if archive_kind(path) == "zip":
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
-                name = str(PurePosixPath(info.filename.replace("\\", "/")))
-                m = wanted.get(name)
-                if m is None:
-                    continue
-                if m.is_dir:
-                    target(name).mkdir(parents=True, exist_ok=True)
-                    continue
-                with zf.open(info) as src:
-                    copy_capped(src, target(name), m)
+                extract(str(PurePosixPath(info.filename.replace("\\", "/"))), lambda info=info: zf.open(info))
     else:
         with tarfile.open(path) as tf:
             for ti in tf.getmembers():
-                name = str(PurePosixPath(ti.name))
-                m = wanted.get(name)
-                if m is None:
-                    continue
-                if m.is_dir:
-                    target(name).mkdir(parents=True, exist_ok=True)
-                    continue
-                src = tf.extractfile(ti)
-                if src is None:
-                    continue
-                with src:
-                    copy_capped(src, target(name), m)
+                extract(str(PurePosixPath(ti.name)), lambda ti=ti: tf.extractfile(ti))
     entries = [p for p in dest.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
