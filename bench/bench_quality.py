@@ -165,7 +165,7 @@ def hx_metric(metric: str, gen: Path, ref: Path, device: str, fast: bool = True)
     if metric == "fvd":
         m.fast_i3d = fast
     res = score(from_paths(gen, ref), [m.key], progress=False, metrics=[m])
-    return res["metrics"][m.key]["outputs"][metric]["value"]
+    return res.metrics[m.key].outputs[metric].value
 
 
 def child(metric: str, side: str, gen: Path, ref: Path, warm_gen: Path, warm_ref: Path, device: str) -> dict:

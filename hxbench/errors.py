@@ -56,3 +56,11 @@ class WeightsHashMismatch(HxbenchError):
 
 class ManifestError(HxbenchError):
     """A manifest or task definition is malformed."""
+
+
+class SubmissionError(HxbenchError):
+    """A submission is refused; ``problems`` lists every reason (one line each)."""
+
+    def __init__(self, problems: list[str], what: str = "submission") -> None:
+        self.problems = list(problems)
+        super().__init__(f"{what} refused ({len(problems)} problem(s)):\n  " + "\n  ".join(problems))

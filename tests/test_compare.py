@@ -103,23 +103,24 @@ def test_refuses_incomparable_runs(runs, tmp_path, capsys):
 def _fake_set_run(path: Path, gens: dict, refs: dict, revision: str = "r1") -> Path:
     """A run directory of a FID-style metric with payload features (d = 6)."""
     from hxbench.stats.frechet import FeatureStats, frechet_distance
-    from hxbench.eval.results import RunStore
+    from hxbench.eval.results import RunStore, write_json
+    from hxbench.eval.schema import MetricResult, OutputValue, RunResults, SampleRecord
 
     store = RunStore(path)
     g, r = FeatureStats(6), FeatureStats(6)
     for sid in sorted(gens):
         store.save_payload("fid[pytorch-fid]", sid, {"gen": gens[sid], "ref": refs[sid]})
-        store.append({"sample_id": sid, "metric": "fid[pytorch-fid]", "metric_version": "1", "values": {},
-                      "payload": True})
+        store.append(SampleRecord(sid, "fid[pytorch-fid]", "1", values={}, payload=True))
         g.add(gens[sid])
         r.add(refs[sid])
     value = frechet_distance(*g.mean_cov(1), *r.mean_cov(1))
-    results = {"task": None, "dataset": {"revision": revision}, "model": {"name": path.name},
-               "metrics": {"fid[pytorch-fid]": {"metric": "fid", "variant": "pytorch-fid", "key": "fid[pytorch-fid]",
-                                                "version": "1", "weights": {"fid-inception-pt": "cd" * 32},
-                                                "status": "ok", "outputs": {"fid": {"value": value, "n": len(gens),
-                                                                                    "higher_is_better": False}}}}}
-    (path / "results.json").write_text(json.dumps(results))
+    fid = MetricResult("fid[pytorch-fid]", "ok", metric="fid", variant="pytorch-fid", version="1",
+                       weights={"fid-inception-pt": "cd" * 32},
+                       outputs={"fid": OutputValue(value, len(gens), higher_is_better=False)})
+    results = RunResults(hxbench_version="0", git_hash=None, created="", task=None, dataset={"revision": revision},
+                         model={"name": path.name}, environment={}, n_samples=len(gens), n_reused_records=0,
+                         metrics={"fid[pytorch-fid]": fid})
+    write_json(path / "results.json", results.to_json())
     return path
 
 
@@ -137,7 +138,7 @@ def test_set_bootstrap_for_fid_payloads(tmp_path):
     (row,) = compare_runs(base, worse, n_boot_set=50)
     assert row.kind == "set" and row.decision == "worse" and row.ci[0] > 0 and row.n == 12
     assert not row.notes  # the FD recomputed from payloads equals the stored value
-    assert abs(row.new - worse.results["metrics"]["fid[pytorch-fid]"]["outputs"]["fid"]["value"]) < 1e-6
+    assert abs(row.new - worse.results.metrics["fid[pytorch-fid]"].outputs["fid"].value) < 1e-6
     (row,) = compare_runs(worse, base, n_boot_set=50)
     assert row.decision == "better"
     other = load_run(_fake_set_run(tmp_path / "rev2", close, refs, revision="r2"))

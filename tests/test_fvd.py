@@ -363,12 +363,12 @@ def test_fvd_scoring_a_manifest_caches_reference_features_and_resumes(monkeypatc
     calls.clear()
     second = score(from_manifest(manifest, tmp_path / "out"), [key], run_dir=tmp_path / "run2", progress=False)
     assert sum(calls) == 3  # a new run: only the generated videos went through the network
-    v1 = first["metrics"][key]["outputs"]["fvd"]["value"]
-    assert second["metrics"][key]["outputs"]["fvd"]["value"] == v1
+    v1 = first.metrics[key].outputs["fvd"].value
+    assert second.metrics[key].outputs["fvd"].value == v1
     calls.clear()
     resumed = score(from_manifest(manifest, tmp_path / "out"), [key], run_dir=tmp_path / "run1", progress=False)
-    assert sum(calls) == 0 and resumed["n_reused_records"] == 3  # payloads replayed
-    assert resumed["metrics"][key]["outputs"]["fvd"]["value"] == v1
+    assert sum(calls) == 0 and resumed.n_reused_records == 3  # payloads replayed
+    assert resumed.metrics[key].outputs["fvd"].value == v1
 
 
 @needs_weights

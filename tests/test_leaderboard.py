@@ -82,7 +82,7 @@ def test_schema_is_strict(tmp_path):
 
 
 def test_incompatible_and_tampered_entries_are_refused(boards, tmp_path):
-    from hxbench.board.submit import write_bundle
+    from hxbench.board.bundle import write_bundle
 
     b = tmp_path / "boards"
     shutil.copytree(boards, b)

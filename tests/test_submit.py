@@ -15,7 +15,9 @@ import pytest
 
 from hxbench.cli import main
 from hxbench.board.testing import make_outputs, make_task_data
-from hxbench.board.submit import ArchiveLimits, SubmissionError, check_archive, safe_extract, verify_bundle
+from hxbench.board.archive import ArchiveLimits, check_archive, safe_extract
+from hxbench.board.bundle import verify_bundle
+from hxbench.errors import SubmissionError
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +232,7 @@ def test_tampered_bundle_fails_verify(bundle, tmp_path, capsys, tamper):
 def test_hmac_signature(data, bundle, tmp_path, monkeypatch, capsys):
     import hashlib
 
-    from hxbench.board.submit import canonical_bytes, write_bundle
+    from hxbench.board.bundle import canonical_bytes, write_bundle
 
     root, manifest, _ = data
     monkeypatch.setenv("HXBENCH_SIGNING_KEY", "board-secret")
@@ -262,7 +264,7 @@ def test_hmac_signature(data, bundle, tmp_path, monkeypatch, capsys):
 def test_consistency_check_catches_rehashed_results_edit(data, bundle, tmp_path):
     import yaml
 
-    from hxbench.board.submit import write_bundle
+    from hxbench.board.bundle import write_bundle
 
     b = tmp_path / "b"
     shutil.copytree(bundle, b)

@@ -43,15 +43,15 @@ def test_scoring_reports_set_ci_from_stored_payloads(tmp_path):
         g, r = rng.normal(0.5, 1, (4, D)).astype(np.float32), rng.normal(0, 1, (4, D)).astype(np.float32)
         sources.append(SampleSource(f"s{i}", lambda g=g, r=r, i=i: SampleData(f"s{i}", gen=g, ref=r)))
     res = score(sources, ["toyset_for_bootstrap_test"], run_dir=tmp_path / "run", progress=False)
-    row = res["metrics"]["toyset_for_bootstrap_test[v]"]["outputs"]["fd"]
-    assert row["ci95"] is not None and row["ci95"][0] < row["ci95"][1]
+    row = res.metrics["toyset_for_bootstrap_test[v]"].outputs["fd"]
+    assert row.ci95 is not None and row.ci95[0] < row.ci95[1]
     # resume: the CI is recomputed from the stored payloads, identically
     res2 = score(sources, ["toyset_for_bootstrap_test"], run_dir=tmp_path / "run", progress=False)
-    assert res2["n_reused_records"] == 10
-    assert res2["metrics"]["toyset_for_bootstrap_test[v]"]["outputs"]["fd"]["ci95"] == row["ci95"]
+    assert res2.n_reused_records == 10
+    assert res2.metrics["toyset_for_bootstrap_test[v]"].outputs["fd"].ci95 == row.ci95
     # without a run directory there are no stored payloads: no interval, never a made-up one
     res3 = score(sources, ["toyset_for_bootstrap_test"], progress=False)
-    assert res3["metrics"]["toyset_for_bootstrap_test[v]"]["outputs"]["fd"]["ci95"] is None
+    assert res3.metrics["toyset_for_bootstrap_test[v]"].outputs["fd"].ci95 is None
 
 
 def test_metric_passes_its_features_ddof_and_reference_to_the_set_bootstrap():

@@ -25,7 +25,6 @@ and, per metric, the same key (name + variant), version and weight sha256s. Othe
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hxbench.errors import HxbenchError
+from hxbench.eval.schema import RunResults, SampleRecord, load_samples
 from hxbench.stats.bootstrap import DEFAULT_ALPHA, DEFAULT_N_BOOT, DEFAULT_SEED, paired_bootstrap, paired_set_bootstrap
 
 SET_LEVEL = ("fid", "fvd")
@@ -48,19 +48,19 @@ class NotComparable(HxbenchError):
 @dataclass
 class Run:
     path: Path
-    results: dict[str, Any]
-    records: dict[tuple[str, str], dict[str, Any]]  # latest record per (sample_id, metric key)
+    results: RunResults
+    records: dict[tuple[str, str], SampleRecord]  # latest record per (sample_id, metric key)
 
     @property
     def name(self) -> str:
-        return (self.results.get("model") or {}).get("name") or self.path.name
+        return (self.results.model or {}).get("name") or self.path.name
 
     def values(self, key: str, out: str) -> dict[str, float]:
-        return {sid: r["values"][out] for (sid, k), r in self.records.items()
-                if k == key and "values" in r and out in r["values"]}
+        return {sid: r.values[out] for (sid, k), r in self.records.items()
+                if k == key and r.values is not None and out in r.values}
 
     def payload_ids(self, key: str) -> list[str]:
-        return sorted(sid for (sid, k), r in self.records.items() if k == key and r.get("payload"))
+        return sorted(sid for (sid, k), r in self.records.items() if k == key and r.payload)
 
     def payload(self, key: str, sid: str) -> dict[str, np.ndarray]:
         from hxbench.eval.results import _safe
@@ -78,46 +78,38 @@ def load_run(path: str | Path) -> Run:
     rj = path / "results.json"
     if not rj.is_file():
         raise HxbenchError(f"{path}: no results.json (not a run directory or result bundle)")
-    results = json.loads(rj.read_text())
-    records: dict[tuple[str, str], dict] = {}
-    sj = path / "samples.jsonl"
-    if sj.is_file():
-        for line in sj.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                records[(r["sample_id"], r["metric"])] = r  # a later line supersedes
-    return Run(path, results, records)
+    return Run(path, RunResults.load(path), load_samples(path))
 
 
 def comparability(base: Run, new: Run, keys: Sequence[str]) -> list[str]:
     """Every reason why these runs' ``keys`` must not be compared (empty = comparable)."""
     reasons = []
-    tb, tn = base.results.get("task") or {}, new.results.get("task") or {}
+    tb, tn = base.results.task or {}, new.results.task or {}
     if tb.get("name") != tn.get("name"):
         reasons.append(f"different tasks: {tb.get('name')} vs {tn.get('name')}")
     elif tb.get("version") != tn.get("version"):
         reasons.append(f"task {tb.get('name')}: version {tb.get('version')} vs {tn.get('version')}")
-    rb = (base.results.get("dataset") or {}).get("revision")
-    rn = (new.results.get("dataset") or {}).get("revision")
+    rb = (base.results.dataset or {}).get("revision")
+    rn = (new.results.dataset or {}).get("revision")
     if rb != rn:
         reasons.append(f"different manifest revisions: {rb} vs {rn} (different samples or inputs)")
     for key in keys:
-        eb, en = base.results["metrics"].get(key), new.results["metrics"].get(key)
+        eb, en = base.results.metrics.get(key), new.results.metrics.get(key)
         if eb is None or en is None:
-            have = sorted(base.results["metrics"] if eb is None else new.results["metrics"])
+            have = sorted(base.results.metrics if eb is None else new.results.metrics)
             which = "base" if eb is None else "new"
             reasons.append(f"{key} is not in the {which} run (it has: {', '.join(have)}); "
                            "a different variant is a different metric")
             continue
         for e, who in ((eb, "base"), (en, "new")):
-            if e.get("status") != "ok":
-                reasons.append(f"{key} is {e.get('status')} in the {who} run")
-        if eb.get("status") != "ok" or en.get("status") != "ok":
+            if not e.ok:
+                reasons.append(f"{key} is {e.status} in the {who} run")
+        if not eb.ok or not en.ok:
             continue
-        if eb.get("version") != en.get("version"):
-            reasons.append(f"{key}: metric version {eb.get('version')} vs {en.get('version')}")
-        if eb.get("weights") != en.get("weights"):
-            diff = sorted(set(eb.get("weights", {}).items()) ^ set(en.get("weights", {}).items()))
+        if eb.version != en.version:
+            reasons.append(f"{key}: metric version {eb.version} vs {en.version}")
+        if eb.weights != en.weights:
+            diff = sorted(set(eb.weights.items()) ^ set(en.weights.items()))
             reasons.append(f"{key}: different weights ({', '.join(f'{n}={str(s)[:12]}' for n, s in diff)})")
     return reasons
 
@@ -185,8 +177,8 @@ def compare_runs(base: Run, new: Run, metrics: Sequence[str] | None = None, alph
                  seed: int = DEFAULT_SEED) -> list[Row]:
     """Compare ``new`` against ``base``; raises NotComparable with every reason if they differ
     in task, manifest revision, or a metric's variant / version / weights."""
-    keys = list(metrics) if metrics else [k for k in base.results["metrics"] if k in new.results["metrics"]
-                                          and base.results["metrics"][k].get("status") == "ok"]
+    keys = list(metrics) if metrics else [k for k, m in base.results.metrics.items()
+                                          if k in new.results.metrics and m.ok]
     if not keys:
         raise NotComparable(["the runs have no metric in common; pass --metrics KEY[variant]"])
     reasons = comparability(base, new, keys)
@@ -194,15 +186,15 @@ def compare_runs(base: Run, new: Run, metrics: Sequence[str] | None = None, alph
         raise NotComparable(reasons)
     rows = []
     for key in keys:
-        entry = base.results["metrics"][key]
-        name = entry.get("metric") or key.split("[")[0]
-        for out, brow in entry["outputs"].items():
-            nrow = new.results["metrics"][key]["outputs"].get(out, {})
-            hib = brow.get("higher_is_better")
+        entry = base.results.metrics[key]
+        name = entry.metric or key.split("[")[0]
+        for out, brow in entry.outputs.items():
+            nrow = new.results.metrics[key].outputs.get(out)
+            hib = brow.higher_is_better
             if name in SET_LEVEL or (not base.values(key, out) and base.payload_ids(key)):
                 fb, fn, diff, ci, n = set_bootstrap(base, new, key, n_boot_set, alpha, seed)
                 row = Row(key, out, "set", fb, fn, diff, ci, n, hib, _decide(diff, ci, hib, min_effect, fb))
-                for v, rv, who in ((fb, brow.get("value"), "base"), (fn, nrow.get("value"), "new")):
+                for v, rv, who in ((fb, brow.value, "base"), (fn, nrow.value if nrow else None, "new")):
                     if rv is not None and not math.isclose(v, rv, rel_tol=1e-4, abs_tol=1e-6):
                         row.notes.append(f"{who} value from payloads {v:.6g} differs from results.json {rv:.6g}")
                 rows.append(row)

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from hxbench.errors import HxbenchError
+from hxbench.eval.schema import RunResults, SampleRecord, SchemaError, load_samples
 
 BOARD_KEYS = {"name", "title", "kind", "task", "task_version", "manifest_revision", "description",
               "columns", "ranking", "plots", "tables", "notes"}
@@ -72,17 +73,17 @@ class Entry:
     name: str
     path: Path
     card: dict[str, Any]
-    results: dict[str, Any]
+    results: RunResults
     meta: dict[str, Any]
-    records: list[dict[str, Any]]
+    records: list[SampleRecord]
     values: dict[str, float | None] = field(default_factory=dict)  # column id -> value
-    ci: dict[str, list[float] | None] = field(default_factory=dict)
+    ci: dict[str, tuple[float, float] | None] = field(default_factory=dict)
     rank: int | None = None
     score: float | None = None  # mean rank (mean_rank method)
 
     def per_sample(self, col: Column) -> dict[str, float]:
-        return {r["sample_id"]: r["values"][col.output] for r in self.records
-                if r["metric"] == col.metric and "values" in r and col.output in r["values"]}
+        return {r.sample_id: r.values[col.output] for r in self.records
+                if r.metric == col.metric and r.values is not None and col.output in r.values}
 
 
 @dataclass
@@ -230,20 +231,15 @@ def load_schema(board_dir: str | Path) -> Board:
 def _load_entry(path: Path) -> Entry:
     import yaml
 
-    results = json.loads((path / "results.json").read_text())
+    results = RunResults.load(path)
     meta = json.loads((path / "bundle.json").read_text())
     card = yaml.safe_load((path / "model_card.yaml").read_text()) or {}
-    latest: dict[tuple[str, str], dict] = {}
-    for line in (path / "samples.jsonl").read_text().splitlines():
-        if line.strip():
-            r = json.loads(line)
-            latest[(r["sample_id"], r["metric"])] = r
-    return Entry(card.get("name") or path.name, path, card, results, meta, list(latest.values()))
+    return Entry(card.get("name") or path.name, path, card, results, meta, list(load_samples(path).values()))
 
 
 def _entry_reasons(board: Board, e: Entry, ref: Entry | None) -> list[str]:
     reasons = []
-    task = e.results.get("task") or {}
+    task = e.results.task or {}
     if board.task and task.get("name") != board.task:
         reasons.append(f"scored on task {task.get('name')!r}, the board is for {board.task!r}")
     if board.task_version is not None and task.get("version") != board.task_version:
@@ -253,29 +249,29 @@ def _entry_reasons(board: Board, e: Entry, ref: Entry | None) -> list[str]:
     if want and rev != want:
         reasons.append(f"manifest revision {rev}, the board's is {want}")
     for c in board.columns:
-        m = e.results.get("metrics", {}).get(c.metric)
-        if m is None or m.get("status") != "ok":
+        m = e.results.metrics.get(c.metric)
+        if m is None or not m.ok:
             reasons.append(f"has no {c.metric} (a different variant is a different metric)")
             continue
-        if c.output not in m.get("outputs", {}):
+        if c.output not in m.outputs:
             reasons.append(f"{c.metric} has no output {c.output!r}")
             continue
-        hib = m["outputs"][c.output].get("higher_is_better")
+        hib = m.outputs[c.output].higher_is_better
         if hib is not None and hib != c.higher_is_better:
             reasons.append(f"{c.metric}.{c.output}: results say higher_is_better={hib}, the schema says "
                            f"{c.higher_is_better}: fix the schema")
         if ref is not None:
-            r = ref.results["metrics"][c.metric]
-            if r.get("version") != m.get("version"):
-                reasons.append(f"{c.metric} version {m.get('version')} differs from {ref.name}'s {r.get('version')}")
-            if r.get("weights") != m.get("weights"):
+            r = ref.results.metrics[c.metric]
+            if r.version != m.version:
+                reasons.append(f"{c.metric} version {m.version} differs from {ref.name}'s {r.version}")
+            if r.weights != m.weights:
                 reasons.append(f"{c.metric} weights differ from {ref.name}'s")
     return reasons
 
 
 def load_board(board_dir: str | Path, exclude_incompatible: bool = False, verify: bool = True) -> Board:
     """Schema + verified, comparable entries, ranked."""
-    from hxbench.board.submit import verify_bundle
+    from hxbench.board.bundle import verify_bundle
 
     board = load_schema(board_dir)
     if board.kind == "reported":
@@ -294,7 +290,7 @@ def load_board(board_dir: str | Path, exclude_incompatible: bool = False, verify
                 continue
         try:
             e = _load_entry(d)
-        except (OSError, json.JSONDecodeError, KeyError) as err:
+        except (OSError, json.JSONDecodeError, SchemaError) as err:
             problems.append(f"entry {d.name}: unreadable ({err})")
             continue
         reasons = _entry_reasons(board, e, ref)
@@ -306,10 +302,9 @@ def load_board(board_dir: str | Path, exclude_incompatible: bool = False, verify
             continue
         ref = ref or e
         for c in board.columns:
-            row = e.results["metrics"][c.metric]["outputs"][c.output]
-            v = row.get("value")
-            e.values[c.id] = None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
-            e.ci[c.id] = row.get("ci95")
+            row = e.results.metrics[c.metric].outputs[c.output]
+            e.values[c.id] = None if math.isnan(row.value) else float(row.value)
+            e.ci[c.id] = row.ci95
         board.entries.append(e)
     if problems:
         raise BoardError(f"board {board.name}: refusing to rank incompatible or unverified entries "

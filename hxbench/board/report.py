@@ -16,17 +16,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+from hxbench.eval.schema import RunResults, SampleRecord, load_samples
 from hxbench.html import fmt_number, page, strip_plot
 
 
-def _load(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    results = json.loads((run_dir / "results.json").read_text())
-    samples_file = run_dir / "samples.jsonl"
-    records = [json.loads(x) for x in samples_file.read_text().splitlines() if x.strip()] if samples_file.is_file() else []
-    latest: dict[tuple[str, str], dict] = {}
-    for r in records:  # a later line for the same sample and metric supersedes an earlier one
-        latest[(r["sample_id"], r["metric"])] = r
-    return results, list(latest.values())
+def _load(run_dir: Path) -> tuple[RunResults, list[SampleRecord]]:
+    return RunResults.load(run_dir), list(load_samples(run_dir).values())
 
 
 def _thumbnail(video: Path, size: int = 128) -> str | None:
@@ -49,29 +44,29 @@ def render_report(run_dirs: list[Path], title: str | None = None, n_worst: int =
     runs = []
     for d in run_dirs:
         results, records = _load(Path(d))
-        name = (results.get("model") or {}).get("name") or Path(d).name
+        name = (results.model or {}).get("name") or Path(d).name
         runs.append((Path(d), name, results, records))
-    task = runs[0][2].get("task") or {}
+    task = runs[0][2].task or {}
     title = title or f"hxbench report: {task.get('name', 'scores')}"
     keys: list[str] = []
     for _, _, results, _ in runs:
-        keys += [k for k in results["metrics"] if k not in keys]
+        keys += [k for k in results.metrics if k not in keys]
 
     out = [f"<h1>{html.escape(title)}</h1>"]
     first = runs[0][2]
-    out.append(f"<p class='muted'>hxbench {html.escape(first['hxbench_version'])} · task "
+    out.append(f"<p class='muted'>hxbench {html.escape(first.hxbench_version)} · task "
                f"{html.escape(str(task.get('name')))} v{html.escape(str(task.get('version')))} · dataset revision "
-               f"<code>{html.escape(str((first.get('dataset') or {}).get('revision')))}</code> · "
-               f"{first.get('n_samples')} samples · {html.escape(first['created'])}</p>")
+               f"<code>{html.escape(str((first.dataset or {}).get('revision')))}</code> · "
+               f"{first.n_samples} samples · {html.escape(first.created)}</p>")
 
     # metric table: one row per run, one column per metric output
     columns = []
     for key in keys:
         for _, _, results, _ in runs:
-            entry = results["metrics"].get(key, {})
-            if entry.get("status") == "ok":
-                columns += [(key, o, entry["outputs"][o].get("higher_is_better")) for o in entry["outputs"]
-                            if (key, o, entry["outputs"][o].get("higher_is_better")) not in columns]
+            entry = results.metrics.get(key)
+            if entry is not None and entry.ok:
+                columns += [(key, o, row.higher_is_better) for o, row in entry.outputs.items()
+                            if (key, o, row.higher_is_better) not in columns]
                 break
         else:
             columns.append((key, None, None))
@@ -82,7 +77,8 @@ def render_report(run_dirs: list[Path], title: str | None = None, n_worst: int =
     out.append("</tr>")
     best: dict[tuple[str, str], float] = {}
     for key, o, hib in columns:
-        vals = [r["metrics"].get(key, {}).get("outputs", {}).get(o, {}).get("value") for _, _, r, _ in runs]
+        vals = [r.metrics[key].outputs[o].value for _, _, r, _ in runs
+                if key in r.metrics and o in r.metrics[key].outputs]
         vals = [v for v in vals if v is not None and not math.isnan(v)]
         if o and vals and hib is not None and len(runs) > 1:
             best[(key, o)] = max(vals) if hib else min(vals)
@@ -90,21 +86,21 @@ def render_report(run_dirs: list[Path], title: str | None = None, n_worst: int =
     for _, name, results, _ in runs:
         out.append(f"<tr><td>{html.escape(name)}</td>")
         for key, o, hib in columns:
-            entry = results["metrics"].get(key)
+            entry = results.metrics.get(key)
             if entry is None:
                 out.append("<td class='muted'>not run</td>")
-            elif entry.get("status") != "ok":
+            elif not entry.ok:
                 out.append("<td class='na'>unavailable</td>")
-                note = f"<li><b>{html.escape(key)}</b>: {html.escape(entry['reason'])}. Fix: <code>{html.escape(entry['fix'])}</code></li>"
+                note = f"<li><b>{html.escape(key)}</b>: {html.escape(entry.reason)}. Fix: <code>{html.escape(entry.fix)}</code></li>"
                 if note not in notes:
                     notes.append(note)
             else:
-                row = entry["outputs"].get(o, {})
-                v = row.get("value")
-                ci = row.get("ci95")
+                row = entry.outputs.get(o)
+                v = row.value if row else None
+                ci = row.ci95 if row else None
                 cls = " class='best'" if best.get((key, o)) == v else ""
                 ci_text = f"<br><span class='muted'>[{fmt_number(ci[0])}, {fmt_number(ci[1])}]</span>" if ci else ""
-                failed = f"<br><span class='na'>{entry['n_failed']} failed</span>" if entry.get("n_failed") else ""
+                failed = f"<br><span class='na'>{entry.n_failed} failed</span>" if entry.n_failed else ""
                 out.append(f"<td{cls}>{fmt_number(v)}{ci_text}{failed}</td>")
         out.append("</tr>")
     out.append("</table></div>")
@@ -118,7 +114,7 @@ def render_report(run_dirs: list[Path], title: str | None = None, n_worst: int =
             continue
         series = []
         for _, name, _, records in runs:
-            vs = [r["values"][o] for r in records if r["metric"] == key and "values" in r and o in r["values"]]
+            vs = [r.values[o] for r in records if r.metric == key and r.values is not None and o in r.values]
             series.append((name, vs))
         if sum(len(v) for _, v in series) < 2:
             continue  # set-level metrics (FID/FVD) have no per-sample values
@@ -128,15 +124,15 @@ def render_report(run_dirs: list[Path], title: str | None = None, n_worst: int =
     # worst samples by the main metric
     main = task.get("main_metric") if isinstance(task, dict) else None
     per_sample_cols = [c for c in columns if c[1] and any(
-        r["metric"] == c[0] and "values" in r for _, _, _, recs in runs for r in recs)]
+        r.metric == c[0] and r.values is not None for _, _, _, recs in runs for r in recs)]
     main_key = next((c for c in per_sample_cols if c[0] == main), per_sample_cols[0] if per_sample_cols else None)
     if main_key:
         key, o, hib = main_key
         out.append(f"<h2>Worst samples by {html.escape(key)} · {html.escape(o)}</h2>")
         for run_dir, name, results, records in runs:
-            outputs_dir = Path((results.get("model") or {}).get("outputs") or run_dir / "outputs")
-            scored = [(r["values"][o], r["sample_id"]) for r in records
-                      if r["metric"] == key and "values" in r and o in r["values"]]
+            outputs_dir = Path((results.model or {}).get("outputs") or run_dir / "outputs")
+            scored = [(r.values[o], r.sample_id) for r in records
+                      if r.metric == key and r.values is not None and o in r.values]
             scored.sort(reverse=not (hib is None or hib))
             out.append(f"<h3>{html.escape(name)}</h3><div class='thumbs'>")
             for v, sid in scored[:n_worst]:
@@ -144,7 +140,7 @@ def render_report(run_dirs: list[Path], title: str | None = None, n_worst: int =
                 img = f"<img src='{src}' alt='{html.escape(sid)}'>" if src else "<div class='muted'>(no video)</div>"
                 out.append(f"<div class='thumb'>{img}<br>{html.escape(sid)}<br>{fmt_number(v)}</div>")
             out.append("</div>")
-    env = first.get("environment", {})
+    env = first.environment
     out.append(f"<p class='muted'>environment: {html.escape(json.dumps(env))}</p>")
     return page(title, "".join(out))
 

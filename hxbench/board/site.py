@@ -124,13 +124,13 @@ def render_entry(board: Board, e: Entry, n_worst: int = 8) -> str:
     out.append("</dl><h2>Scores</h2><table><tr><th class='l'>metric</th><th>value</th><th>95% CI</th><th>n</th>"
                "<th>failed</th></tr>")
     for c in board.columns:
-        m = e.results["metrics"][c.metric]
-        row = m["outputs"][c.output]
-        ci = row.get("ci95")
+        m = e.results.metrics[c.metric]
+        row = m.outputs[c.output]
+        ci = row.ci95
         out.append(f"<tr><td class='l'>{esc(c.label)} <span class='muted'>{esc(c.metric)}</span></td>"
-                   f"<td>{fmt_number(row.get('value'), c.format)}</td>"
+                   f"<td>{fmt_number(row.value, c.format)}</td>"
                    f"<td>{'[' + fmt_number(ci[0], c.format) + ', ' + fmt_number(ci[1], c.format) + ']' if ci else '–'}</td>"
-                   f"<td>{row.get('n')}</td><td>{m.get('n_failed', 0)}</td></tr>")
+                   f"<td>{row.n}</td><td>{m.n_failed}</td></tr>")
     out.append("</table>")
     for c in board.columns:
         vals = e.per_sample(c)
@@ -140,15 +140,15 @@ def render_entry(board: Board, e: Entry, n_worst: int = 8) -> str:
         out.append(f"<h2>Worst samples by {esc(c.label)}</h2>" + table(
             ["sample", esc(c.label)], [[esc(s), fmt_number(v, c.format)] for s, v in worst], "class='worst'"))
         break  # the first per-sample column (the ranking's leading one comes first in the schema)
-    failures = [(k, f) for k, m in e.results["metrics"].items() for f in m.get("failures", [])]
+    failures = [(k, f) for k, m in e.results.metrics.items() for f in m.failures]
     if failures:
         out.append("<h2>Failed samples</h2><ul>" + "".join(
-            f"<li>{esc(k)}: {esc(f['sample_id'])}: {esc(f['error'])}</li>" for k, f in failures[:30]) + "</ul>")
+            f"<li>{esc(k)}: {esc(f.sample_id)}: {esc(f.error)}</li>" for k, f in failures[:30]) + "</ul>")
     m = e.meta
     sig = "HMAC-signed" if m.get("signature") else "unsigned (integrity hash only)"
     out.append(f"<h2>Provenance</h2><p class='muted'>bundle integrity sha256 <code>{esc(str(m.get('integrity_sha256')))}</code>"
                f" · {sig} · hxbench {esc(str(m.get('hxbench_version')))} · git {esc(str(m.get('git_hash')))} · "
-               f"scored {esc(str(e.results.get('created')))}</p><p class='muted'>metric identity: "
+               f"scored {esc(e.results.created)}</p><p class='muted'>metric identity: "
                f"<code>{esc(json.dumps(m.get('metrics')))}</code></p>")
     return page(f"{e.name} · {board.title}", "".join(out), "../style.css")
 

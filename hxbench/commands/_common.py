@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hxbench.errors import HxbenchError
 from hxbench.html import fmt_number
 from hxbench.io.manifest import Manifest, load_manifest
+
+if TYPE_CHECKING:
+    from hxbench.eval.schema import RunResults
 
 
 def add_manifest_args(p: argparse.ArgumentParser) -> None:
@@ -50,21 +53,21 @@ def _cell(x: Any) -> str:
     return fmt_number(x, missing="-", nan="nan")
 
 
-def print_results_table(results: dict[str, Any]) -> None:
+def print_results_table(results: RunResults) -> None:
     rows = [("metric", "output", "value", "n", "stderr", "95% CI", "failed")]
     notes = []
-    for key, entry in results["metrics"].items():
-        if entry.get("status") != "ok":
+    for key, entry in results.metrics.items():
+        if not entry.ok:
             rows.append((key, "-", "unavailable", "-", "-", "-", "-"))
-            notes.append(f"{key}: {entry.get('reason')}\n    fix: {entry.get('fix')}")
+            notes.append(f"{key}: {entry.reason}\n    fix: {entry.fix}")
             continue
-        for out, row in entry["outputs"].items():
-            ci = row.get("ci95")
+        for out, row in entry.outputs.items():
+            ci = row.ci95
             ci_text = f"[{_cell(ci[0])}, {_cell(ci[1])}]" if ci else "-"
-            rows.append((key, out, _cell(row["value"]), _cell(row["n"]), _cell(row.get("stderr")), ci_text,
-                         str(entry.get("n_failed", 0))))
-        for f in entry.get("failures", [])[:5]:
-            notes.append(f"{key}: sample {f['sample_id']!r} failed: {f['error']}")
+            rows.append((key, out, _cell(row.value), _cell(row.n), _cell(row.stderr), ci_text,
+                         str(entry.n_failed)))
+        for f in entry.failures[:5]:
+            notes.append(f"{key}: sample {f.sample_id!r} failed: {f.error}")
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for j, r in enumerate(rows):
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
@@ -82,11 +85,11 @@ def dump_json(obj: Any) -> None:
 
 def score_outputs(manifest: Manifest, task: Any, outputs: Path, run_dir: Path, shard: tuple[int, int],
                   metrics: list[str] | None, device: str, progress: bool, model: dict[str, Any],
-                  validate: Manifest | None = None) -> dict[str, Any] | None:
+                  validate: Manifest | None = None) -> RunResults | None:
     """Validate ``outputs`` against the samples of ``validate`` (None: skip), then score this
     shard of ``manifest``; the one path that `hxbench score` and `hxbench run` share.
 
-    Returns the results dict, or None when validation found problems (they are printed and
+    Returns the results, or None when validation found problems (they are printed and
     nothing is computed). Under torchrun the ranks split the samples and merge their states.
     """
     from hxbench.eval.distributed import launched_distributed, score_distributed

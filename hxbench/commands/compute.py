@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from hxbench.eval.inputs import from_paths
     from hxbench.metrics.base import build_metric, parse_metric_key
+    from hxbench.eval.schema import SampleRecord
     from hxbench.eval.scoring import score
 
     name, variant = parse_metric_key(args.metric)
@@ -41,26 +42,26 @@ def run(args: argparse.Namespace) -> int:
     key = f"{name}[{variant}]" if variant else name
     metric = build_metric(key, device=args.device)
     sources = from_paths(args.gen, args.ref, args.audio, args.fps)
-    records: list[dict] = []
+    records: list[SampleRecord] = []
     results = score(sources, [metric.key], run_dir=args.run_dir, device=args.device,
                     progress=not args.json, metrics=[metric], keep_records=records,
                     dataset={"gen": str(args.gen), "ref": str(args.ref) if args.ref else None})
-    entry = results["metrics"][metric.key]
+    entry = results.metrics[metric.key]
     if args.json:
         out = {"metric": metric.name, "variant": metric.variant, "key": metric.key}
-        if entry["status"] != "ok":
-            out.update(status="unavailable", reason=entry["reason"], fix=entry["fix"], value=None, n=0)
+        if not entry.ok:
+            out.update(status="unavailable", reason=entry.reason, fix=entry.fix, value=None, n=0)
             dump_json(out)
             return 3
-        first = next(iter(entry["outputs"]))
-        out.update(status="ok", version=entry["version"], value=entry["outputs"][first]["value"],
-                   n=entry["outputs"][first]["n"], outputs=entry["outputs"], n_failed=entry["n_failed"],
-                   failures=entry["failures"], weights=entry["weights"],
-                   hxbench_version=results["hxbench_version"], environment=results["environment"])
+        as_json = entry.to_json()
+        first = next(iter(entry.outputs.values()))
+        out.update(status="ok", version=entry.version, value=first.value, n=first.n, outputs=as_json["outputs"],
+                   n_failed=entry.n_failed, failures=as_json["failures"], weights=entry.weights,
+                   hxbench_version=results.hxbench_version, environment=results.environment)
         if args.per_sample:
-            out["per_sample"] = [{"sample_id": r["sample_id"], **({"values": r["values"]} if "values" in r
-                                  else {"error": r["error"]})} for r in records]
+            out["per_sample"] = [{"sample_id": r.sample_id, **({"values": r.values} if r.values is not None
+                                  else {"error": r.error})} for r in records]
         dump_json(out)
     else:
         print_results_table(results)
-    return 0 if entry["status"] == "ok" else 3
+    return 0 if entry.ok else 3

@@ -85,7 +85,7 @@ def _finish(args, run_dir, results, task_name, metric_keys, manifest) -> None:
         {"task": task_name, "model": args.model, "metrics": metric_keys, "shard": args.shard,
          "manifest": str(manifest.path)}, indent=2) + "\n")
     if args.json:
-        dump_json(results)
+        dump_json(results.to_json())
     else:
         print_results_table(results)
         print(f"results: {run_dir / 'results.json'}")

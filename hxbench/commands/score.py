@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if launched_distributed() and world()[0] != 0:
         return 0  # rank 0 reports
     if args.json:
-        dump_json(results)
+        dump_json(results.to_json())
     else:
         print_results_table(results)
         print(f"results: {args.run_dir / 'results.json'}")

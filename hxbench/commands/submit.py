@@ -29,11 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hxbench.errors import HxbenchError
+    from hxbench.board.archive import ArchiveLimits, archive_kind, safe_extract
+    from hxbench.board.bundle import load_model_card, write_bundle
+    from hxbench.errors import HxbenchError, SubmissionError
     from hxbench.eval.inputs import from_manifest
     from hxbench.eval.scoring import score
-    from hxbench.board.submit import (ArchiveLimits, SubmissionError, archive_kind, load_model_card, safe_extract,
-                                validate_submission, write_bundle)
+    from hxbench.eval.validate import validate_submission
 
     manifest, task = resolve_manifest(args)
     card = load_model_card(args.model_card)
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                      "shard": "0/1"},
             model={"name": card["name"], "adapter": "submission", "outputs": str(args.outputs)},
         )
-    unavailable = [k for k, e in results["metrics"].items() if e.get("status") != "ok"]
+    unavailable = [k for k, e in results.metrics.items() if not e.ok]
     print_results_table(results)
     if unavailable:
         print(f"not bundled: metric(s) {', '.join(unavailable)} unavailable (fix above); the run is kept in {run_dir}")

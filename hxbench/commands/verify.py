@@ -32,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
 
     from hxbench.errors import HxbenchError
     from hxbench.io.manifest import load_manifest
-    from hxbench.board.submit import archive_kind, rescore_check, safe_extract, verify_bundle
+    from hxbench.board.archive import archive_kind, safe_extract
+    from hxbench.board.bundle import verify_bundle
+    from hxbench.board.rescore import rescore_check
 
     rep = verify_bundle(args.bundle, require_signature=args.require_signature)
     for n in rep.notes:

@@ -7,7 +7,7 @@ the ranks exchange their per-sample records and their metric states with
 (``Metric.merge``: float64 sums, so the aggregate is the same as one process up to float
 summation order); rank 0 writes the merged ``samples.jsonl`` + payloads into ``<run_dir>``
 and the results, recomputed by replaying the merged records, and checks that they equal the
-merged state's ``compute()`` (``results["distributed"]["state_check"]``). The returned results
+merged state's ``compute()`` (``results.distributed["state_check"]``). The returned results
 are identical on every rank.
 """
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from hxbench.errors import HxbenchError
+from hxbench.eval.schema import RunResults, SampleRecord
 
 
 def world() -> tuple[int, int]:
@@ -44,7 +45,7 @@ def init(backend: str | None = None) -> None:
 
 
 def score_distributed(samples: Sequence, metric_keys: Sequence[str], run_dir: str | Path,
-                      device: str = "cpu", progress: bool = True, **header: Any) -> dict[str, Any]:
+                      device: str = "cpu", progress: bool = True, **header: Any) -> RunResults:
     import torch.distributed as dist
 
     from hxbench.metrics.base import build_metric
@@ -57,7 +58,7 @@ def score_distributed(samples: Sequence, metric_keys: Sequence[str], run_dir: st
     rank_dir = run_dir / "ranks" / f"{rank}-of-{size}"
     mine = [s for i, s in enumerate(samples) if i % size == rank]
     metrics = [build_metric(k, device=device) for k in metric_keys]
-    records: list[dict] = []
+    records: list[SampleRecord] = []
     score(mine, metric_keys, run_dir=rank_dir, device=device, progress=progress and rank == 0,
           metrics=metrics, keep_records=records, **header)
     active = {m.key: m for m in metrics if _is_active(m)}
@@ -81,11 +82,11 @@ def score_distributed(samples: Sequence, metric_keys: Sequence[str], run_dir: st
         for g in sorted(gathered, key=lambda g: g["rank"]):
             src = RunStore(g["dir"])
             for rec in g["records"]:
-                if out.get(rec["sample_id"], rec["metric"], rec["metric_version"]) is not None:
+                if out.get(rec.sample_id, rec.metric, rec.metric_version) is not None:
                     continue
-                if rec.get("payload"):
-                    path = src.payload_path(rec["metric"], rec["sample_id"])
-                    dst = out.payload_path(rec["metric"], rec["sample_id"])
+                if rec.payload:
+                    path = src.payload_path(rec.metric, rec.sample_id)
+                    dst = out.payload_path(rec.metric, rec.sample_id)
                     dst.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(path, dst)
                 out.append(rec)
@@ -101,12 +102,12 @@ def score_distributed(samples: Sequence, metric_keys: Sequence[str], run_dir: st
     box = [results]
     dist.broadcast_object_list(box, src=0)
     results = box[0]
-    results["distributed"] = {"world_size": size, "backend": dist.get_backend(),
-                              "state_check": _check(results, merged)}
+    results.distributed = {"world_size": size, "backend": dist.get_backend(),
+                           "state_check": _check(results, merged)}
     if rank == 0:
         from hxbench.eval.results import write_json
 
-        write_json(run_dir / "results.json", results)
+        write_json(run_dir / "results.json", results.to_json())
     dist.barrier()
     return results
 
@@ -121,16 +122,16 @@ def _is_active(m) -> bool:
         return False
 
 
-def _check(results: dict, merged: dict) -> str:
+def _check(results: RunResults, merged: dict) -> str:
     """'ok' when the all_gather-merged states give the replayed aggregates (rel. 1e-6)."""
     bad = []
     for key, m in merged.items():
-        entry = results["metrics"].get(key, {})
+        entry = results.metrics.get(key)
         for out, agg in m.compute().items():
-            v = entry.get("outputs", {}).get(out, {}).get("value")
-            if v is None or agg.n != entry["outputs"][out]["n"]:
+            row = entry.outputs.get(out) if entry is not None else None
+            if row is None or agg.n != row.n:
                 bad.append(f"{key}/{out}")
-            elif not (math.isnan(v) and math.isnan(agg.value)) and not math.isclose(
-                    v, agg.value, rel_tol=1e-6, abs_tol=1e-9):
-                bad.append(f"{key}/{out}: {v} != {agg.value}")
+            elif not (math.isnan(row.value) and math.isnan(agg.value)) and not math.isclose(
+                    row.value, agg.value, rel_tol=1e-6, abs_tol=1e-9):
+                bad.append(f"{key}/{out}: {row.value} != {agg.value}")
     return "ok" if not bad else "mismatch: " + "; ".join(bad)

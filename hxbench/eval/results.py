@@ -17,16 +17,13 @@ import json
 import os
 import platform
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-import hxbench
+from hxbench.eval.schema import SampleRecord, parse_record
 from hxbench.paths import CHECKOUT_DIR
-
-SCHEMA_VERSION = 1
 
 
 def environment() -> dict[str, Any]:
@@ -67,7 +64,7 @@ class RunStore:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.samples_path = self.run_dir / "samples.jsonl"
-        self._records: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._records: dict[tuple[str, str, str], SampleRecord] = {}
         self._load()
 
     def _load(self) -> None:
@@ -81,25 +78,25 @@ class RunStore:
             with open(self.samples_path, "r+b") as f:
                 f.truncate(len(data) - len(lines[-1]))
             lines = lines[:-1]
-        for line in lines:
+        for i, line in enumerate(lines, 1):
             if not line.strip():
                 continue
-            rec = json.loads(line)
-            self._records[(rec["sample_id"], rec["metric"], rec["metric_version"])] = rec
+            rec = parse_record(line, f"{self.samples_path}:{i}")
+            self._records[(rec.sample_id, rec.metric, rec.metric_version)] = rec
 
-    def get(self, sample_id: str, metric_key: str, version: str) -> dict[str, Any] | None:
+    def get(self, sample_id: str, metric_key: str, version: str) -> SampleRecord | None:
         return self._records.get((sample_id, metric_key, version))
 
-    def records(self, metric_key: str | None = None) -> list[dict[str, Any]]:
+    def records(self, metric_key: str | None = None) -> list[SampleRecord]:
         return [r for (_, k, _), r in self._records.items() if metric_key is None or k == metric_key]
 
-    def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, sort_keys=True) + "\n"
+    def append(self, record: SampleRecord) -> None:
+        line = json.dumps(record.to_json(), sort_keys=True) + "\n"
         with open(self.samples_path, "a") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
-        self._records[(record["sample_id"], record["metric"], record["metric_version"])] = record
+        self._records[(record.sample_id, record.metric, record.metric_version)] = record
 
     def payload_path(self, metric_key: str, sample_id: str) -> Path:
         return self.run_dir / "payloads" / _safe(metric_key) / f"{sample_id}.npz"
@@ -134,16 +131,3 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def results_header(task: dict | None, dataset: dict | None, model: dict | None) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "hxbench_version": hxbench.__version__,
-        "git_hash": git_hash(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "task": task,
-        "dataset": dataset,
-        "model": model,
-        "environment": environment(),
-    }

@@ -11,13 +11,16 @@ the command that fixes it. Nothing is estimated.
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from hxbench.errors import HxbenchError, MediaError, MetricUnavailable, SampleError
 from hxbench.metrics.base import Metric, PerSampleMetric, SampleData, SampleScore, build_metric
-from hxbench.eval.results import RunStore, results_header, write_json
+import hxbench
+from hxbench.eval.results import RunStore, environment, git_hash, write_json
+from hxbench.eval.schema import MetricResult, OutputValue, RunResults, SampleFailure, SampleRecord
 from hxbench.stats.bootstrap import bootstrap_ci
 
 
@@ -51,15 +54,15 @@ def score(
     dataset: dict | None = None,
     model: dict | None = None,
     metrics: Sequence[Metric] | None = None,
-    keep_records: list[dict] | None = None,
-) -> dict[str, Any]:
-    """Score ``samples`` with the metrics; returns the results dict (also written to
+    keep_records: list[SampleRecord] | None = None,
+) -> RunResults:
+    """Score ``samples`` with the metrics; returns the results (also written to
     ``run_dir/results.json`` when a run directory is given). ``keep_records``, if given,
     receives every per-sample record (stored and new)."""
     if metrics is None:
         metrics = [build_metric(key, device=device) for key in metric_keys]
     store = RunStore(run_dir) if run_dir is not None else None
-    memory: dict[tuple[str, str], dict] = {}  # records when there is no run directory
+    memory: dict[tuple[str, str], SampleRecord] = {}  # records when there is no run directory
 
     unavailable: dict[str, MetricUnavailable] = {}
     active: list[Metric] = []
@@ -71,7 +74,7 @@ def score(
             unavailable[m.key] = err
 
     per_sample_values: dict[str, dict[str, list[float]]] = {m.key: {} for m in active}
-    failures: dict[str, list[dict[str, str]]] = {m.key: [] for m in active}
+    failures: dict[str, list[SampleFailure]] = {m.key: [] for m in active}
     n_reused = 0
 
     # Samples are scored in small batches so that metrics with a network can batch their
@@ -90,7 +93,7 @@ def score(
             pending = []
             for m in active:
                 rec = store.get(source.sample_id, m.key, m.version) if store else memory.get((source.sample_id, m.key))
-                if rec is not None and fingerprint is not None and rec.get("input_sha256") != fingerprint:
+                if rec is not None and fingerprint is not None and rec.input_sha256 != fingerprint:
                     rec = None  # the output changed since it was scored
                 if rec is None:
                     pending.append(m)
@@ -113,19 +116,17 @@ def score(
             outcomes = dict(zip([src.sample_id for src, _ in ok],
                                 m.update_batch([loaded[src.sample_id][0] for src, _ in ok]) if ok else []))
             for src, fp in mine:
-                rec: dict[str, Any] = {"sample_id": src.sample_id, "metric": m.key, "metric_version": m.version}
-                if fp is not None:
-                    rec["input_sha256"] = fp
+                rec = SampleRecord(src.sample_id, m.key, m.version, input_sha256=fp)
                 outcome = outcomes.get(src.sample_id)
                 if outcome is None:
-                    rec["error"] = loaded[src.sample_id][1]
+                    rec.error = loaded[src.sample_id][1]
                 elif isinstance(outcome, Exception):
-                    rec["error"] = str(outcome)
+                    rec.error = str(outcome)
                 else:
-                    rec["values"] = outcome.values
+                    rec.values = outcome.values
                     if outcome.payload is not None and store is not None:
                         store.save_payload(m.key, src.sample_id, outcome.payload)
-                        rec["payload"] = True
+                        rec.payload = True
                 if store is not None:
                     store.append(rec)
                 else:
@@ -139,32 +140,32 @@ def score(
     if bar is not None:
         bar.close()
 
-    results = results_header(task, dataset, model)
-    results["n_samples"] = len(samples)
-    results["n_reused_records"] = n_reused
-    results["metrics"] = {}
+    entries: dict[str, MetricResult] = {}
     for m in active:
-        entry = m.info()
-        entry["status"] = "ok"
-        entry["n_failed"] = len(failures[m.key])
-        entry["failures"] = failures[m.key][:50]
+        info = m.info()
         outputs = {}
         for out, agg in m.compute().items():
-            row = agg.as_dict()
-            row["higher_is_better"] = {"higher": True, "lower": False}.get(m.outputs.get(out, ""), None)
+            row = OutputValue(agg.value, agg.n, agg.stderr,
+                              higher_is_better={"higher": True, "lower": False}.get(m.outputs.get(out, ""), None))
             values = per_sample_values[m.key].get(out)
             if isinstance(m, PerSampleMetric) and values:
                 ci = bootstrap_ci(values)
-                row["ci95"] = list(ci) if ci else None
+                row.ci95, row.bootstrapped = ci, True
             elif hasattr(m, "bootstrap_ci"):
-                row["ci95"] = m.bootstrap_ci(out, payloads=_stored_payloads(m, store))
+                ci = m.bootstrap_ci(out, payloads=_stored_payloads(m, store))
+                row.ci95, row.bootstrapped = (tuple(ci) if ci else None), True
             outputs[out] = row
-        entry["outputs"] = outputs
-        results["metrics"][m.key] = entry
+        entries[m.key] = MetricResult(m.key, "ok", metric=info["metric"], variant=info["variant"],
+                                      version=info["version"], weights=info["weights"], outputs=outputs,
+                                      n_failed=len(failures[m.key]), failures=failures[m.key][:50])
     for key, err in unavailable.items():
-        results["metrics"][key] = {"key": key, "status": "unavailable", "reason": err.reason, "fix": err.fix}
+        entries[key] = MetricResult(key, "unavailable", reason=err.reason, fix=err.fix)
+    results = RunResults(hxbench_version=hxbench.__version__, git_hash=git_hash(),
+                         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), task=task, dataset=dataset,
+                         model=model, environment=environment(), n_samples=len(samples),
+                         n_reused_records=n_reused, metrics=entries)
     if run_dir is not None:
-        write_json(Path(run_dir) / "results.json", results)
+        write_json(Path(run_dir) / "results.json", results.to_json())
     return results
 
 
@@ -172,31 +173,31 @@ def _stored_payloads(m: Metric, store: RunStore | None) -> list[dict] | None:
     """Per-sample payloads of a set metric (for its bootstrap over samples); None without a run dir."""
     if store is None:
         return None
-    return [store.load_payload(m.key, r["sample_id"]) for r in store.records(m.key)
-            if r.get("payload") and r.get("metric_version") == m.version]
+    return [store.load_payload(m.key, r.sample_id) for r in store.records(m.key)
+            if r.payload and r.metric_version == m.version]
 
 
-def _absorb(m: Metric, rec: dict, store: RunStore | None, values, failures) -> None:
+def _absorb(m: Metric, rec: SampleRecord, store: RunStore | None, values, failures) -> None:
     """Rebuild metric state from a stored record (no recomputation)."""
-    if "values" in rec:
-        payload = store.load_payload(m.key, rec["sample_id"]) if (store and rec.get("payload")) else None
-        if rec.get("payload") and payload is None:
+    if rec.values is not None:
+        payload = store.load_payload(m.key, rec.sample_id) if (store and rec.payload) else None
+        if rec.payload and payload is None:
             raise HxbenchError(f"run directory is missing the payload of {m.key} for sample "
-                               f"{rec['sample_id']!r}; delete its line in samples.jsonl to recompute it")
-        m.replay(SampleScore(values=rec["values"], payload=payload))
+                               f"{rec.sample_id!r}; delete its line in samples.jsonl to recompute it")
+        m.replay(SampleScore(values=rec.values, payload=payload))
     _collect(m, rec, values, failures)
 
 
-def _collect(m: Metric, rec: dict, values, failures) -> None:
-    if "error" in rec:
-        failures[m.key].append({"sample_id": rec["sample_id"], "error": rec["error"]})
+def _collect(m: Metric, rec: SampleRecord, values, failures) -> None:
+    if rec.error is not None:
+        failures[m.key].append(SampleFailure(rec.sample_id, rec.error))
         return
-    for out, v in rec["values"].items():
+    for out, v in rec.values.items():
         values[m.key].setdefault(out, []).append(v)
 
 
 def merge_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, metric_keys: Sequence[str],
-               sample_ids: Sequence[str], **header: Any) -> dict[str, Any]:
+               sample_ids: Sequence[str], **header: Any) -> RunResults:
     """Merge shard run directories into one and aggregate (records are replayed, not recomputed).
 
     Every sample must be present in exactly one shard for each metric.
@@ -206,17 +207,17 @@ def merge_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, metric_keys:
     for run_dir in run_dirs:
         shard = RunStore(run_dir)
         for rec in shard.records():
-            key = (rec["sample_id"], rec["metric"])
+            key = (rec.sample_id, rec.metric)
             if key in seen and Path(run_dir) != seen[key]:
-                raise HxbenchError(f"sample {rec['sample_id']!r} of {rec['metric']} is in two shards: "
+                raise HxbenchError(f"sample {rec.sample_id!r} of {rec.metric} is in two shards: "
                                    f"{seen[key]} and {run_dir}")
             seen[key] = Path(run_dir)
-            if out.get(rec["sample_id"], rec["metric"], rec["metric_version"]) is None:
-                if rec.get("payload"):
-                    payload = shard.load_payload(rec["metric"], rec["sample_id"])
+            if out.get(rec.sample_id, rec.metric, rec.metric_version) is None:
+                if rec.payload:
+                    payload = shard.load_payload(rec.metric, rec.sample_id)
                     if payload is None:
-                        raise HxbenchError(f"{run_dir}: payload of {rec['metric']} for {rec['sample_id']!r} is missing")
-                    out.save_payload(rec["metric"], rec["sample_id"], payload)
+                        raise HxbenchError(f"{run_dir}: payload of {rec.metric} for {rec.sample_id!r} is missing")
+                    out.save_payload(rec.metric, rec.sample_id, payload)
                 out.append(rec)
 
     def never_load() -> SampleData:

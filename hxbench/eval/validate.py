@@ -16,6 +16,8 @@ from hxbench.paths import OUTPUT_SUFFIX, output_path
 
 # Duration tolerance: one frame at the expected rate plus 40 ms of container slack.
 DURATION_SLACK_S = 0.04
+# what counts as a candidate output of a sample when looking for duplicates
+MEDIA_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".txt", ".wav", ".flac", ".mp3")
 
 
 @dataclass
@@ -100,3 +102,28 @@ def _check_video(manifest: Manifest, sample: Sample, path: Path) -> list[Problem
     if exp.audio and not info.has_audio:
         problems.append(Problem(sid, "audio", f"{path.name} has no audio stream, which this task requires"))
     return problems
+
+
+def duplicate_problems(manifest: Manifest, outputs: Path) -> list[Problem]:
+    """Samples with more than one candidate output: the same sample id under two media
+    extensions (``a.mp4`` and ``a.mov``) or also in a subfolder (``a.mp4`` and ``x/a.mp4``)."""
+    ids = {s.sample_id for s in manifest.samples}
+    found: dict[str, list[str]] = {}
+    for p in sorted(outputs.rglob("*")):
+        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(outputs).parts):
+            continue
+        if p.suffix.lower() in MEDIA_SUFFIXES and p.stem in ids:
+            found.setdefault(p.stem, []).append(str(p.relative_to(outputs)))
+    return [Problem(sid, "duplicate", f"{len(paths)} outputs: {', '.join(paths)}; "
+                    "submit exactly one per sample_id")
+            for sid, paths in sorted(found.items()) if len(paths) > 1]
+
+
+def validate_submission(manifest: Manifest, outputs: Path) -> list[Problem]:
+    """Every problem of an outputs folder: duplicates, then the task's output checks
+    (missing samples, formats, fps, duration, resolution, audio; see ``validate_outputs``)."""
+    dups = duplicate_problems(manifest, outputs)
+    dup_ids = {p.sample_id for p in dups}
+    probs = [p for p in validate_outputs(manifest, outputs)
+             if not (p.kind == "extra" and any(p.message.startswith(f"{sid}.") for sid in dup_ids))]
+    return dups + probs

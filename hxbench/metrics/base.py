@@ -92,9 +92,6 @@ class AggregateValue:
     n: int
     stderr: float | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "n": self.n, "stderr": self.stderr}
-
 
 class Metric:
     """Base class. Subclasses set the class attributes and implement the state methods."""

@@ -47,14 +47,15 @@ def main(argv=None) -> int:
     ap.add_argument("--toy", action="store_true", help="add the toy mouth-audio correlation")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    from hxbench.eval.schema import RunResults
     from hxbench.io.manifest import load_manifest
 
     man = load_manifest(args.manifest)
     rows = {}
     for spec in args.runs:
         name, _, run = spec.partition("=")
-        res = json.loads((Path(run) / "results.json").read_text())
-        row = {f"{k}": m["outputs"][o]["value"] for k, m in res["metrics"].items() for o in m["outputs"]}
+        res = RunResults.load(run)
+        row = {f"{k}": m.outputs[o].value for k, m in res.metrics.items() for o in m.outputs}
         if args.toy:
             vals = [toy_lip_corr(Path(run) / "outputs" / f"{s.sample_id}.mp4",
                                  man.resolve(s.driving_audio)) for s in man.samples]
