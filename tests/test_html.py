@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from hxbench.board.report import render_report
+from hxbench.eval.schema import MetricResult, OutputValue, RunResults, SampleRecord
 from hxbench.html import STYLE, bar_chart, fmt_number, page, scatter_plot, strip_plot, table
 
 SHELL = "<meta name='generator' content='hxbench'>"
@@ -70,14 +71,16 @@ def test_plots():
 def test_run_report_uses_the_shared_shell(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    results = {"hxbench_version": "0", "created": "now", "n_samples": 2, "task": {"name": "t", "version": 1},
-               "model": {"name": "m"}, "metrics": {"psnr[x]": {"status": "ok", "outputs": {
-                   "psnr": {"value": 123456.789, "ci95": [1.0, None], "higher_is_better": True}}}}}
-    (run / "results.json").write_text(json.dumps(results))
+    results = RunResults(
+        hxbench_version="0", git_hash=None, created="now", task={"name": "t", "version": 1}, dataset=None,
+        model={"name": "m"}, environment={}, n_samples=2, n_reused_records=0,
+        metrics={"psnr[x]": MetricResult(key="psnr[x]", status="ok", metric="psnr", variant="x", version="1", outputs={
+            "psnr": OutputValue(value=123456.789, n=2, ci95=[1.0, 2.5], higher_is_better=True, bootstrapped=True)})})
+    (run / "results.json").write_text(json.dumps(results.to_json()))
     (run / "samples.jsonl").write_text("".join(
-        json.dumps({"sample_id": s, "metric": "psnr[x]", "values": {"psnr": v}}) + "\n"
+        json.dumps(SampleRecord(sample_id=s, metric="psnr[x]", metric_version="1", values={"psnr": v}).to_json()) + "\n"
         for s, v in (("a", 1.0), ("b", 2.0))))
     html = render_report([run])
     assert SHELL in html and f"<style>{STYLE}</style>" in html
-    assert "1.235e+05" in html and "[1.0000, –]" in html
+    assert "1.235e+05" in html and "[1.0000, 2.5000]" in html
     assert html.count("<svg") == 1

@@ -134,8 +134,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("hxbench", "hxbench._moved", "hxbench.errors", "hxbench.paths", "hxbench.registry"),
     ("hxbench.weights", "hxbench.stats", "hxbench.io", "hxbench.html"),
     ("hxbench.nets", "hxbench.face"),
-    ("hxbench.metrics", "hxbench.synth", "hxbench.adapters", "reference_models"),
-    ("hxbench.eval",),
+    ("hxbench.metrics", "hxbench.synth", "hxbench.adapters"),
+    ("hxbench.eval", "reference_models"),  # a model's evaluation scripts read results
     ("hxbench.board", "hxbench.study"),
     ("hxbench.commands", "hxbench.cli", "hxbench.__main__"),
 )
