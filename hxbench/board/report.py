@@ -41,6 +41,18 @@ def _thumbnail(video: Path, size: int = 128) -> str | None:
 
 
 def render_report(run_dirs: list[Path], title: str | None = None, n_worst: int = 4) -> str:
+    """A whole HTML page comparing the runs (one task)."""
+    return page(_title(run_dirs, title), report_body(run_dirs, title, n_worst))
+
+
+def _title(run_dirs: list[Path], title: str | None) -> str:
+    task = RunResults.load(Path(run_dirs[0])).task or {}
+    return title or f"hxbench report: {task.get('name', 'scores')}"
+
+
+def report_body(run_dirs: list[Path], title: str | None = None, n_worst: int = 4) -> str:
+    """The report's sections (heading, scores, distributions, worst samples) without the page
+    shell, so that several tasks can share one page."""
     runs = []
     for d in run_dirs:
         results, records = _load(Path(d))
@@ -142,7 +154,7 @@ def render_report(run_dirs: list[Path], title: str | None = None, n_worst: int =
             out.append("</div>")
     env = first.environment
     out.append(f"<p class='muted'>environment: {html.escape(json.dumps(env))}</p>")
-    return page(title, "".join(out))
+    return "".join(out)
 
 
 def write_report(run_dirs: list[Path], out_html: Path, title: str | None = None) -> Path:

@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from hxbench.eval.inputs import from_manifest
     from hxbench.io.manifest import load_manifest
     from hxbench.registry import TASKS
-    from hxbench.board.report import render_report
+    from hxbench.board.report import report_body
+    from hxbench.html import page
     from hxbench.eval.runner import generate
     from hxbench.eval.scoring import score
     from hxbench.synth import build
@@ -105,10 +106,8 @@ def run(args: argparse.Namespace) -> int:
             print_results_table(results)
             run_dirs.append(run_dir)
         if run_dirs:
-            sections.append(render_report(run_dirs, title=f"{task_name} (hx-synth {args.size})"))
+            sections.append(report_body(run_dirs, title=f"{task_name} (hx-synth {args.size})"))
     report = out / "report.html"
-    body = "".join(s.split("<body>", 1)[1].rsplit("</body>", 1)[0] for s in sections)
-    head = sections[0].split("<body>", 1)[0] if sections else "<html><head></head>"
-    report.write_text(f"{head}<body>{body}</body></html>")
+    report.write_text(page("hxbench demo", "".join(sections)))
     print(f"\nreport: {report}")
     return 0
