@@ -55,6 +55,16 @@ def gaussian_kernel1d(sigma: float = WIN_SIGMA, truncate: float = WIN_TRUNCATE,
     return (k / k.sum()).to(dtype=dtype, device=device)
 
 
+def ssim_map(ux, uy, uxx, uyy, uxy, data_range: float = 255.0):
+    """The SSIM map from the Gaussian-filtered x, y, x^2, y^2, xy (numpy arrays or tensors)."""
+    vx = uxx - ux * ux
+    vy = uyy - uy * uy
+    vxy = uxy - ux * uy
+    c1 = (K1 * data_range) ** 2
+    c2 = (K2 * data_range) ** 2
+    return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+
+
 def _filter_valid(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Separable 2-D filter of every channel of (B, C, H, W), 'valid' region only."""
     c = x.shape[1]
@@ -75,17 +85,10 @@ def ssim_per_channel(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0
     if min(x.shape[-2:]) < k.numel():
         raise ValueError(f"SSIM needs frames of at least {k.numel()}x{k.numel()} pixels, got "
                          f"{x.shape[-1]}x{x.shape[-2]}")
-    b, c = x.shape[:2]
+    c = x.shape[1]
     stacked = torch.cat([x, y, x * x, y * y, x * y], dim=1)
     mu = _filter_valid(stacked, k)
-    ux, uy, uxx, uyy, uxy = mu.split(c, dim=1)
-    vx = uxx - ux * ux
-    vy = uyy - uy * uy
-    vxy = uxy - ux * uy
-    c1 = (K1 * data_range) ** 2
-    c2 = (K2 * data_range) ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    return s.mean(dim=(-2, -1))
+    return ssim_map(*mu.split(c, dim=1), data_range).mean(dim=(-2, -1))
 
 
 def ssim_frames(x: torch.Tensor, y: torch.Tensor, channel: str = "rgb") -> torch.Tensor:
@@ -117,14 +120,7 @@ def ssim_planes(x: np.ndarray, y: np.ndarray, data_range: float = 255.0) -> floa
                          f"{x.shape[1]}x{x.shape[0]}")
     maps = np.stack([x, y, x * x, y * y, x * y])  # (5, H, W)
     maps = correlate1d(correlate1d(maps, k, axis=1), k, axis=2)[:, r:-r, r:-r]
-    ux, uy, uxx, uyy, uxy = maps
-    vx = uxx - ux * ux
-    vy = uyy - uy * uy
-    vxy = uxy - ux * uy
-    c1 = (K1 * data_range) ** 2
-    c2 = (K2 * data_range) ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    return float(s.mean())
+    return float(ssim_map(*maps, data_range).mean())
 
 
 def ssim_frame(x: np.ndarray, y: np.ndarray, channel: str = "rgb") -> float:
