@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "memory_budget", None):
+            from hxbench.io.budget import ENV, parse_size
+
+            os.environ[ENV] = str(parse_size(args.memory_budget))  # checked now, read by metrics
         return int(args.func(args) or 0)
     except (HxbenchError, UnknownNameError, FileNotFoundError, ValueError) as err:
         print(f"hxbench: error: {err}", file=sys.stderr)

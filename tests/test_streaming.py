@@ -113,3 +113,23 @@ def test_fvd_identical_whatever_the_budget(monkeypatch):
                 assert all(g.largest_chunk == 1 for g, _ in bounded)
         for a, b in zip(payloads["1"], payloads["64M"]):
             np.testing.assert_array_equal(a, b)  # per-frame preprocessing: chunking changes nothing
+
+
+def test_memory_budget_flag_is_checked_and_applied(tmp_path, monkeypatch, capsys):
+    import json
+
+    from hxbench.cli import main
+    from hxbench.io.budget import ENV
+
+    monkeypatch.setenv(ENV, "64M")  # monkeypatch now restores the variable main() sets
+    monkeypatch.delenv(ENV)
+    gen, ref = _pair(8, 32)
+    np.save(tmp_path / "gen.npy", gen[None])
+    np.save(tmp_path / "ref.npy", ref[None])
+    assert main(["compute", "psnr", "--gen", str(tmp_path / "gen.npy"), "--ref", str(tmp_path / "ref.npy"),
+                 "--memory-budget", "lots"]) == 2
+    assert "not a size: 'lots'" in capsys.readouterr().err
+    assert main(["compute", "psnr", "--gen", str(tmp_path / "gen.npy"), "--ref", str(tmp_path / "ref.npy"),
+                 "--memory-budget", "2M", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 1
+    assert memory_budget() == 2 << 20

@@ -15,6 +15,13 @@ if TYPE_CHECKING:
     from hxbench.eval.schema import RunResults
 
 
+def add_budget_arg(p: argparse.ArgumentParser) -> None:
+    """``--memory-budget``: the working memory per metric and sample (hxbench.io.budget)."""
+    p.add_argument("--memory-budget", default=None, metavar="SIZE",
+                   help="working memory per metric and sample, e.g. 768M or 2G "
+                        "(default: $HXBENCH_MEMORY_BUDGET, else 1/32 of RAM within 256M-1G)")
+
+
 def add_manifest_args(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--task", help="task name (its manifest is read from the dataset folder)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hxbench.commands._common import dump_json, print_results_table
+from hxbench.commands._common import add_budget_arg, dump_json, print_results_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--variant", default=None, help="metric variant (same as METRIC[VARIANT])")
     p.add_argument("--fps", type=float, default=None, help="resample videos to this frame rate when decoding")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_budget_arg(p)
     p.add_argument("--run-dir", type=Path, default=None, help="keep per-sample results here (resumable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--per-sample", action="store_true", help="with --json: include per-sample values")

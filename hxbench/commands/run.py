@@ -13,7 +13,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from hxbench.commands._common import (add_manifest_args, dump_json, parse_shard, print_results_table,
+from hxbench.commands._common import (add_budget_arg, add_manifest_args, dump_json, parse_shard,
+                                      print_results_table,
                                       resolve_manifest, score_outputs)
 
 
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", nargs="+", default=None, help="override the task's metric list")
     p.add_argument("--shard", default=None, help="only shard i of n (i/n)")
     p.add_argument("--device", default="cpu")
+    add_budget_arg(p)
     p.add_argument("--mock", action="store_true", help="check the adapter on 2 samples and stop")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

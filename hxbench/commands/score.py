@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hxbench.commands._common import (add_manifest_args, dump_json, parse_shard, print_results_table,
+from hxbench.commands._common import (add_budget_arg, add_manifest_args, dump_json, parse_shard,
+                                      print_results_table,
                                       resolve_manifest, score_outputs)
 
 
@@ -22,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", nargs="+", default=None, help="override the task's metric list")
     p.add_argument("--shard", default=None, help="score only shard i of n (i/n); merge with `hxbench merge`")
     p.add_argument("--device", default="cpu")
+    add_budget_arg(p)
     p.add_argument("--model-name", default=None, help="name recorded in the results")
     p.add_argument("--no-validate", action="store_true", help="skip output validation (not recommended)")
     p.add_argument("--json", action="store_true")
