@@ -33,6 +33,8 @@ MOVED: dict[str, str] = {
     "hxbench.leaderboard.board": "hxbench.board.leaderboard",
     "hxbench.leaderboard.site": "hxbench.board.site",
     "hxbench.face_tracks": "hxbench.face.tracks",
+    "hxbench.adapters.humanexpert": "reference_models.humanexpert.adapter",
+    "hxbench.adapters.omnihuman": "reference_models.omnihuman.adapter",
 }
 
 
@@ -58,5 +60,7 @@ class _MovedFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
+    # First in line: otherwise ``hxbench.leaderboard.site`` would be found by the path finder
+    # inside the aliased package's folder and executed a second time under the old name.
     if not any(isinstance(f, _MovedFinder) for f in sys.meta_path):
-        sys.meta_path.append(_MovedFinder())
+        sys.meta_path.insert(0, _MovedFinder())

@@ -164,3 +164,20 @@ def test_hxbench_never_imports_reference_models():
     offenders = [f"{m} imports {d}" for m, deps in sorted(import_graph().items()) if m.startswith("hxbench")
                  for d in sorted(deps) if d.startswith("reference_models")]
     assert not offenders, offenders
+
+
+def test_old_import_paths_give_the_moved_modules_with_a_warning():
+    import importlib
+    import sys
+    import warnings
+
+    from hxbench._moved import MOVED
+
+    for old, new in MOVED.items():
+        sys.modules.pop(old, None)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module = importlib.import_module(old)
+        assert module is importlib.import_module(new), old  # one module: patching either patches both
+        assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught), old
+        sys.modules.pop(old, None)
