@@ -103,3 +103,28 @@ def test_unavailable_metric_reports_the_fix(pairs, tmp_path):
     out = json.loads(proc.stdout)
     assert out["status"] == "unavailable" and out["value"] is None
     assert "hxbench weights import syncnet_v2" in out["fix"]
+
+
+def test_every_sample_failed_exits_nonzero_with_strict_json(tmp_path):
+    small = np.random.default_rng(0).integers(0, 255, (2, 3, 8, 8, 3), dtype=np.uint8)  # under SSIM's 11x11
+    np.save(tmp_path / "small.npy", small)
+    r = compute("ssim", "--gen", str(tmp_path / "small.npy"), "--ref", str(tmp_path / "small.npy"), "--json")
+    assert r.returncode == 4
+    out = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))  # no NaN
+    assert out["value"] is None and out["outputs"]["ssim"]["value"] is None and out["n_failed"] == 2
+    assert "every one of the 2 samples failed" in r.stderr
+
+
+def test_a_set_metric_on_too_few_samples_says_so(tmp_path, monkeypatch, capsys):
+    from hxbench.cli import main
+    from hxbench.metrics.fvd import FVD
+    from tests.test_fvd import _fake_available, _fake_forward
+
+    monkeypatch.setattr(FVD, "forward", _fake_forward)
+    monkeypatch.setattr(FVD, "check_available", _fake_available)
+    np.save(tmp_path / "one.npy", moving_square_video(12, 32)[None])
+    args = ["compute", "fvd[common-allf]", "--gen", str(tmp_path / "one.npy"), "--ref", str(tmp_path / "one.npy")]
+    assert main(args + ["--json"]) == 4
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["value"] is None
+    assert "1 sample(s) are too few for it (FID/FVD need at least 2)" in captured.err

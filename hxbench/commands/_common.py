@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,9 +86,20 @@ def print_results_table(results: RunResults) -> None:
 
 
 def dump_json(obj: Any) -> None:
+    """Print ``obj`` as strict JSON: NaN and infinities become null (JSON has no NaN)."""
     from hxbench.eval.results import _json_default
 
-    print(json.dumps(obj, indent=2, default=_json_default))
+    print(json.dumps(_finite(json.loads(json.dumps(obj, default=_json_default))), indent=2, allow_nan=False))
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def score_outputs(manifest: Manifest, task: Any, outputs: Path, run_dir: Path, shard: tuple[int, int],

@@ -8,6 +8,8 @@ interface is stable: metrics plug into it.
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 from pathlib import Path
 
 from hxbench.commands._common import add_budget_arg, dump_json, print_results_table
@@ -65,4 +67,12 @@ def run(args: argparse.Namespace) -> int:
         dump_json(out)
     else:
         print_results_table(results)
-    return 0 if entry.ok else 3
+    if not entry.ok:
+        return 3
+    values = [o.value for o in entry.outputs.values()]
+    if not any(v is not None and math.isfinite(v) for v in values):
+        why = (f"every one of the {len(sources)} samples failed" if entry.n_failed == len(sources)
+               else f"{len(sources)} sample(s) are too few for it (FID/FVD need at least 2)")
+        print(f"hxbench: error: {metric.key} has no value: {why}", file=sys.stderr)
+        return 4
+    return 0
