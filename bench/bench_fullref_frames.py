@@ -4,11 +4,12 @@ The peer side is what a researcher writes with the reference packages: decode bo
 (PyAV), then per frame ``skimage.metrics.structural_similarity(gaussian_weights=True,
 sigma=1.5, use_sample_covariance=False, data_range=255, channel_axis=-1)``,
 ``skimage.metrics.peak_signal_noise_ratio(data_range=255)``, or ``lpips.LPIPS(net='alex')``
-on the [-1, 1] frame pair (the lpips package's own weights; hxbench's converted weights are
-identical, tests/test_lpips.py). The hxbench side is ``hxbench compute METRIC`` in-process
-(``eval.scoring.score`` on the two files: decoding in budget-sized chunks included). Each
-(metric, side) runs in its own process, one thread unless ``--threads``; wall and CPU seconds,
-peak RSS (the process's high-water mark, networks and libraries included), and the values.
+on the [-1, 1] frame pair (loaded with hxbench's converted weights, see ``_lpips_package_net``). The hxbench side is ``hxbench compute METRIC`` in-process
+(``eval.scoring.score`` on the same frames saved as .npy, read in budget-sized chunks). Both
+sides get the frames decoded before timing and warm up on one frame (imports, networks); then
+``--frames`` frames are timed. Each (metric, side) runs in its own process, one thread unless
+``--threads``: wall and CPU seconds, peak RSS (the process's high-water mark, networks, libraries
+and the decoded frames included), and the values.
 
     .venv/bin/python bench/bench_fullref_frames.py --gen GEN.mp4 --ref REF.mp4 [--frames 25]
         [--metrics ssim psnr lpips] [--threads 1]
@@ -44,10 +45,9 @@ def _frames(path: str, n: int):
     return np.stack(out[:n])
 
 
-def peer(metric: str, gen: str, ref: str, n: int) -> float:
+def peer(metric: str, g, r) -> float:
     import numpy as np
 
-    g, r = _frames(gen, n), _frames(ref, n)
     if metric == "ssim":
         from skimage.metrics import structural_similarity
 
@@ -58,10 +58,9 @@ def peer(metric: str, gen: str, ref: str, n: int) -> float:
 
         vals = [peak_signal_noise_ratio(a, b, data_range=255) for a, b in zip(g, r)]
     else:
-        import lpips
         import torch
 
-        net = lpips.LPIPS(net="alex", verbose=False).eval()
+        net = _lpips_package_net()
         with torch.no_grad():
             vals = [float(net(torch.from_numpy(a).permute(2, 0, 1)[None].float() / 127.5 - 1,
                               torch.from_numpy(b).permute(2, 0, 1)[None].float() / 127.5 - 1))
@@ -69,30 +68,48 @@ def peer(metric: str, gen: str, ref: str, n: int) -> float:
     return float(np.mean(vals))
 
 
-def ours(metric: str, gen: str, ref: str, n: int, tmp: Path) -> float:
-    import numpy as np
+def _lpips_package_net():
+    """The lpips package's module with the same converted weights hxbench uses (the package
+    would download its AlexNet backbone from torchvision's servers; tests/test_lpips.py checks
+    the weights are identical)."""
+    import lpips
 
+    from hxbench.nets.lpips_convert import NETS, convert_state_dict, load_flax_pickle
+    from hxbench.weights import resolve
+
+    net = lpips.LPIPS(pretrained=False, net="alex", pnet_rand=True, verbose=False)
+    net.load_state_dict(convert_state_dict(load_flax_pickle(resolve(NETS["alex"][0])), "alex"), strict=False)
+    return net.eval()
+
+
+def ours(metric: str, gen_npy: Path, ref_npy: Path) -> float:
     from hxbench.eval.inputs import from_paths
     from hxbench.eval.scoring import score
 
-    np.save(tmp / "gen.npy", _frames(gen, n)[None])  # the same n frames as the peer
-    np.save(tmp / "ref.npy", _frames(ref, n)[None])
-    results = score(from_paths(tmp / "gen.npy", tmp / "ref.npy"), [metric], progress=False)
+    results = score(from_paths(gen_npy, ref_npy), [metric], progress=False)
     return next(iter(results.metrics.values())).outputs[metric].value
 
 
 def child(args: argparse.Namespace) -> None:
+    """Decode the frames, warm up on one frame (imports, networks), then time ``--frames``."""
     import tempfile
 
+    import numpy as np
     import torch
 
     torch.set_num_threads(args.threads)
+    g, r = _frames(args.gen, args.frames), _frames(args.ref, args.frames)
     with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for name, frames in (("warm", 1), ("all", len(g))):
+            files[name] = (Path(tmp) / f"g{name}.npy", Path(tmp) / f"r{name}.npy")
+            np.save(files[name][0], g[None, :frames])
+            np.save(files[name][1], r[None, :frames])
+        run = ((lambda n: peer(args.metric, g[:n], r[:n])) if args.side == "peer"
+               else (lambda n: ours(args.metric, *files["warm" if n == 1 else "all"])))
+        run(1)
         t0, c0 = time.perf_counter(), time.process_time()
-        if args.side == "peer":
-            value = peer(args.metric, args.gen, args.ref, args.frames)
-        else:
-            value = ours(args.metric, args.gen, args.ref, args.frames, Path(tmp))
+        value = run(len(g))
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(json.dumps({"value": value, "wall": wall, "cpu": cpu,
                       "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

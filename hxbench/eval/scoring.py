@@ -86,8 +86,10 @@ def score(
         chunk = samples[start:start + batch_size]
         todo: list[tuple[SampleSource, str | None, list[Metric]]] = []
         for source in chunk:
+            # the input's hash decides whether a stored record is still valid; without a run
+            # directory nothing is stored, and hashing a long video would only cost time
             try:
-                fingerprint = source.fingerprint() if source.fingerprint else None
+                fingerprint = source.fingerprint() if source.fingerprint and store is not None else None
             except (OSError, HxbenchError):
                 fingerprint = "unreadable"
             pending = []

@@ -113,6 +113,11 @@ def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
     return (x * w.view(1, 3, 1, 1)).sum(dim=1, keepdim=True) + 16.0
 
 
+def luma(frame: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (H, W) float64 BT.601 luma, the numpy form of ``rgb_to_y``."""
+    return frame.astype(np.float64) @ (np.array([65.481, 128.553, 24.966]) / 255.0) + 16.0
+
+
 def stream_pairs(sample, key: str, device: str, dtype: torch.dtype = torch.float64,
                  chunk_size: int = 16, max_bytes: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """``iter_paired_chunks`` converted with ``to_tensor`` (values in [0, 255])."""

@@ -1,4 +1,4 @@
-"""PSNR: peak signal-to-noise ratio, per frame, averaged per video, in torch.
+"""PSNR: peak signal-to-noise ratio, per frame, averaged per video.
 
 Definition: for each frame, MSE over all pixels (and all channels for ``rgb-255``) in float64,
 PSNR = 10 log10(255^2 / MSE) dB, data range 255 on uint8 frames (identical to data range 1.0
@@ -24,27 +24,30 @@ from __future__ import annotations
 
 import math
 
-import torch
+import numpy as np
 
 from hxbench.io.budget import memory_budget
-from hxbench.metrics._frames import rgb_to_y, stream_pairs
+from hxbench.metrics._frames import iter_paired_chunks, luma
 from hxbench.metrics.base import HIGHER, PerSampleMetric, SampleData, register_metric
 
 MAX_PSNR = 100.0
 MSE_FLOOR_01 = 1e-10  # on the [0, 1] scale, as common_metrics_on_video_quality
 
 
-def psnr_frames(x: torch.Tensor, y: torch.Tensor, channel: str = "rgb") -> torch.Tensor:
-    """Per-frame PSNR (dB) of (B, 3, H, W) frames with values in [0, 255] -> (B,) float64."""
-    x = x.to(torch.float64)
-    y = y.to(torch.float64)
+def psnr_frame(x: np.ndarray, y: np.ndarray, channel: str = "rgb") -> float:
+    """PSNR (dB) of two (H, W, 3) uint8 frames. The RGB MSE is an exact integer sum (what
+    scikit-image's float64 mean gives too, every partial sum being an integer below 2^53)."""
     if channel == "y":
-        x, y = rgb_to_y(x), rgb_to_y(y)
-    elif channel != "rgb":
+        d = luma(x) - luma(y)
+        mse = float(np.mean(d * d))
+    elif channel == "rgb":
+        d = x.astype(np.int32) - y.astype(np.int32)
+        mse = int(np.einsum("ijk,ijk->", d, d, dtype=np.int64)) / d.size
+    else:
         raise ValueError(f"channel must be 'rgb' or 'y', got {channel!r}")
-    mse = ((x - y) ** 2).flatten(1).mean(dim=1)
-    psnr = 10.0 * torch.log10(255.0 ** 2 / mse.clamp_min(1e-300))
-    return torch.where(mse / 255.0 ** 2 < MSE_FLOOR_01, torch.full_like(psnr, MAX_PSNR), psnr)
+    if mse / 255.0 ** 2 < MSE_FLOOR_01:
+        return MAX_PSNR
+    return 10.0 * math.log10(255.0 ** 2 / mse)
 
 
 @register_metric
@@ -57,12 +60,11 @@ class PSNR(PerSampleMetric):
     description = "Peak signal-to-noise ratio (dB), data range 255, per-frame mean per video"
 
     batch_frames = 32
-    bytes_per_input_byte = 40  # float64 copies of both sides and their difference
 
     def score_sample(self, sample: SampleData) -> dict[str, float]:
         channel = self.variant.split("-")[0]
         per_frame: list[float] = []
-        max_bytes = memory_budget() // self.bytes_per_input_byte
-        for g, r in stream_pairs(sample, self.key, self.device, torch.float64, self.batch_frames, max_bytes):
-            per_frame += psnr_frames(g, r, channel).tolist()
+        # uint8 chunks of a quarter of the budget; each frame is then compared alone
+        for g, r in iter_paired_chunks(sample, self.key, self.batch_frames, memory_budget() // 4):
+            per_frame += [psnr_frame(gf, rf, channel) for gf, rf in zip(g, r)]
         return {"psnr": math.fsum(per_frame) / len(per_frame)}  # exact sum: any chunking, same value

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from hxbench.errors import SampleError
 from hxbench.io.budget import memory_budget
-from hxbench.metrics._frames import iter_paired_chunks, rgb_to_y, stream_pairs
+from hxbench.metrics._frames import iter_paired_chunks, luma, rgb_to_y, stream_pairs
 from hxbench.metrics.base import HIGHER, PerSampleMetric, SampleData, register_metric
 
 WIN_SIGMA = 1.5
@@ -102,12 +102,6 @@ def ssim_frames(x: torch.Tensor, y: torch.Tensor, channel: str = "rgb") -> torch
     return ssim_per_channel(x, y, 255.0).mean(dim=1)
 
 
-def _y_plane(frame: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 -> (H, W) float64 BT.601 luma, as ``rgb_to_y``."""
-    w = np.array([65.481, 128.553, 24.966]) / 255.0
-    return frame.astype(np.float64) @ w + 16.0
-
-
 def ssim_planes(x: np.ndarray, y: np.ndarray, data_range: float = 255.0) -> float:
     """Mean SSIM over the valid region of two (H, W) float64 planes (scikit-image's arithmetic:
     Gaussian filtering by separable ``correlate1d``, population covariance)."""
@@ -126,7 +120,7 @@ def ssim_planes(x: np.ndarray, y: np.ndarray, data_range: float = 255.0) -> floa
 def ssim_frame(x: np.ndarray, y: np.ndarray, channel: str = "rgb") -> float:
     """SSIM of two (H, W, 3) uint8 frames: mean over R, G, B ("rgb") or of the luma ("y")."""
     if channel == "y":
-        return ssim_planes(_y_plane(x), _y_plane(y))
+        return ssim_planes(luma(x), luma(y))
     if channel != "rgb":
         raise ValueError(f"channel must be 'rgb' or 'y', got {channel!r}")
     return sum(ssim_planes(x[..., c].astype(np.float64), y[..., c].astype(np.float64))
