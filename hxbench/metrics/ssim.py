@@ -145,8 +145,9 @@ class SSIM(PerSampleMetric):
         per_frame: list[float] = []
         try:
             if self.device == "cpu":
-                # uint8 chunks of a quarter of the budget; each frame is then filtered alone
-                for g, r in iter_paired_chunks(sample, self.key, self.batch_frames, memory_budget() // 4):
+                # uint8 chunks of 1/16 of the budget (decoder and pairing buffers hold ~8 such chunks);
+                # each frame is then filtered alone
+                for g, r in iter_paired_chunks(sample, self.key, self.batch_frames, memory_budget() // 16):
                     per_frame += [ssim_frame(gf, rf, channel) for gf, rf in zip(g, r)]
             else:
                 max_bytes = memory_budget() // self.gpu_bytes_per_input_byte
