@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except (HxbenchError, UnknownNameError, FileNotFoundError, ValueError) as err:
         print(f"hxbench: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("hxbench: interrupted; completed samples are kept, re-run to resume", file=sys.stderr)
         return 130
