@@ -18,7 +18,6 @@ Entries are registered next to their networks, in the modules of ``hxbench.nets`
 from __future__ import annotations
 
 import importlib.util
-import os
 import pickle
 import shutil
 import tempfile

@@ -137,3 +137,27 @@ def test_invalid_outputs_are_not_scored(task_dir, tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 1
     assert "clip03" in proc.stdout and not (tmp_path / "run" / "samples.jsonl").exists()
+
+
+def test_a_sample_out_of_memory_fails_alone_and_the_run_goes_on(tmp_path, monkeypatch):
+    """A MemoryError (a video too large for the memory left) is that sample's error, not the run's."""
+    from hxbench.eval.scoring import score
+    from hxbench.metrics.psnr import PSNR
+
+    real = PSNR.score_sample
+
+    def score_or_run_out(self, sample):
+        if sample.sample_id == "1":
+            raise MemoryError("Unable to allocate 9.00 GiB for an array")
+        return real(self, sample)
+
+    monkeypatch.setattr(PSNR, "score_sample", score_or_run_out)
+    clips = np.stack([moving_square_video(6, 32, seed=i) for i in range(3)])
+    np.save(tmp_path / "v.npy", clips)
+    from hxbench.eval.inputs import from_paths
+
+    results = score(from_paths(tmp_path / "v.npy", tmp_path / "v.npy"), ["psnr"], run_dir=tmp_path / "run",
+                    progress=False)
+    entry = results.metrics["psnr[rgb-255]"]
+    assert entry.outputs["psnr"].n == 2 and entry.n_failed == 1
+    assert entry.failures[0].sample_id == "1" and "Unable to allocate" in entry.failures[0].error

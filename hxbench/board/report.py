@@ -14,7 +14,6 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any
 
 from hxbench.eval.schema import RunResults, SampleRecord, load_samples
 from hxbench.html import fmt_number, page, strip_plot

@@ -27,8 +27,8 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import torch
 
-from hxbench.errors import MediaError, SampleError
-from hxbench.metrics.base import AggregateValue, Metric, SampleData, SampleScore
+from hxbench.errors import SampleError
+from hxbench.metrics.base import SAMPLE_FAILURES, AggregateValue, Metric, SampleData, SampleScore
 from hxbench.stats.bootstrap import set_bootstrap_ci
 from hxbench.stats.frechet import FeatureStats, frechet_distance
 
@@ -119,7 +119,7 @@ class SetFeatureMetric(Metric):
                         n_pending += piece.shape[0]
                         if n_pending >= self.batch_rows:
                             flush()
-            except (SampleError, MediaError) as err:
+            except SAMPLE_FAILURES as err:
                 out[i] = err
         if pending:
             flush()

@@ -37,6 +37,11 @@ import numpy as np
 from hxbench.errors import MediaError, SampleError
 from hxbench.registry import METRICS
 
+# What fails one sample without stopping a run: its error is recorded and the run goes on. A
+# MemoryError is one: a video too large for the memory left fails alone (lower the budget with
+# --memory-budget, or free memory), the rest are scored.
+SAMPLE_FAILURES = (SampleError, MediaError, MemoryError)
+
 HIGHER = "higher"
 LOWER = "lower"
 NEUTRAL = "neutral"  # e.g. an AV offset: reported, neither better high nor low
@@ -164,7 +169,7 @@ class Metric:
         for sample in samples:
             try:
                 out.append(self.update(sample))
-            except (SampleError, MediaError) as err:
+            except SAMPLE_FAILURES as err:
                 out.append(err)
         return out
 

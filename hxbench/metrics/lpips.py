@@ -30,10 +30,10 @@ import numpy as np
 import torch
 
 import hxbench.nets.lpips_convert as lpips_convert
-from hxbench.errors import MediaError, SampleError
+from hxbench.errors import SampleError
 from hxbench.io.budget import frames_per_chunk, memory_budget
 from hxbench.metrics._frames import iter_paired_chunks
-from hxbench.metrics.base import LOWER, PerSampleMetric, SampleData, SampleScore, register_metric
+from hxbench.metrics.base import SAMPLE_FAILURES, LOWER, PerSampleMetric, SampleData, SampleScore, register_metric
 
 _MODELS: dict[tuple, torch.nn.Module] = {}
 _LOCK = threading.Lock()
@@ -139,7 +139,7 @@ class LPIPS(PerSampleMetric):
                                         or pending[0][1].shape[1:] != gp.shape[1:]):
                             flush()
                         pending.append((i, gp, rp))
-            except (SampleError, MediaError) as err:
+            except SAMPLE_FAILURES as err:
                 failed[i] = err
         if pending:
             flush()
