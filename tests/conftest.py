@@ -12,6 +12,36 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
 
+# CI (.ci/run) sets HXBENCH_NO_SKIP=1: there a skipped test fails, so a missing weight file,
+# package or data set cannot turn a parity or published-value test green by skipping it.
+# Suites that need a service CI does not start are opted into by their own variable and may
+# still skip there; their skip reason names it.
+OPT_IN_SUITES = ("HXBENCH_TEST_POSTGRES",)
+
+
+def _skip_not_allowed(report) -> str | None:
+    if os.environ.get("HXBENCH_NO_SKIP") != "1" or not report.skipped or hasattr(report, "wasxfail"):
+        return None
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return None if any(v in reason for v in OPT_IN_SUITES) else reason
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    reason = _skip_not_allowed(report)
+    if reason is not None:
+        report.outcome, report.longrepr = "failed", f"skipped under HXBENCH_NO_SKIP=1 (CI): {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    report = (yield).get_result()  # a module-level importorskip skips at collection
+    reason = _skip_not_allowed(report)
+    if reason is not None:
+        report.outcome, report.longrepr = "failed", f"skipped under HXBENCH_NO_SKIP=1 (CI): {reason}"
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("hxbench-home")
