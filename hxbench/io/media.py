@@ -38,6 +38,16 @@ def _av():
     return av
 
 
+def _existing_file(path: str | Path) -> Path:
+    """``path`` as a Path, or MediaError naming it when it is missing or empty."""
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "file is empty (0 bytes)")
+    return path
+
+
 # -- probing ------------------------------------------------------------------------------------
 @dataclass
 class VideoInfo:
@@ -55,11 +65,7 @@ class VideoInfo:
 def probe(path: str | Path, count_frames: bool = True) -> VideoInfo:
     """Read a video's stream properties. ``count_frames`` demuxes (no decode) to count frames
     exactly and to detect a variable frame rate from the packet timestamps."""
-    path = Path(path)
-    if not path.is_file():
-        raise MediaError(path, "no such file")
-    if path.stat().st_size == 0:
-        raise MediaError(path, "file is empty (0 bytes)")
+    path = _existing_file(path)
     av = _av()
     try:
         with av.open(str(path)) as container:
@@ -190,11 +196,7 @@ def _resample_audio(x: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
 
 def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     """Decode the first audio stream of a file (audio or video) to mono float32."""
-    path = Path(path)
-    if not path.is_file():
-        raise MediaError(path, "no such file")
-    if path.stat().st_size == 0:
-        raise MediaError(path, "file is empty (0 bytes)")
+    path = _existing_file(path)
     av = _av()
     chunks = []
     src_rate = None
