@@ -133,3 +133,77 @@ def test_memory_budget_flag_is_checked_and_applied(tmp_path, monkeypatch, capsys
                  "--memory-budget", "2M", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n"] == 1
     assert memory_budget() == 2 << 20
+
+
+class BoundedVideoClip(Clip):
+    """A video-file clip that refuses whole-video access and records its largest chunk."""
+
+    def __init__(self, path, fps: float) -> None:
+        super().__init__(source=str(path), kind="video", fps=fps)
+        self.largest_chunk = 0
+
+    @property
+    def frames(self) -> np.ndarray:  # type: ignore[override]
+        raise AssertionError("whole-video access")
+
+    def iter_chunks(self, chunk_size: int = 64, max_bytes: int | None = None):
+        for chunk in super().iter_chunks(chunk_size, max_bytes):
+            self.largest_chunk = max(self.largest_chunk, len(chunk))
+            yield chunk
+
+
+@pytest.fixture(scope="module")
+def talking_pair(tmp_path_factory):
+    """Two rendered 24-frame face videos at 25 fps (jaw opening and closing, and a variant)."""
+    pytest.importorskip("mediapipe")
+    from PIL import Image
+
+    from hxbench.io.media import write_video
+    from hxbench.synth.photos import astronaut
+    from hxbench.synth.renderer import BEHAVIOUR_DIM, B, render
+    from tests.conftest import tone
+
+    img = np.asarray(Image.fromarray(astronaut()).resize((192, 192), Image.BILINEAR))
+    beh = np.zeros((24, BEHAVIOUR_DIM))
+    beh[:, B["jaw_open"]] = 0.5 + 0.5 * np.sin(np.arange(24) / 2.0)
+    other = beh.copy()
+    other[:, B["jaw_open"]] *= 0.6
+    folder = tmp_path_factory.mktemp("talking")
+    for name, b in (("gen", beh), ("ref", other)):
+        write_video(folder / f"{name}.mp4", render(img, b), 25, audio=tone(24 / 25))
+    return folder / "gen.mp4", folder / "ref.mp4"
+
+
+def test_face_mesh_of_a_clip_in_one_frame_chunks_equals_the_whole_video(talking_pair, monkeypatch):
+    from hxbench.face import clear_cache, face_mesh, face_mesh_clip
+    from hxbench.io.media import read_video
+
+    clear_cache()
+    clip = BoundedVideoClip(talking_pair[0], 25)
+    chunked = face_mesh_clip(clip, max_bytes=1)
+    assert clip.largest_chunk == 1
+    whole = face_mesh(read_video(talking_pair[0]))
+    assert whole.found.all()
+    np.testing.assert_array_equal(chunked.landmarks, whole.landmarks)  # one tracking session, same order
+    np.testing.assert_array_equal(chunked.found, whole.found)
+
+
+def test_lmd_and_av_sync_never_hold_the_video(talking_pair, monkeypatch):
+    from hxbench.face import clear_cache
+    from hxbench.io.media import read_audio, read_video
+
+    clear_cache()
+    monkeypatch.setenv("HXBENCH_MEMORY_BUDGET", "1")  # one frame per chunk
+    gen, ref = (BoundedVideoClip(p, 25) for p in talking_pair)
+    lmd = build_metric("lmd").update(SampleData("a", gen=gen, ref=ref)).values["lmd"]
+    av = build_metric("av_sync").update(SampleData("a", gen=gen)).values
+    assert gen.largest_chunk == 1 and ref.largest_chunk == 1
+    # the same numbers as the whole-array path
+    from hxbench.metrics.av_sync import AVSync
+    from hxbench.metrics.lmd import lmd_from_landmarks
+    from hxbench.face import face_mesh
+
+    frames = read_video(talking_pair[0])
+    expected_lmd, _ = lmd_from_landmarks(face_mesh(frames).landmarks, face_mesh(read_video(talking_pair[1])).landmarks)
+    assert lmd == expected_lmd and lmd > 0
+    assert av == AVSync().score_arrays(frames, read_audio(talking_pair[0], 16000), "a")

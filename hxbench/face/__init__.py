@@ -2,6 +2,7 @@
 
 - ``detect_faces(frames) -> FaceBoxes``: BlazeFace boxes per frame;
 - ``face_mesh(frames) -> FaceMeshResult``: (T, 478, 3) landmarks in pixels + found mask
+  (``face_mesh_clip(clip)``: the same for a video read in chunks);
   (``face_mesh_multi`` for several faces);
 - ``hands(frames) -> HandsResult``, ``pose(frames) -> PoseResult``;
 - measurements: ``mouth_opening``, ``mouth_width``, ``mouth_corner_lift``, ``brow_height``,
@@ -25,6 +26,7 @@ from hxbench.face.detect import (
     clear_cache,
     detect_faces,
     face_mesh,
+    face_mesh_clip,
     face_mesh_multi,
     hands,
     pose,
@@ -43,7 +45,7 @@ from hxbench.face.geometry import (
 
 __all__ = [
     "N_MESH", "FaceBoxes", "FaceMeshResult", "HandsResult", "PoseResult", "cache_stats", "cached",
-    "clear_cache", "detect_faces", "face_mesh", "face_mesh_multi", "hands", "pose",
+    "clear_cache", "detect_faces", "face_mesh", "face_mesh_clip", "face_mesh_multi", "hands", "pose",
     "require_mediapipe", "video_digest", "brow_height", "eye_aspect_ratio", "head_pose", "interocular",
     "mouth_corner_lift", "mouth_opening", "mouth_width",
 ]

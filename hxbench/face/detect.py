@@ -21,7 +21,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -67,10 +67,11 @@ def video_digest(frames: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def cached(name: str, options: tuple, frames: np.ndarray, key: str | None,
+def cached(name: str, options: tuple, frames: np.ndarray | None, key: str | None,
            compute: Callable[[], Any]) -> Any:
     """``compute()`` for detector ``name`` with ``options`` on ``frames``, run once per
-    (name, options, ``key`` or the frames' ``video_digest``) and kept in the shared LRU cache."""
+    (name, options, ``key`` or the frames' ``video_digest``) and kept in the shared LRU cache
+    (``frames`` may be None when a ``key`` is given: a video read in chunks)."""
     ck = (name, options, key if key is not None else video_digest(frames))
     with _LOCK:
         if ck in _CACHE:
@@ -80,7 +81,7 @@ def cached(name: str, options: tuple, frames: np.ndarray, key: str | None,
     value = compute()
     with _LOCK:
         _STATS["misses"] += 1
-        _STATS["frames_processed"] += len(frames)
+        _STATS["frames_processed"] += len(frames) if frames is not None else len(getattr(value, "found", ()))
         _CACHE[ck] = value
         while len(_CACHE) > _CACHE_MAX:
             _CACHE.popitem(last=False)
@@ -178,28 +179,57 @@ def face_mesh_multi(frames: np.ndarray, max_faces: int = 2, static: bool = False
                     min_confidence: float = 0.5, key: str | None = None) -> FaceMeshResult:
     """Face meshes of up to ``max_faces`` faces: (T, F, 478, 3), sorted left to right."""
     frames = _as_frames(frames)
-    T, H, W = frames.shape[:3]
+    return cached("face_mesh", (max_faces, static, min_confidence), frames, key,
+                  lambda: _mesh_chunks([frames], max_faces, static, min_confidence))
 
-    def compute() -> FaceMeshResult:
-        sol = require_mediapipe()
-        out = np.full((T, max_faces, N_MESH, 3), np.nan, np.float32)
-        found = np.zeros((T, max_faces), bool)
-        scale = np.array([W, H, W], np.float32)
-        with sol.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=max_faces,
-                                    refine_landmarks=True, min_detection_confidence=min_confidence,
-                                    min_tracking_confidence=0.5) as fm:
-            for t in range(T):
-                res = fm.process(np.ascontiguousarray(frames[t]))
+
+def face_mesh_clip(clip, max_faces: int = 1, static: bool = False, min_confidence: float = 0.5,
+                   max_bytes: int | None = None) -> FaceMeshResult:
+    """``face_mesh`` (``max_faces`` 1) or ``face_mesh_multi`` of a ``hxbench.io.media.Clip`` read
+    in chunks of at most ``max_bytes``: the same landmarks as on ``clip.frames`` (one tracking
+    session, frames in order) without holding the video. Cached by the clip's file fingerprint
+    and decoding rate."""
+    try:
+        key = f"{clip.fingerprint()}@{clip.target_fps}"
+    except OSError:  # an array with no file behind it: it is whole in memory already
+        if max_faces == 1:
+            return face_mesh(clip.frames, static=static, min_confidence=min_confidence)
+        return face_mesh_multi(clip.frames, max_faces=max_faces, static=static, min_confidence=min_confidence)
+    result = cached("face_mesh_clip", (max_faces, static, min_confidence), None, key,
+                    lambda: _mesh_chunks(clip.iter_chunks(64, max_bytes=max_bytes), max_faces, static,
+                                         min_confidence))
+    if max_faces == 1:
+        return FaceMeshResult(result.landmarks[:, 0], result.found[:, 0], result.width, result.height)
+    return result
+
+
+def _mesh_chunks(chunks: Iterable[np.ndarray], max_faces: int, static: bool,
+                 min_confidence: float) -> FaceMeshResult:
+    """(T, F, 478, 3) meshes of the frames of ``chunks``, one FaceMesh session across them."""
+    sol = require_mediapipe()
+    out, found = [], []
+    H = W = 0
+    with sol.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=max_faces,
+                                refine_landmarks=True, min_detection_confidence=min_confidence,
+                                min_tracking_confidence=0.5) as fm:
+        for chunk in chunks:
+            chunk = _as_frames(chunk)
+            H, W = chunk.shape[1:3]
+            scale = np.array([W, H, W], np.float32)
+            for frame in chunk:
+                res = fm.process(np.ascontiguousarray(frame))
                 faces = res.multi_face_landmarks or []
-                arrs = [np.array([[p.x, p.y, p.z] for p in f.landmark], np.float32) * scale
-                        for f in faces]
+                arrs = [np.array([[p.x, p.y, p.z] for p in f.landmark], np.float32) * scale for f in faces]
                 arrs.sort(key=lambda a: float(a[:, 0].mean()))
+                lm = np.full((max_faces, N_MESH, 3), np.nan, np.float32)
+                ok = np.zeros(max_faces, bool)
                 for i, a in enumerate(arrs[:max_faces]):
-                    out[t, i] = a
-                    found[t, i] = True
-        return FaceMeshResult(out, found, W, H)
-
-    return cached("face_mesh", (max_faces, static, min_confidence), frames, key, compute)
+                    lm[i], ok[i] = a, True
+                out.append(lm)
+                found.append(ok)
+    if not out:
+        return FaceMeshResult(np.empty((0, max_faces, N_MESH, 3), np.float32), np.empty((0, max_faces), bool), W, H)
+    return FaceMeshResult(np.stack(out), np.stack(found), W, H)
 
 
 def detect_faces(frames: np.ndarray, min_confidence: float = 0.5, full_range: bool = False,
