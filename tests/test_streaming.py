@@ -17,8 +17,8 @@ from tests.conftest import moving_square_video
 class BoundedClip(Clip):
     """An array clip that refuses whole-video access and records the largest chunk it handed out."""
 
-    def __init__(self, array: np.ndarray) -> None:
-        super().__init__(source="bounded", kind="array", _array=array)
+    def __init__(self, array: np.ndarray | None = None, **clip) -> None:
+        super().__init__(**(clip or {"source": "bounded", "kind": "array", "_array": array}))
         self.largest_chunk = 0
 
     @property
@@ -135,21 +135,9 @@ def test_memory_budget_flag_is_checked_and_applied(tmp_path, monkeypatch, capsys
     assert memory_budget() == 2 << 20
 
 
-class BoundedVideoClip(Clip):
+def BoundedVideoClip(path, fps: float) -> "BoundedClip":
     """A video-file clip that refuses whole-video access and records its largest chunk."""
-
-    def __init__(self, path, fps: float) -> None:
-        super().__init__(source=str(path), kind="video", fps=fps)
-        self.largest_chunk = 0
-
-    @property
-    def frames(self) -> np.ndarray:  # type: ignore[override]
-        raise AssertionError("whole-video access")
-
-    def iter_chunks(self, chunk_size: int = 64, max_bytes: int | None = None):
-        for chunk in super().iter_chunks(chunk_size, max_bytes):
-            self.largest_chunk = max(self.largest_chunk, len(chunk))
-            yield chunk
+    return BoundedClip(source=str(path), kind="video", fps=fps)
 
 
 @pytest.fixture(scope="module")
