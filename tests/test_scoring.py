@@ -142,16 +142,16 @@ def test_invalid_outputs_are_not_scored(task_dir, tmp_path):
 def test_a_sample_out_of_memory_fails_alone_and_the_run_goes_on(tmp_path, monkeypatch):
     """A MemoryError (a video too large for the memory left) is that sample's error, not the run's."""
     from hxbench.eval.scoring import score
-    from hxbench.metrics.psnr import PSNR
+    from hxbench.metrics.psnr import PSNRStream
 
-    real = PSNR.score_sample
+    real = PSNRStream.pairs
 
-    def score_or_run_out(self, sample):
-        if sample.sample_id == "1":
+    def pairs_or_run_out(self, gen, ref):  # mid-video, as a large frame buffer would
+        if self.sample_id == "1":
             raise MemoryError("Unable to allocate 9.00 GiB for an array")
-        return real(self, sample)
+        return real(self, gen, ref)
 
-    monkeypatch.setattr(PSNR, "score_sample", score_or_run_out)
+    monkeypatch.setattr(PSNRStream, "pairs", pairs_or_run_out)
     clips = np.stack([moving_square_video(6, 32, seed=i) for i in range(3)])
     np.save(tmp_path / "v.npy", clips)
     from hxbench.eval.inputs import from_paths

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from hxbench.errors import HxbenchError, MediaError, MetricUnavailable, SampleError
-from hxbench.metrics.base import Metric, PerSampleMetric, SampleData, SampleScore, build_metric
+from hxbench.metrics.base import SAMPLE_FAILURES, Metric, PerSampleMetric, SampleData, SampleScore, build_metric
+from hxbench.metrics.stream import run_streams
 import hxbench
 from hxbench.eval.results import RunStore, environment, git_hash, write_json
 from hxbench.eval.schema import MetricResult, OutputValue, RunResults, SampleFailure, SampleRecord
@@ -112,14 +113,44 @@ def score(
                 loaded[source.sample_id] = (source.load(), None)
             except (MediaError, SampleError, HxbenchError, OSError) as err:
                 loaded[source.sample_id] = (None, str(err))
+        # Decode once: each sample's videos are read in one pass that feeds the streams of all
+        # its streaming metrics (``hxbench.metrics.stream``); the other metrics are scored
+        # below through ``update_batch`` (network passes batched across samples).
+        outcomes: dict[tuple[str, str], SampleScore | Exception] = {}
+        for source, _, pending in todo:
+            sample, load_error = loaded[source.sample_id]
+            if load_error is not None:
+                continue
+            streams = {}
+            for m in pending:
+                try:
+                    stream = m.open_stream(sample)
+                except SAMPLE_FAILURES as err:
+                    outcomes[(source.sample_id, m.key)] = err
+                    continue
+                if stream is not None:
+                    streams[m.key] = (m, stream)
+            if not streams:
+                continue
+            errors = run_streams(sample, {key: st for key, (_, st) in streams.items()})
+            for key, (m, stream) in streams.items():
+                try:
+                    if errors[key] is not None:
+                        raise errors[key]
+                    outcomes[(source.sample_id, key)] = m.close_stream(sample, stream)
+                except SAMPLE_FAILURES as err:
+                    outcomes[(source.sample_id, key)] = err
+            sample.shared.clear()
         for m in active:
             mine = [(src, fp) for src, fp, pending in todo if m in pending]
-            ok = [(src, fp) for src, fp in mine if loaded[src.sample_id][1] is None]
-            outcomes = dict(zip([src.sample_id for src, _ in ok],
-                                m.update_batch([loaded[src.sample_id][0] for src, _ in ok]) if ok else []))
+            batch = [src for src, _ in mine if loaded[src.sample_id][1] is None
+                     and (src.sample_id, m.key) not in outcomes]
+            if batch:
+                for src, outcome in zip(batch, m.update_batch([loaded[src.sample_id][0] for src in batch])):
+                    outcomes[(src.sample_id, m.key)] = outcome
             for src, fp in mine:
                 rec = SampleRecord(src.sample_id, m.key, m.version, input_sha256=fp)
-                outcome = outcomes.get(src.sample_id)
+                outcome = outcomes.get((src.sample_id, m.key))
                 if outcome is None:
                     rec.error = loaded[src.sample_id][1]
                 elif isinstance(outcome, Exception):

@@ -183,53 +183,119 @@ def face_mesh_multi(frames: np.ndarray, max_faces: int = 2, static: bool = False
                   lambda: _mesh_chunks([frames], max_faces, static, min_confidence))
 
 
+def clip_cache_key(clip) -> str | None:
+    """The cache key of a ``Clip`` with a file behind it (content fingerprint and decoding
+    rate); None for an array, which has no file to fingerprint."""
+    try:
+        return f"{clip.fingerprint()}@{clip.target_fps}"
+    except OSError:
+        return None
+
+
 def face_mesh_clip(clip, max_faces: int = 1, static: bool = False, min_confidence: float = 0.5,
                    max_bytes: int | None = None) -> FaceMeshResult:
     """``face_mesh`` (``max_faces`` 1) or ``face_mesh_multi`` of a ``hxbench.io.media.Clip`` read
     in chunks of at most ``max_bytes``: the same landmarks as on ``clip.frames`` (one tracking
     session, frames in order) without holding the video. Cached by the clip's file fingerprint
-    and decoding rate."""
-    try:
-        key = f"{clip.fingerprint()}@{clip.target_fps}"
-    except OSError:  # an array with no file behind it: it is whole in memory already
+    and decoding rate (``clip_cache_key``)."""
+    key = clip_cache_key(clip)
+    if key is None:  # an array with no file behind it: it is whole in memory already
         if max_faces == 1:
             return face_mesh(clip.frames, static=static, min_confidence=min_confidence)
         return face_mesh_multi(clip.frames, max_faces=max_faces, static=static, min_confidence=min_confidence)
     result = cached("face_mesh_clip", (max_faces, static, min_confidence), None, key,
                     lambda: _mesh_chunks(clip.iter_chunks(64, max_bytes=max_bytes), max_faces, static,
                                          min_confidence))
-    if max_faces == 1:
-        return FaceMeshResult(result.landmarks[:, 0], result.found[:, 0], result.width, result.height)
-    return result
+    return single_face(result) if max_faces == 1 else result
+
+
+def single_face(result: FaceMeshResult) -> FaceMeshResult:
+    """The (T, 478, 3) form of a one-face ``face_mesh_multi`` result."""
+    return FaceMeshResult(result.landmarks[:, 0], result.found[:, 0], result.width, result.height)
+
+
+def cache_lookup(name: str, options: tuple, key: str) -> Any | None:
+    """A cached result, or None (counted as a hit when found)."""
+    with _LOCK:
+        value = _CACHE.get((name, options, key))
+        if value is not None:
+            _CACHE.move_to_end((name, options, key))
+            _STATS["hits"] += 1
+        return value
+
+
+class FaceMeshSession:
+    """One FaceMesh tracking session fed chunk by chunk: ``feed`` (t, H, W, 3) uint8 frames in
+    order, ``finish`` -> the (T, F, 478, 3) ``face_mesh_multi`` result (kept in the cache under
+    ``key`` when one is given, as ``face_mesh_clip`` would)."""
+
+    def __init__(self, max_faces: int = 1, static: bool = False, min_confidence: float = 0.5,
+                 key: str | None = None) -> None:
+        self.options = (max_faces, static, min_confidence)
+        self.key = key
+        self._fm = None
+        self._out: list[np.ndarray] = []
+        self._found: list[np.ndarray] = []
+        self._size = (0, 0)
+        self._result: FaceMeshResult | None = None
+
+    def feed(self, chunk: np.ndarray) -> None:
+        max_faces, static, min_confidence = self.options
+        if self._fm is None:
+            sol = require_mediapipe()
+            self._fm = sol.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=max_faces,
+                                              refine_landmarks=True, min_detection_confidence=min_confidence,
+                                              min_tracking_confidence=0.5)
+        chunk = _as_frames(chunk)
+        H, W = chunk.shape[1:3]
+        self._size = (H, W)
+        scale = np.array([W, H, W], np.float32)
+        for frame in chunk:
+            res = self._fm.process(np.ascontiguousarray(frame))
+            faces = res.multi_face_landmarks or []
+            arrs = [np.array([[p.x, p.y, p.z] for p in f.landmark], np.float32) * scale for f in faces]
+            arrs.sort(key=lambda a: float(a[:, 0].mean()))
+            lm = np.full((max_faces, N_MESH, 3), np.nan, np.float32)
+            ok = np.zeros(max_faces, bool)
+            for i, a in enumerate(arrs[:max_faces]):
+                lm[i], ok[i] = a, True
+            self._out.append(lm)
+            self._found.append(ok)
+
+    def finish(self) -> FaceMeshResult:
+        if self._result is not None:
+            return self._result
+        if self._fm is not None:
+            self._fm.close()
+            self._fm = None
+        max_faces = self.options[0]
+        H, W = self._size
+        if not self._out:
+            self._result = FaceMeshResult(np.empty((0, max_faces, N_MESH, 3), np.float32),
+                                          np.empty((0, max_faces), bool), W, H)
+        else:
+            self._result = FaceMeshResult(np.stack(self._out), np.stack(self._found), W, H)
+        self._out, self._found = [], []
+        if self.key is not None:
+            with _LOCK:
+                _STATS["misses"] += 1
+                _STATS["frames_processed"] += len(self._result.found)
+                _CACHE[("face_mesh_clip", self.options, self.key)] = self._result
+                while len(_CACHE) > _CACHE_MAX:
+                    _CACHE.popitem(last=False)
+        return self._result
 
 
 def _mesh_chunks(chunks: Iterable[np.ndarray], max_faces: int, static: bool,
                  min_confidence: float) -> FaceMeshResult:
     """(T, F, 478, 3) meshes of the frames of ``chunks``, one FaceMesh session across them."""
-    sol = require_mediapipe()
-    out, found = [], []
-    H = W = 0
-    with sol.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=max_faces,
-                                refine_landmarks=True, min_detection_confidence=min_confidence,
-                                min_tracking_confidence=0.5) as fm:
+    session = FaceMeshSession(max_faces, static, min_confidence)
+    try:
         for chunk in chunks:
-            chunk = _as_frames(chunk)
-            H, W = chunk.shape[1:3]
-            scale = np.array([W, H, W], np.float32)
-            for frame in chunk:
-                res = fm.process(np.ascontiguousarray(frame))
-                faces = res.multi_face_landmarks or []
-                arrs = [np.array([[p.x, p.y, p.z] for p in f.landmark], np.float32) * scale for f in faces]
-                arrs.sort(key=lambda a: float(a[:, 0].mean()))
-                lm = np.full((max_faces, N_MESH, 3), np.nan, np.float32)
-                ok = np.zeros(max_faces, bool)
-                for i, a in enumerate(arrs[:max_faces]):
-                    lm[i], ok[i] = a, True
-                out.append(lm)
-                found.append(ok)
-    if not out:
-        return FaceMeshResult(np.empty((0, max_faces, N_MESH, 3), np.float32), np.empty((0, max_faces), bool), W, H)
-    return FaceMeshResult(np.stack(out), np.stack(found), W, H)
+            session.feed(chunk)
+    finally:
+        result = session.finish()
+    return result
 
 
 def detect_faces(frames: np.ndarray, min_confidence: float = 0.5, full_range: bool = False,

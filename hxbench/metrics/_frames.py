@@ -1,7 +1,9 @@
 """Helpers shared by the full-reference quality metrics (SSIM, PSNR, LPIPS, FID, FVD).
 
-- ``iter_paired_chunks``: stream a sample's gen and ref clips in lockstep as uint8 chunks,
-  checking that they have the same frame size and the same number of frames;
+- ``PairedStream``: the base of a full-reference metric's per-sample stream; it receives gen
+  and ref chunks in lockstep (``hxbench.metrics.stream``), checks that the two clips have the
+  same frame size and the same number of frames, and hands each chunk of frame pairs to
+  ``pairs``;
 - ``to_tensor``: (T, H, W, 3) uint8 -> (T, 3, H, W) float tensor on a device;
 - ``rgb_to_y``: ITU-R BT.601 luma as MATLAB ``rgb2ycbcr`` / BasicSR compute it.
 
@@ -13,90 +15,64 @@ resample or crop the inputs explicitly before scoring).
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
 from hxbench.errors import SampleError
-from hxbench.io.media import chunk_frames
+from hxbench.metrics.base import SampleStream
 
 
-def _chunks(clip, chunk_size: int, max_bytes: int | None) -> Iterator[np.ndarray]:
-    for chunk in clip.iter_chunks(chunk_size, max_bytes=max_bytes):
-        chunk = np.asarray(chunk)
-        if chunk.ndim == 3:
-            chunk = chunk[None]
-        if chunk.ndim != 4 or chunk.shape[-1] != 3:
-            raise SampleError(f"{clip.source}: expected frames shaped (T, H, W, 3), got {chunk.shape}")
-        yield chunk
+class PairedStream(SampleStream):
+    """A full-reference stream: subclasses implement ``pairs(gen, ref)`` (two (t, H, W, 3)
+    uint8 chunks of equal shape) and ``result()`` (the per-sample values)."""
 
+    sides = ("gen", "ref")
 
-def iter_paired_chunks(sample, key: str, chunk_size: int = 16,
-                       max_bytes: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield (gen, ref) uint8 chunks of equal length, each (t, H, W, 3), each side at most
-    ``chunk_size`` frames and ``max_bytes`` bytes (but at least one frame).
+    def __init__(self, key: str, sample_id: str) -> None:
+        self.key, self.sample_id = key, sample_id
+        self.n_gen = self.n_ref = 0
+        self.size: tuple | None = None
 
-    Raises SampleError if a clip is missing, the frame sizes differ or the frame counts differ
-    (the count check happens when the shorter clip ends, so nothing is loaded whole).
-    """
-    if sample.gen is None or sample.ref is None:
-        missing = [n for n in ("gen", "ref") if getattr(sample, n) is None]
-        raise SampleError(f"{key} needs {' and '.join(missing)} for sample {sample.sample_id!r}")
-    gi, ri = _chunks(sample.gen, chunk_size, max_bytes), _chunks(sample.ref, chunk_size, max_bytes)
-    gbuf: list[np.ndarray] = []
-    rbuf: list[np.ndarray] = []
-    glen = rlen = 0
-    n_gen = n_ref = 0
-    g_done = r_done = False
-    checked = False
-    while True:
-        while not g_done and glen < chunk_size:
-            try:
-                c = next(gi)
-                if n_gen == 0:  # the budget in frames, now that the frame size is known
-                    chunk_size = chunk_frames(chunk_size, c[0].nbytes, max_bytes)
-                gbuf.append(c)
-                glen += len(c)
-                n_gen += len(c)
-            except StopIteration:
-                g_done = True
-        while not r_done and rlen < chunk_size:
-            try:
-                c = next(ri)
-                rbuf.append(c)
-                rlen += len(c)
-                n_ref += len(c)
-            except StopIteration:
-                r_done = True
-        if not checked and gbuf and rbuf:
-            if gbuf[0].shape[1:] != rbuf[0].shape[1:]:
-                gh, gw = gbuf[0].shape[1:3]
-                rh, rw = rbuf[0].shape[1:3]
-                raise SampleError(
-                    f"{key}: sample {sample.sample_id!r} frame sizes differ: gen {gw}x{gh} vs ref "
-                    f"{rw}x{rh} (full-reference metrics compare frames pixel for pixel; resize "
-                    "the generated videos to the reference resolution first)")
-            checked = True
-        n = min(glen, rlen, chunk_size)
-        if n == 0:
-            break
-        g = np.concatenate(gbuf, axis=0)
-        r = np.concatenate(rbuf, axis=0)
-        if g.shape[1:] != r.shape[1:]:
-            raise SampleError(f"{key}: sample {sample.sample_id!r} frame size changes mid-video "
-                              f"(gen {g.shape[1:]}, ref {r.shape[1:]})")
-        yield g[:n], r[:n]
-        gbuf, rbuf = [g[n:]], [r[n:]]
-        glen, rlen = glen - n, rlen - n
-    if n_gen != n_ref or n_gen == 0:
-        if n_gen == 0 or n_ref == 0:
-            raise SampleError(f"{key}: sample {sample.sample_id!r} has no frames "
-                              f"(gen {n_gen}, ref {n_ref})")
-        raise SampleError(
-            f"{key}: sample {sample.sample_id!r} frame counts differ: gen has {n_gen} frames, ref has "
-            f"{n_ref} (full-reference metrics pair frame t with frame t; trim or resample to the "
-            "same length and fps first)")
+    def feed(self, gen: np.ndarray | None, ref: np.ndarray | None) -> None:
+        self.n_gen += 0 if gen is None else len(gen)
+        self.n_ref += 0 if ref is None else len(ref)
+        if gen is None or ref is None:
+            return  # one clip is longer: counted, reported by finish()
+        for name, x in (("gen", gen), ("ref", ref)):
+            if x.ndim != 4 or x.shape[-1] != 3:
+                raise SampleError(f"{self.key}: sample {self.sample_id!r}: expected {name} frames shaped "
+                                  f"(T, H, W, 3), got {x.shape}")
+        if gen.shape[1:] != ref.shape[1:]:
+            gh, gw = gen.shape[1:3]
+            rh, rw = ref.shape[1:3]
+            raise SampleError(
+                f"{self.key}: sample {self.sample_id!r} frame sizes differ: gen {gw}x{gh} vs ref "
+                f"{rw}x{rh} (full-reference metrics compare frames pixel for pixel; resize "
+                "the generated videos to the reference resolution first)")
+        if self.size is not None and gen.shape[1:] != self.size:
+            raise SampleError(f"{self.key}: sample {self.sample_id!r} frame size changes mid-video "
+                              f"({self.size} then {gen.shape[1:]})")
+        self.size = gen.shape[1:]
+        self.pairs(gen, ref)
+
+    def finish(self) -> Any:
+        if self.n_gen == 0 or self.n_ref == 0:
+            raise SampleError(f"{self.key}: sample {self.sample_id!r} has no frames "
+                              f"(gen {self.n_gen}, ref {self.n_ref})")
+        if self.n_gen != self.n_ref:
+            raise SampleError(
+                f"{self.key}: sample {self.sample_id!r} frame counts differ: gen has {self.n_gen} "
+                f"frames, ref has {self.n_ref} (full-reference metrics pair frame t with frame t; "
+                "trim or resample to the same length and fps first)")
+        return self.result()
+
+    def pairs(self, gen: np.ndarray, ref: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def result(self) -> Any:
+        raise NotImplementedError
 
 
 def to_tensor(frames: np.ndarray, device: str | torch.device = "cpu",
@@ -116,10 +92,3 @@ def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
 def luma(frame: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 -> (H, W) float64 BT.601 luma, the numpy form of ``rgb_to_y``."""
     return frame.astype(np.float64) @ (np.array([65.481, 128.553, 24.966]) / 255.0) + 16.0
-
-
-def stream_pairs(sample, key: str, device: str, dtype: torch.dtype = torch.float64,
-                 chunk_size: int = 16, max_bytes: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """``iter_paired_chunks`` converted with ``to_tensor`` (values in [0, 255])."""
-    for g, r in iter_paired_chunks(sample, key, chunk_size, max_bytes):
-        yield to_tensor(g, device, dtype), to_tensor(r, device, dtype)

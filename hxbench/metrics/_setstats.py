@@ -22,13 +22,13 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Hashable, Iterator, Mapping
 
 import numpy as np
 import torch
 
 from hxbench.errors import SampleError
-from hxbench.metrics.base import SAMPLE_FAILURES, AggregateValue, Metric, SampleData, SampleScore
+from hxbench.metrics.base import SAMPLE_FAILURES, AggregateValue, Metric, SampleData, SampleScore, SampleStream
 from hxbench.stats.bootstrap import set_bootstrap_ci
 from hxbench.stats.frechet import FeatureStats, frechet_distance
 
@@ -37,9 +37,11 @@ from hxbench.stats.frechet import FeatureStats, frechet_distance
 class SetFeatureMetric(Metric):
     """Base for FID / FVD: features per sample -> mergeable stats -> Fréchet distance.
 
-    Subclasses set ``feature_dim``, ``ddof``, ``output`` and implement ``iter_inputs(clip,
-    sample)`` (preprocessed network inputs, streamed), ``forward(x)`` -> (k, feature_dim)
-    and ``weight_names``; ``update_batch`` batches forward passes across samples. ``update`` returns the features as
+    Subclasses set ``feature_dim``, ``ddof``, ``output`` and implement ``input_builder(sample,
+    source)`` (chunks of frames -> preprocessed network inputs), ``forward(x)`` -> (k,
+    feature_dim) and ``weight_names``. A video sample is scored by a ``SetStream`` fed by the
+    scoring loop's shared decoding pass; ``update_batch`` batches forward passes across
+    samples (image sets, arrays). ``update`` returns the features as
     payload {"gen": (k, d) float32, "ref": (k', d) float32} and no per-sample values; ``replay``
     re-adds a stored payload. With ``set_reference(stats)`` (e.g. from ``reference_stats``),
     the ref side is fixed and samples need no ``ref`` clip.
@@ -61,10 +63,25 @@ class SetFeatureMetric(Metric):
     # cache reference-video features on disk when the sample comes from a manifest
     use_ref_cache: bool = True
 
-    def iter_inputs(self, clip, sample: SampleData) -> Iterator[torch.Tensor]:
-        """Yield preprocessed network inputs for ``clip``, each (k, ...) with k >= 1 rows
-        (streaming: one chunk of the video at a time)."""
+    def input_builder(self, sample: SampleData, source: str) -> "InputBuilder":
+        """A builder that turns one clip's chunks of uint8 frames into network inputs."""
         raise NotImplementedError
+
+    def iter_inputs(self, clip, sample: SampleData) -> Iterator[torch.Tensor]:
+        """Preprocessed network inputs for ``clip``, each (k, ...) with k >= 1 rows, built
+        chunk by chunk (the clip is never held whole)."""
+        from hxbench.metrics.stream import chunk_bytes
+
+        builder = self.input_builder(sample, clip.source)
+        chunks = clip.iter_chunks(1 << 16, max_bytes=chunk_bytes())
+        try:
+            for chunk in chunks:
+                yield from builder.feed(np.asarray(chunk))
+                if builder.done:
+                    break
+        finally:
+            chunks.close()
+        yield from builder.finish()
 
     def forward(self, x: torch.Tensor) -> np.ndarray:
         """(k, ...) network input -> (k, feature_dim) float32 features."""
@@ -87,51 +104,57 @@ class SetFeatureMetric(Metric):
         """
         self.check_available()
         out: dict[int, Any] = {}
-        parts: dict[tuple[int, str], list[np.ndarray]] = {}
-        pending: list[tuple[int, str, torch.Tensor]] = []
-        n_pending = 0
-
-        def flush() -> None:
-            nonlocal n_pending
-            x = torch.cat([t for _, _, t in pending], dim=0)
-            feats = np.asarray(self.forward(x), np.float32)
-            row = 0
-            for i, side, t in pending:
-                k = t.shape[0]
-                if not isinstance(out.get(i), Exception):
-                    parts.setdefault((i, side), []).append(feats[row:row + k])
-                row += k
-            pending.clear()
-            n_pending = 0
-
+        batcher = RowBatcher(self)
         for i, side, clip, sample in jobs:
             if isinstance(out.get(i), Exception):
                 continue
             try:
                 for t in self.iter_inputs(clip, sample):
-                    # split so that a forward pass never exceeds batch_rows
-                    for j in range(0, t.shape[0], self.batch_rows):
-                        piece = t[j:j + self.batch_rows]
-                        if pending and (n_pending + piece.shape[0] > self.batch_rows
-                                        or piece.shape[1:] != pending[0][2].shape[1:]):
-                            flush()  # full, or a different input shape (e.g. whole videos of other lengths)
-                        pending.append((i, side, piece))
-                        n_pending += piece.shape[0]
-                        if n_pending >= self.batch_rows:
-                            flush()
+                    batcher.add((i, side), t)
             except SAMPLE_FAILURES as err:
                 out[i] = err
-        if pending:
-            flush()
+                batcher.discard(lambda owner: owner[0] == i)
+        batcher.flush()
         for i, side, _, sample in jobs:
             if isinstance(out.get(i), Exception):
                 continue
-            got = parts.get((i, side))
+            got = batcher.features.get((i, side))
             if not got:
                 out[i] = SampleError(f"{self.key}: no frames in the {side} clip of sample {sample.sample_id!r}")
                 continue
             out.setdefault(i, {})[side] = np.concatenate(got, axis=0)
         return out
+
+    def open_stream(self, sample: SampleData) -> "SetStream | None":
+        """A stream for a sample whose generated clip is a video or frame folder (decoding is
+        what the fan-out saves); arrays and single images go through ``update_batch``, which
+        batches network passes across samples."""
+        if sample.gen is None or getattr(sample.gen, "kind", None) not in ("video", "frames"):
+            return None
+        if sample.ref is None and not self.ref_fixed:
+            return None  # update_batch reports what is missing
+        self.check_available()
+        cached = None if self.ref_fixed else self._ref_cache_load(sample)
+        return SetStream(self, sample, read_ref=not self.ref_fixed and cached is None, cached_ref=cached)
+
+    def close_stream(self, sample: SampleData, stream: SampleStream) -> SampleScore:
+        assert isinstance(stream, SetStream)
+        feats = stream.finish()
+        payload = {"gen": feats["gen"]}
+        if not self.ref_fixed:
+            payload["ref"] = stream.cached_ref if stream.cached_ref is not None else feats["ref"]
+        return self._accept(sample, payload, save_ref=stream.cached_ref is None)
+
+    def _accept(self, sample: SampleData, payload: dict[str, np.ndarray], save_ref: bool) -> SampleScore:
+        """Add one sample's features to the state (after checking them); its record."""
+        bad = [name for name, f in payload.items() if not np.all(np.isfinite(f))]
+        if bad:
+            raise SampleError(f"{self.key}: non-finite {bad[0]} features for sample {sample.sample_id!r}")
+        if not self.ref_fixed and save_ref:
+            self._ref_cache_save(sample, payload["ref"])
+        score = SampleScore(values={}, payload=payload)
+        self.replay(score)
+        return score
 
     def set_reference(self, stats: FeatureStats) -> None:
         """Use precomputed reference-set statistics (the ref side is then frozen)."""
@@ -182,14 +205,10 @@ class SetFeatureMetric(Metric):
             payload = {"gen": got["gen"]}
             if not self.ref_fixed:
                 payload["ref"] = cached_ref[i] if i in cached_ref else got["ref"]
-            bad = [name for name, f in payload.items() if not np.all(np.isfinite(f))]
-            if bad:
-                results[i] = SampleError(f"{self.key}: non-finite {bad[0]} features for sample {sample.sample_id!r}")
-                continue
-            if not self.ref_fixed and i not in cached_ref:
-                self._ref_cache_save(sample, payload["ref"])
-            self.replay(SampleScore(values={}, payload=payload))
-            results[i] = SampleScore(values={}, payload=payload)
+            try:
+                results[i] = self._accept(sample, payload, save_ref=i not in cached_ref)
+            except SampleError as err:
+                results[i] = err
         return results  # type: ignore[return-value]
 
     # -- reference-feature cache (samples from a manifest) ----------------------------------
@@ -270,6 +289,99 @@ class SetFeatureMetric(Metric):
         self.ref_stats.load_state_dict(state["ref"])
         self.n_samples = int(state["n_samples"])
         self.ref_fixed = bool(state.get("ref_fixed", False))
+
+
+# -- streaming: chunks of frames -> network inputs -> batched passes -> features -------------
+class InputBuilder:
+    """Turns one clip's chunks of uint8 frames (t, H, W, 3) into network inputs: ``feed``
+    returns the inputs completed by a chunk, ``finish`` those completed by the clip's end
+    (raising ``SampleError`` if the clip was too short); ``done``: no more frames needed."""
+
+    done: bool = False
+
+    def feed(self, chunk: np.ndarray) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def finish(self) -> list[torch.Tensor]:
+        return []
+
+
+class RowBatcher:
+    """Network inputs of one or more owners (a sample's side) queued for shared forward
+    passes of at most ``metric.batch_rows`` rows of one input shape; features kept per owner."""
+
+    def __init__(self, metric: "SetFeatureMetric") -> None:
+        self.metric = metric
+        self.pending: list[tuple[Hashable, torch.Tensor]] = []
+        self.n_pending = 0
+        self.features: dict[Hashable, list[np.ndarray]] = {}
+
+    def add(self, owner: Hashable, x: torch.Tensor) -> None:
+        rows = self.metric.batch_rows
+        for j in range(0, x.shape[0], rows):  # a forward pass never exceeds batch_rows
+            piece = x[j:j + rows]
+            if self.pending and (self.n_pending + piece.shape[0] > rows
+                                 or piece.shape[1:] != self.pending[0][1].shape[1:]):
+                self.flush()  # full, or another input shape (e.g. whole videos of other lengths)
+            self.pending.append((owner, piece))
+            self.n_pending += piece.shape[0]
+            if self.n_pending >= rows:
+                self.flush()
+
+    def discard(self, which) -> None:
+        """Drop the queued and computed rows of the owners ``which(owner)`` selects."""
+        self.pending = [(o, t) for o, t in self.pending if not which(o)]
+        self.n_pending = sum(t.shape[0] for _, t in self.pending)
+        for o in [o for o in self.features if which(o)]:
+            del self.features[o]
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        x = torch.cat([t for _, t in self.pending], dim=0)
+        feats = np.asarray(self.metric.forward(x), np.float32)
+        row = 0
+        for owner, t in self.pending:
+            k = t.shape[0]
+            self.features.setdefault(owner, []).append(feats[row:row + k])
+            row += k
+        self.pending.clear()
+        self.n_pending = 0
+
+
+class SetStream(SampleStream):
+    """One sample's features for a set metric, fed by the shared decoding pass: each side's
+    chunks go through the metric's ``InputBuilder`` and into batched forward passes."""
+
+    def __init__(self, metric: "SetFeatureMetric", sample: SampleData, read_ref: bool,
+                 cached_ref: np.ndarray | None) -> None:
+        self.metric, self.sample_id = metric, sample.sample_id
+        self.sides = ("gen", "ref") if read_ref else ("gen",)
+        self.cached_ref = cached_ref
+        self.builders = {side: metric.input_builder(sample, getattr(sample, side).source) for side in self.sides}
+        self.batcher = RowBatcher(metric)
+
+    def feed(self, gen: np.ndarray | None, ref: np.ndarray | None) -> None:
+        for side, chunk in (("gen", gen), ("ref", ref)):
+            builder = self.builders.get(side)
+            if chunk is None or builder is None or builder.done:
+                continue
+            for x in builder.feed(chunk):
+                self.batcher.add(side, x)
+        self.done = all(b.done for b in self.builders.values())
+
+    def finish(self) -> dict[str, np.ndarray]:
+        for side, builder in self.builders.items():
+            for x in builder.finish():
+                self.batcher.add(side, x)
+        self.batcher.flush()
+        out = {}
+        for side in self.sides:
+            got = self.batcher.features.get(side)
+            if not got:
+                raise SampleError(f"{self.metric.key}: no frames in the {side} clip of sample {self.sample_id!r}")
+            out[side] = np.concatenate(got, axis=0)
+        return out
 
 
 # -- reference-set statistics cache -------------------------------------------------------------

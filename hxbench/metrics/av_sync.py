@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from hxbench.errors import SampleError
+from hxbench.metrics._mesh import MeshStream
 from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric
 
 FPS = 25
@@ -161,23 +162,34 @@ class AVSync(PerSampleMetric):
 
         require_mediapipe()  # MetricUnavailable with the install command when mediapipe is missing
 
-    def score_sample(self, sample: SampleData) -> dict[str, float]:
-        from hxbench.face import face_mesh_clip
-        from hxbench.io.budget import memory_budget
-        from hxbench.io.media import clip_from_video
-
-        clip = sample.gen
-        if clip is None:
+    def open_stream(self, sample: SampleData) -> "AVSyncStream | None":
+        """The stream over the generated video; None when the video must be decoded at 25 fps
+        and the run decodes it at another rate (``score_sample`` then reads it alone)."""
+        if sample.gen is None:
             raise SampleError(f"sample {sample.sample_id!r} has no video")
-        if clip.kind == "video" and clip.fps and abs(clip.fps - FPS) > 1e-3 \
-                and (clip.target_fps is None or abs(clip.target_fps - FPS) > 1e-3):
-            clip = clip_from_video(clip.source, target_fps=FPS)  # the measure is defined at 25 fps
+        if needs_resampling(sample.gen):
+            return None
+        return AVSyncStream(self, sample, self.load_audio(sample))
+
+    def score_sample(self, sample: SampleData) -> dict[str, float]:
+        from hxbench.io.media import clip_from_video
+        from hxbench.metrics.stream import run_streams
+
+        if sample.gen is not None and needs_resampling(sample.gen):  # the measure is defined at 25 fps
+            sample = SampleData(sample.sample_id, gen=clip_from_video(sample.gen.source, target_fps=FPS),
+                                audio=sample.load_audio(SAMPLE_RATE), sample_rate=SAMPLE_RATE)
+        stream = self.open_stream(sample)
+        error = run_streams(sample, {0: stream})[0]
+        if error is not None:
+            raise error
+        return stream.finish()
+
+    @staticmethod
+    def load_audio(sample: SampleData) -> np.ndarray:
         audio = sample.load_audio(SAMPLE_RATE)
         if audio.size == 0 or float(np.max(np.abs(audio))) < 1e-4:
             raise SampleError(f"sample {sample.sample_id!r}: the audio is silent")
-        # landmarks only: the video is read in chunks of 1/16 of the budget (see ssim)
-        mouth = mouth_from_mesh(face_mesh_clip(clip, max_bytes=memory_budget() // 16), sample.sample_id)
-        return self._score(mouth, audio, sample.sample_id)
+        return audio
 
     def score_arrays(self, frames: np.ndarray, audio: np.ndarray, sample_id: str = "sample") -> dict[str, float]:
         return self._score(mouth_series(frames, sample_id), audio, sample_id)
@@ -188,3 +200,22 @@ class AVSync(PerSampleMetric):
             return synchrony(mouth, energy)
         except SampleError as err:
             raise SampleError(f"sample {sample_id!r}: {err}") from None
+
+
+def needs_resampling(clip) -> bool:
+    """True for a video decoded at a rate other than the measure's 25 fps."""
+    rate = clip.target_fps or clip.fps
+    return bool(clip.kind == "video" and rate and abs(rate - FPS) > 1e-3)
+
+
+class AVSyncStream(MeshStream):
+    """The generated video's face mesh from the shared decoding pass, then the synchrony of
+    its mouth opening with the audio (decoded when the stream opens)."""
+
+    def __init__(self, metric: AVSync, sample: SampleData, audio: np.ndarray) -> None:
+        super().__init__(sample, ("gen",))
+        self.metric, self.audio = metric, audio
+
+    def finish(self) -> dict[str, float]:
+        mouth = mouth_from_mesh(self.mesh("gen"), self.sample_id)
+        return self.metric._score(mouth, self.audio, self.sample_id)

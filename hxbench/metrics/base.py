@@ -24,6 +24,12 @@ Two kinds:
   statistics (FID, FVD): their state is float64 sums and outer-product sums of features, and
   ``update`` returns the sample's features as ``payload`` so a resumed run rebuilds the state
   without recomputing anything (``replay``).
+
+Streaming (``open_stream``): a metric that can reduce a video chunk by chunk returns a
+``SampleStream`` for a sample; the scoring loop then decodes the sample's videos once and
+feeds every metric's stream the same chunks (``hxbench.metrics.stream.run_streams``), so no
+metric decodes again and none holds a whole video. ``update`` drives the same stream over the
+sample alone, so both paths share one implementation.
 """
 
 from __future__ import annotations
@@ -34,13 +40,10 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from hxbench.errors import MediaError, SampleError
+from hxbench.errors import SampleError
+from hxbench.metrics.stream import SAMPLE_FAILURES, SampleStream, run_streams
 from hxbench.registry import METRICS
 
-# What fails one sample without stopping a run: its error is recorded and the run goes on. A
-# MemoryError is one: a video too large for the memory left fails alone (lower the budget with
-# --memory-budget, or free memory), the rest are scored.
-SAMPLE_FAILURES = (SampleError, MediaError, MemoryError)
 
 HIGHER = "higher"
 LOWER = "lower"
@@ -63,6 +66,9 @@ class SampleData:
     sample_rate: int | None = None
     audio_path: str | None = None  # decoded on demand by load_audio()
     meta: dict[str, Any] = field(default_factory=dict)
+    # reductions that several metrics of this sample share while it is being scored (e.g. one
+    # face-mesh session over the generated video), keyed by what they compute
+    shared: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def load_audio(self, sample_rate: int = 16000) -> np.ndarray:
         """The driving audio as mono float32 at ``sample_rate``: the given array, else the
@@ -159,6 +165,16 @@ class Metric:
         """Score one sample, add it to the state, and return its per-sample record."""
         raise NotImplementedError
 
+    def open_stream(self, sample: SampleData) -> SampleStream | None:
+        """A stream that scores ``sample`` from chunks of its videos, or None when this metric
+        scores it by ``update_batch`` instead (no video to stream, a protocol that decodes at
+        another rate, a metric that needs no frames)."""
+        return None
+
+    def close_stream(self, sample: SampleData, stream: SampleStream) -> SampleScore:
+        """Add a fully fed stream's result to the state and return the per-sample record."""
+        raise NotImplementedError
+
     def update_batch(self, samples: list[SampleData]) -> list[SampleScore | Exception]:
         """``update`` over several samples; a per-sample failure is returned, not raised.
 
@@ -199,7 +215,14 @@ class PerSampleMetric(Metric):
     """A metric whose aggregate is the mean over samples of a per-sample value."""
 
     def score_sample(self, sample: SampleData) -> dict[str, float]:
-        raise NotImplementedError
+        """The per-sample values (a streaming metric: its stream run over the sample alone)."""
+        stream = self.open_stream(sample)
+        if stream is None:
+            raise NotImplementedError
+        error = run_streams(sample, {0: stream})[0]
+        if error is not None:
+            raise error
+        return stream.finish()
 
     def reset(self) -> None:
         # float64 running sums per output: n, sum, sum of squares
@@ -218,7 +241,19 @@ class PerSampleMetric(Metric):
             self._sumsq[k] += v * v
 
     def update(self, sample: SampleData) -> SampleScore:
-        values = {k: float(v) for k, v in self.score_sample(sample).items()}
+        stream = self.open_stream(sample)
+        if stream is not None:
+            error = run_streams(sample, {0: stream})[0]
+            if error is not None:
+                raise error
+            return self.close_stream(sample, stream)
+        return self._accept(self.score_sample(sample))
+
+    def close_stream(self, sample: SampleData, stream: SampleStream) -> SampleScore:
+        return self._accept(stream.finish())
+
+    def _accept(self, values: Mapping[str, float]) -> SampleScore:
+        values = {k: float(v) for k, v in values.items()}
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
             raise SampleError(f"{self.key} gave a non-finite value for {', '.join(bad)}")

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hxbench.io.budget import memory_budget
-from hxbench.metrics._setstats import SetFeatureMetric
+from hxbench.io.budget import frames_per_chunk, memory_budget
+from hxbench.metrics._setstats import InputBuilder, SetFeatureMetric
 from hxbench.metrics.base import LOWER, SampleData, register_metric
 
 _MODELS: dict[tuple, tuple[torch.nn.Module, str]] = {}
@@ -89,18 +89,31 @@ class FID(SetFeatureMetric):
 
         return ("fid-inception-pt",) if is_available("fid-inception-pt") else ("fid-inception-torchscript",)
 
-    def iter_inputs(self, clip, sample: SampleData):
-        """(t, 3, 299, 299) float32 in [0, 1] per chunk. The resize is pytorch-fid's own
-        (bilinear, align_corners=False, per image), done here per chunk of at most a quarter of
-        the memory budget, so that batches across samples hold 299 px frames, never full-size
-        ones; the module's own resize of a 299 px input is then the identity (exactly)."""
-        # a chunk's float32 copy is 4x its uint8 bytes, and the resize needs both
-        for chunk in clip.iter_chunks(self.batch_rows, max_bytes=memory_budget() // 20):
-            x = torch.from_numpy(np.ascontiguousarray(chunk)).to(self.device)
-            x = x.permute(0, 3, 1, 2).to(torch.float32) / 255.0
-            yield F.interpolate(x, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="bilinear", align_corners=False)
+    def input_builder(self, sample: SampleData, source: str) -> "FIDInputs":
+        return FIDInputs(self.device)
 
     def forward(self, x: torch.Tensor) -> np.ndarray:
         model, _ = get_inception(self.device)
         with torch.inference_mode():
             return model(x.to(self.device))[0].flatten(1).float().cpu().numpy()
+
+
+class FIDInputs(InputBuilder):
+    """(t, 3, 299, 299) float32 in [0, 1] per piece of a chunk. The resize is pytorch-fid's own
+    (bilinear, align_corners=False, per image), done here on pieces of at most 1/20 of the
+    memory budget (the float32 copy is 4x the uint8 bytes, and the resize needs both), so that
+    batches hold 299 px frames, never full-size ones; the module's own resize of a 299 px input
+    is then the identity (exactly)."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+
+    def feed(self, chunk: np.ndarray) -> list[torch.Tensor]:
+        step = frames_per_chunk(chunk[0].nbytes, budget=memory_budget() // 20)
+        out = []
+        for i in range(0, len(chunk), step):
+            x = torch.from_numpy(np.ascontiguousarray(chunk[i:i + step])).to(self.device)
+            x = x.permute(0, 3, 1, 2).to(torch.float32) / 255.0
+            out.append(F.interpolate(x, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="bilinear",
+                                     align_corners=False))
+        return out

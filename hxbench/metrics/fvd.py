@@ -45,8 +45,8 @@ import torch
 import torch.nn.functional as F
 
 from hxbench.errors import SampleError
-from hxbench.io.budget import memory_budget
-from hxbench.metrics._setstats import SetFeatureMetric
+from hxbench.io.budget import frames_per_chunk, memory_budget
+from hxbench.metrics._setstats import InputBuilder, SetFeatureMetric
 from hxbench.metrics.base import LOWER, SampleData, register_metric
 
 _MODELS: dict[tuple, torch.nn.Module] = {}
@@ -115,36 +115,56 @@ class FVD(SetFeatureMetric):
             return ("fvd-i3d-torchscript",)
         return ("fvd-i3d-kinetics400",)
 
-    def iter_inputs(self, clip, sample: SampleData):
-        """(1, 3, t, 224, 224) float32 per clip of the variant's sampling (``16f``: the first 16
-        frames; ``16f-all``: every 16 consecutive frames; ``allf``: the whole video). Frames are
-        preprocessed chunk by chunk (a fifth of the memory budget of uint8 frames at a time), so
-        no full-size clip is held; ``allf`` still holds the whole video at 224 px, as the
-        protocol passes it to I3D in one piece."""
-        length = None if self.sampling == "allf" else 16
-        parts: list[torch.Tensor] = []
-        n = got = 0
-        for chunk in clip.iter_chunks(16, max_bytes=memory_budget() // 20):
-            parts.append(preprocess(torch.from_numpy(np.ascontiguousarray(chunk)).to(self.device), self.protocol))
-            n += parts[-1].shape[1]
-            while length is not None and n >= length:
-                frames = torch.cat(parts, dim=1)
-                yield frames[:, :length][None]
-                got += 1
-                if self.sampling == "16f":
-                    return
-                parts, n = [frames[:, length:]], n - length
-        if length is None:
-            if n < self.min_frames:
-                raise SampleError(f"{self.key}: sample {sample.sample_id!r} has {n} frames; "
-                                  f"I3D needs at least {self.min_frames}")
-            yield torch.cat(parts, dim=1)[None]
-        elif got == 0:
-            raise SampleError(f"{self.key}: sample {sample.sample_id!r} ({clip.source}) has {n} frames, "
-                              f"fewer than the {length} the protocol needs (short videos are excluded, "
-                              "not padded)")
+    def input_builder(self, sample: SampleData, source: str) -> "FVDInputs":
+        return FVDInputs(self, sample.sample_id, source)
 
     def forward(self, x: torch.Tensor) -> np.ndarray:
         model = get_i3d(self.weight_names()[0], self.device, fast=self.fast_i3d)
         with torch.inference_mode():
             return model(x.to(self.device)).float().cpu().numpy()
+
+
+class FVDInputs(InputBuilder):
+    """(1, 3, t, 224, 224) float32 per clip of the variant's sampling (``16f``: the first 16
+    frames, then ``done``; ``16f-all``: every 16 consecutive frames; ``allf``: the whole video,
+    at the end). Frames are preprocessed in pieces of at most 1/20 of the memory budget of
+    uint8 frames, so no full-size clip is held; ``allf`` still holds the whole video at 224 px,
+    as the protocol passes it to I3D in one piece."""
+
+    def __init__(self, metric: FVD, sample_id: str, source: str) -> None:
+        self.metric, self.sample_id, self.source = metric, sample_id, source
+        self.length = None if metric.sampling == "allf" else 16
+        self.parts: list[torch.Tensor] = []
+        self.n = self.got = 0
+
+    def feed(self, chunk: np.ndarray) -> list[torch.Tensor]:
+        out = []
+        step = frames_per_chunk(chunk[0].nbytes, budget=memory_budget() // 20)
+        for i in range(0, len(chunk), step):
+            if self.done:
+                break
+            piece = torch.from_numpy(np.ascontiguousarray(chunk[i:i + step])).to(self.metric.device)
+            self.parts.append(preprocess(piece, self.metric.protocol))
+            self.n += self.parts[-1].shape[1]
+            while self.length is not None and self.n >= self.length and not self.done:
+                frames = torch.cat(self.parts, dim=1)
+                out.append(frames[:, :self.length][None])
+                self.got += 1
+                self.parts, self.n = [frames[:, self.length:]], self.n - self.length
+                self.done = self.metric.sampling == "16f"
+        if self.done:
+            self.parts, self.n = [], 0
+        return out
+
+    def finish(self) -> list[torch.Tensor]:
+        key = self.metric.key
+        if self.length is None:
+            if self.n < self.metric.min_frames:
+                raise SampleError(f"{key}: sample {self.sample_id!r} has {self.n} frames; "
+                                  f"I3D needs at least {self.metric.min_frames}")
+            return [torch.cat(self.parts, dim=1)[None]]
+        if self.got == 0:
+            raise SampleError(f"{key}: sample {self.sample_id!r} ({self.source}) has {self.n} frames, "
+                              f"fewer than the {self.length} the protocol needs (short videos are excluded, "
+                              "not padded)")
+        return []

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from hxbench.errors import SampleError
+from hxbench.metrics._mesh import MeshStream
 from hxbench.metrics.base import LOWER, PerSampleMetric, SampleData, register_metric, require_fields
 
 
@@ -79,12 +80,17 @@ class LMD(PerSampleMetric):
 
         require_mediapipe()
 
-    def score_sample(self, sample: SampleData) -> dict[str, float]:
-        from hxbench.face import face_mesh_clip
-        from hxbench.io.budget import memory_budget
-
+    def open_stream(self, sample: SampleData) -> "LMDStream":
         require_fields(self, sample)
-        # landmarks only: each video is read in chunks of 1/16 of the budget (see ssim)
-        gen, ref = (face_mesh_clip(c, max_bytes=memory_budget() // 16) for c in (sample.gen, sample.ref))
-        value, _ = lmd_from_landmarks(gen.landmarks, ref.landmarks)
+        return LMDStream(sample)
+
+
+class LMDStream(MeshStream):
+    """The face meshes of gen and ref from the shared decoding pass, then LMD."""
+
+    def __init__(self, sample: SampleData) -> None:
+        super().__init__(sample, ("gen", "ref"))
+
+    def finish(self) -> dict[str, float]:
+        value, _ = lmd_from_landmarks(self.mesh("gen").landmarks, self.mesh("ref").landmarks)
         return {"lmd": value}

@@ -31,9 +31,9 @@ import torch
 
 import hxbench.nets.lpips_convert as lpips_convert
 from hxbench.errors import SampleError
-from hxbench.io.budget import frames_per_chunk, memory_budget
-from hxbench.metrics._frames import iter_paired_chunks
-from hxbench.metrics.base import SAMPLE_FAILURES, LOWER, PerSampleMetric, SampleData, SampleScore, register_metric
+from hxbench.io.budget import frames_per_chunk
+from hxbench.metrics._frames import PairedStream
+from hxbench.metrics.base import LOWER, PerSampleMetric, SampleData, SampleScore, register_metric
 
 _MODELS: dict[tuple, torch.nn.Module] = {}
 _LOCK = threading.Lock()
@@ -83,75 +83,83 @@ class LPIPS(PerSampleMetric):
     def weight_names(self) -> tuple[str, ...]:
         return (lpips_convert.NETS[self.net][0],)
 
-    def score_sample(self, sample: SampleData) -> dict[str, float]:
+    def open_stream(self, sample: SampleData) -> "LPIPSStream":
         self.check_available()
-        model = get_lpips_model(self.net, self.device)
-        total, n = 0.0, 0
-        with torch.inference_mode():
-            max_bytes = memory_budget() // self.bytes_per_input_byte[self.net]
-            for g, r in iter_paired_chunks(sample, self.key, self.batch_frames, max_bytes):
-                if min(g.shape[1:3]) < 32:
-                    raise SampleError(f"{self.key}: sample {sample.sample_id!r}: frames of "
-                                      f"{g.shape[2]}x{g.shape[1]} are too small for LPIPS (min 32x32)")
-                d = model(uint8_to_lpips_input(g, self.device), uint8_to_lpips_input(r, self.device))
-                d = d.reshape(-1).to(torch.float64)
-                total += float(d.sum())
-                n += d.numel()
-        return {"lpips": total / n}
+        return LPIPSStream(self, sample.sample_id, PairBatcher(self))
 
     def update_batch(self, samples: list[SampleData]) -> list[SampleScore | Exception]:
         """``update`` over several samples with frame pairs of different samples sharing a
-        network pass (``pairs_per_pass`` pairs per pass; pairs of one frame size per pass).
-        Per-sample values equal ``update``'s up to float32 re-association in the network
-        (batch composition), <= 1e-6 (tested)."""
+        network pass (``pairs_per_pass`` pairs per pass; pairs of one frame size per pass):
+        an image folder gives 1-frame samples. Per-sample values equal ``update``'s up to
+        float32 re-association in the network (batch composition), <= 1e-6 (tested)."""
+        from hxbench.metrics.stream import run_streams
+
         self.check_available()
-        model = get_lpips_model(self.net, self.device)
-        totals = [[0.0, 0] for _ in samples]
-        failed: dict[int, Exception] = {}
-        pending: list[tuple[int, np.ndarray, np.ndarray]] = []
-
-        def flush() -> None:
-            g = np.concatenate([p[1] for p in pending])
-            r = np.concatenate([p[2] for p in pending])
-            with torch.inference_mode():
-                d = model(uint8_to_lpips_input(g, self.device), uint8_to_lpips_input(r, self.device))
-            d = d.reshape(-1).to(torch.float64).cpu().numpy()
-            row = 0
-            for i, gi, _ in pending:
-                k = len(gi)
-                if i not in failed:
-                    totals[i][0] += float(d[row:row + k].sum())
-                    totals[i][1] += k
-                row += k
-            pending.clear()
-
-        for i, sample in enumerate(samples):
-            try:
-                max_bytes = memory_budget() // self.bytes_per_input_byte[self.net]
-                for g, r in iter_paired_chunks(sample, self.key, self.batch_frames, max_bytes):
-                    if min(g.shape[1:3]) < 32:
-                        raise SampleError(f"{self.key}: sample {sample.sample_id!r}: frames of "
-                                          f"{g.shape[2]}x{g.shape[1]} are too small for LPIPS (min 32x32)")
-                    per_pass = self.pairs_per_pass(g[0].nbytes)
-                    for j in range(0, len(g), per_pass):
-                        gp, rp = g[j:j + per_pass], r[j:j + per_pass]
-                        if pending and (sum(len(p[1]) for p in pending) + len(gp) > per_pass
-                                        or pending[0][1].shape[1:] != gp.shape[1:]):
-                            flush()
-                        pending.append((i, gp, rp))
-            except SAMPLE_FAILURES as err:
-                failed[i] = err
-        if pending:
-            flush()
+        batcher = PairBatcher(self)
+        streams = [LPIPSStream(self, s.sample_id, batcher) for s in samples]
+        errors = [run_streams(sample, {0: stream})[0] for sample, stream in zip(samples, streams)]
+        batcher.flush()
         out: list[SampleScore | Exception] = []
-        for i, (total, n) in enumerate(totals):
-            if i in failed:
-                out.append(failed[i])
-                continue
-            value = total / n
-            if not np.isfinite(value):
-                out.append(SampleError(f"{self.key} gave a non-finite value for lpips"))
-                continue
-            self._add({"lpips": value})
-            out.append(SampleScore(values={"lpips": value}))
+        for stream, error in zip(streams, errors):
+            try:
+                if error is not None:
+                    raise error
+                out.append(self.close_stream(None, stream))
+            except (SampleError, ValueError) as err:
+                out.append(err)
         return out
+
+
+class PairBatcher:
+    """Frame pairs queued for shared LPIPS passes (of one sample, or of several in
+    ``update_batch``); each pass's distances are added to the stream the pairs came from."""
+
+    def __init__(self, metric: LPIPS) -> None:
+        self.metric = metric
+        self.model = get_lpips_model(metric.net, metric.device)
+        self.pending: list[tuple["LPIPSStream", np.ndarray, np.ndarray]] = []
+
+    def add(self, owner: "LPIPSStream", gen: np.ndarray, ref: np.ndarray) -> None:
+        per_pass = self.metric.pairs_per_pass(gen[0].nbytes)
+        for j in range(0, len(gen), per_pass):
+            gp, rp = gen[j:j + per_pass], ref[j:j + per_pass]
+            if self.pending and (sum(len(p[1]) for p in self.pending) + len(gp) > per_pass
+                                 or self.pending[0][1].shape[1:] != gp.shape[1:]):
+                self.flush()
+            self.pending.append((owner, gp, rp))
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        device = self.metric.device
+        g = np.concatenate([p[1] for p in self.pending])
+        r = np.concatenate([p[2] for p in self.pending])
+        with torch.inference_mode():
+            d = self.model(uint8_to_lpips_input(g, device), uint8_to_lpips_input(r, device))
+        d = d.reshape(-1).to(torch.float64).cpu().numpy()
+        row = 0
+        for owner, gp, _ in self.pending:
+            k = len(gp)
+            owner.total += float(d[row:row + k].sum())
+            owner.n += k
+            row += k
+        self.pending.clear()
+
+
+class LPIPSStream(PairedStream):
+    """LPIPS of each frame pair, passes sized by the memory budget; the per-video mean."""
+
+    def __init__(self, metric: LPIPS, sample_id: str, batcher: PairBatcher) -> None:
+        super().__init__(metric.key, sample_id)
+        self.batcher = batcher
+        self.total, self.n = 0.0, 0
+
+    def pairs(self, gen: np.ndarray, ref: np.ndarray) -> None:
+        if min(gen.shape[1:3]) < 32:
+            raise SampleError(f"{self.key}: sample {self.sample_id!r}: frames of "
+                              f"{gen.shape[2]}x{gen.shape[1]} are too small for LPIPS (min 32x32)")
+        self.batcher.add(self, gen, ref)
+
+    def result(self) -> dict[str, float]:
+        self.batcher.flush()
+        return {"lpips": self.total / self.n}

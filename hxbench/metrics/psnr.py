@@ -26,8 +26,7 @@ import math
 
 import numpy as np
 
-from hxbench.io.budget import memory_budget
-from hxbench.metrics._frames import iter_paired_chunks, luma
+from hxbench.metrics._frames import PairedStream, luma
 from hxbench.metrics.base import HIGHER, PerSampleMetric, SampleData, register_metric
 
 MAX_PSNR = 100.0
@@ -59,13 +58,20 @@ class PSNR(PerSampleMetric):
     requires = ("gen", "ref")
     description = "Peak signal-to-noise ratio (dB), data range 255, per-frame mean per video"
 
-    batch_frames = 32
+    def open_stream(self, sample: SampleData) -> "PSNRStream":
+        return PSNRStream(self.key, sample.sample_id, self.variant.split("-")[0])
 
-    def score_sample(self, sample: SampleData) -> dict[str, float]:
-        channel = self.variant.split("-")[0]
-        per_frame: list[float] = []
-        # uint8 chunks of 1/16 of the budget (decoder and pairing buffers hold ~8 such chunks);
-        # each frame is then compared alone
-        for g, r in iter_paired_chunks(sample, self.key, self.batch_frames, memory_budget() // 16):
-            per_frame += [psnr_frame(gf, rf, channel) for gf, rf in zip(g, r)]
-        return {"psnr": math.fsum(per_frame) / len(per_frame)}  # exact sum: any chunking, same value
+
+class PSNRStream(PairedStream):
+    """Per-frame PSNR of each chunk of frame pairs; the per-video mean at the end."""
+
+    def __init__(self, key: str, sample_id: str, channel: str) -> None:
+        super().__init__(key, sample_id)
+        self.channel = channel
+        self.per_frame: list[float] = []
+
+    def pairs(self, gen: np.ndarray, ref: np.ndarray) -> None:
+        self.per_frame += [psnr_frame(g, r, self.channel) for g, r in zip(gen, ref)]
+
+    def result(self) -> dict[str, float]:
+        return {"psnr": math.fsum(self.per_frame) / len(self.per_frame)}  # exact sum: any chunking, same value

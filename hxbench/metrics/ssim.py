@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 
 from hxbench.errors import SampleError
-from hxbench.io.budget import memory_budget
-from hxbench.metrics._frames import iter_paired_chunks, luma, rgb_to_y, stream_pairs
+from hxbench.io.budget import frames_per_chunk
+from hxbench.metrics._frames import PairedStream, luma, rgb_to_y, to_tensor
 from hxbench.metrics.base import HIGHER, PerSampleMetric, SampleData, register_metric
 
 WIN_SIGMA = 1.5
@@ -137,26 +137,36 @@ class SSIM(PerSampleMetric):
     description = ("Structural similarity, Gaussian 11x11 sigma 1.5, K1 0.01, K2 0.03, population "
                    "covariance; per-frame, averaged per video (parity: scikit-image)")
 
-    batch_frames = 16  # frames per chunk at most (a GPU filters a chunk at once)
     gpu_bytes_per_input_byte = 400  # torch path: 15 float64 maps and their filtered copies
 
-    def score_sample(self, sample: SampleData) -> dict[str, float]:
-        channel = self.variant.split("-")[0]
-        per_frame: list[float] = []
+    def open_stream(self, sample: SampleData) -> "SSIMStream":
+        return SSIMStream(self.key, sample.sample_id, self.variant.split("-")[0], self.device)
+
+
+class SSIMStream(PairedStream):
+    """Per-frame SSIM of each chunk of frame pairs (on the CPU one frame's channel at a time;
+    on a GPU, as many frames per pass as the budget allows); the per-video mean at the end."""
+
+    def __init__(self, key: str, sample_id: str, channel: str, device: str) -> None:
+        super().__init__(key, sample_id)
+        self.channel, self.device = channel, device
+        self.per_frame: list[float] = []
+
+    def pairs(self, gen: np.ndarray, ref: np.ndarray) -> None:
         try:
             if self.device == "cpu":
-                # uint8 chunks of 1/16 of the budget (decoder and pairing buffers hold ~8 such chunks);
-                # each frame is then filtered alone
-                for g, r in iter_paired_chunks(sample, self.key, self.batch_frames, memory_budget() // 16):
-                    per_frame += [ssim_frame(gf, rf, channel) for gf, rf in zip(g, r)]
-            else:
-                max_bytes = memory_budget() // self.gpu_bytes_per_input_byte
-                for g, r in stream_pairs(sample, self.key, self.device, torch.float64, self.batch_frames,
-                                         max_bytes):
-                    per_frame += ssim_frames(g, r, channel).tolist()
+                self.per_frame += [ssim_frame(g, r, self.channel) for g, r in zip(gen, ref)]
+                return
+            step = frames_per_chunk(gen[0].nbytes, SSIM.gpu_bytes_per_input_byte)
+            for i in range(0, len(gen), step):
+                g = to_tensor(gen[i:i + step], self.device, torch.float64)
+                r = to_tensor(ref[i:i + step], self.device, torch.float64)
+                self.per_frame += ssim_frames(g, r, self.channel).tolist()
         except ValueError as err:
-            raise SampleError(f"{self.key}: sample {sample.sample_id!r}: {err}") from None
-        value = math.fsum(per_frame) / len(per_frame)  # exact sum: any chunking, same value
+            raise SampleError(f"{self.key}: sample {self.sample_id!r}: {err}") from None
+
+    def result(self) -> dict[str, float]:
+        value = math.fsum(self.per_frame) / len(self.per_frame)  # exact sum: any chunking, same value
         if not math.isfinite(value):
-            raise SampleError(f"{self.key}: sample {sample.sample_id!r} gave a non-finite SSIM")
+            raise SampleError(f"{self.key}: sample {self.sample_id!r} gave a non-finite SSIM")
         return {"ssim": value}
