@@ -195,3 +195,147 @@ def test_lmd_and_av_sync_never_hold_the_video(talking_pair, monkeypatch):
     expected_lmd, _ = lmd_from_landmarks(face_mesh(frames).landmarks, face_mesh(read_video(talking_pair[1])).landmarks)
     assert lmd == expected_lmd and lmd > 0
     assert av == AVSync().score_arrays(frames, read_audio(talking_pair[0], 16000), "a")
+
+
+# -- decode once: one pass feeds every metric ---------------------------------------------------
+def _video_samples(tmp_path, n: int = 2, n_frames: int = 40, size: int = 48):
+    from hxbench.eval.scoring import SampleSource
+    from hxbench.io.media import clip_from_video, write_video
+
+    paths = []
+    for i in range(n):
+        gen, ref = moving_square_video(n_frames, size, seed=i), moving_square_video(n_frames, size, seed=i, phase=2)
+        write_video(tmp_path / f"g{i}.mp4", gen, 25)
+        write_video(tmp_path / f"r{i}.mp4", ref, 25)
+        paths.append((tmp_path / f"g{i}.mp4", tmp_path / f"r{i}.mp4"))
+
+    def sample(i):
+        return SampleData(str(i), gen=clip_from_video(paths[i][0]), ref=clip_from_video(paths[i][1]))
+
+    return [SampleSource(str(i), lambda i=i: sample(i)) for i in range(n)], sample
+
+
+def _count_decodes(monkeypatch) -> dict:
+    """Count calls of the video decoder and the frames it hands out."""
+    import hxbench.io.media as media
+
+    seen = {"calls": 0, "frames": 0}
+    real = media.iter_frames
+
+    def counting(*args, **kwargs):
+        seen["calls"] += 1
+        for chunk in real(*args, **kwargs):
+            seen["frames"] += len(chunk)
+            yield chunk
+
+    monkeypatch.setattr(media, "iter_frames", counting)
+    return seen
+
+
+def test_one_decoding_pass_feeds_every_metric(tmp_path, monkeypatch):
+    """A run of five metrics decodes each video once, and each metric's per-sample numbers are
+    those it gives alone."""
+    from hxbench.eval.scoring import score
+    from hxbench.metrics.fvd import FVD
+    from tests.test_fvd import _fake_available, _fake_forward
+
+    monkeypatch.setattr(FVD, "forward", _fake_forward)
+    monkeypatch.setattr(FVD, "check_available", _fake_available)
+    monkeypatch.setenv("HXBENCH_REF_CACHE", "0")
+    keys = ["ssim", "psnr", "lpips", "fvd[styleganv-16f-all]", "fvd[common-allf]"]
+    sources, make = _video_samples(tmp_path)
+    seen = _count_decodes(monkeypatch)
+    records = []
+    score(sources, keys, progress=False, keep_records=records)
+    assert seen["calls"] == 2 * len(sources)  # gen and ref of each sample, once each
+    assert seen["frames"] == 2 * len(sources) * 40
+    together = {(r.sample_id, r.metric): r.values for r in records}
+    assert all(v is not None for v in together.values())
+    for key in ("ssim", "psnr", "lpips"):
+        m = build_metric(key)
+        for i in range(len(sources)):
+            # the same stream over the same chunks: bit-identical
+            assert m.update(make(i)).values == together[(str(i), m.key)]
+
+
+def test_set_metric_stream_equals_the_batched_path(tmp_path, monkeypatch):
+    """FVD features of a video from the stream (the scoring run's path) equal those of
+    update_batch (the cross-sample batched path) up to float32 batch composition."""
+    from hxbench.metrics.fvd import FVD
+    from tests.test_fvd import _fake_available, _fake_forward
+
+    monkeypatch.setattr(FVD, "forward", _fake_forward)
+    monkeypatch.setattr(FVD, "check_available", _fake_available)
+    monkeypatch.setenv("HXBENCH_REF_CACHE", "0")
+    _, make = _video_samples(tmp_path, n=1)
+    for key in ("fvd[styleganv-16f-all]", "fvd[common-allf]"):
+        m = build_metric(key)
+        assert m.open_stream(make(0)) is not None
+        streamed = m.update(make(0)).payload
+        batched = build_metric(key).update_batch([make(0)])[0].payload
+        for side in ("gen", "ref"):
+            np.testing.assert_allclose(streamed[side], batched[side], rtol=0, atol=1e-5)
+
+
+def test_a_side_no_stream_needs_is_not_decoded_further(tmp_path, monkeypatch):
+    """FVD's first-16-frames protocol stops decoding after 16 frames; with PSNR in the same run
+    the videos are read to the end."""
+    from hxbench.metrics.fvd import FVD
+    from hxbench.metrics.stream import run_streams
+    from tests.test_fvd import _fake_available, _fake_forward
+
+    monkeypatch.setattr(FVD, "forward", _fake_forward)
+    monkeypatch.setattr(FVD, "check_available", _fake_available)
+    monkeypatch.setenv("HXBENCH_REF_CACHE", "0")
+    _, make = _video_samples(tmp_path, n=1, n_frames=120)
+    seen = _count_decodes(monkeypatch)
+    fvd = build_metric("fvd[styleganv-16f]")
+    sample = make(0)
+    assert run_streams(sample, {"fvd": fvd.open_stream(sample)}, max_bytes=4 * 48 * 48 * 3) == {"fvd": None}
+    assert seen["frames"] <= 2 * (16 + 4 + 4)  # each side: 16 frames, a chunk of decoder look-ahead
+    seen["frames"] = 0
+    sample = make(0)
+    streams = {"fvd": fvd.open_stream(sample), "psnr": build_metric("psnr").open_stream(sample)}
+    assert run_streams(sample, streams, max_bytes=4 * 48 * 48 * 3) == {"fvd": None, "psnr": None}
+    assert seen["frames"] == 2 * 120
+
+
+def test_a_clip_that_fails_to_decode_fails_only_its_readers(tmp_path):
+    """A corrupt reference fails the streams that read it; a stream of the generated video alone
+    is fed to the end."""
+    from hxbench.errors import MediaError
+    from hxbench.io.media import Clip
+    from hxbench.metrics.stream import SampleStream, run_streams
+
+    class Counting(SampleStream):
+        sides = ("gen",)
+
+        def __init__(self):
+            self.n = 0
+
+        def feed(self, gen, ref):
+            self.n += len(gen)
+
+    class Broken(Clip):
+        def iter_chunks(self, chunk_size=64, max_bytes=None):
+            yield np.zeros((2, 16, 16, 3), np.uint8)
+            raise MediaError("ref.mp4", "decoding failed after 2 frames")
+
+    gen = BoundedClip(moving_square_video(10, 24)[:, :16, :16])
+    ref = Broken(source="ref.mp4", kind="array")
+    sample = SampleData("a", gen=gen, ref=ref)
+    alone, paired = Counting(), build_metric("psnr").open_stream(sample)
+    errors = run_streams(sample, {"gen-only": alone, "psnr": paired}, max_bytes=16 * 16 * 3)
+    assert errors["gen-only"] is None and alone.n == 10
+    assert isinstance(errors["psnr"], MediaError) and "after 2 frames" in str(errors["psnr"])
+
+
+def test_mismatched_pairs_are_named_after_the_whole_video(tmp_path):
+    """Frame counts that differ are reported with both counts, sizes with both sizes."""
+    from hxbench.errors import SampleError
+
+    gen, ref = moving_square_video(12, 32), moving_square_video(9, 32)
+    with pytest.raises(SampleError, match="gen has 12 frames, ref has 9"):
+        build_metric("psnr").update(SampleData("a", gen=BoundedClip(gen), ref=BoundedClip(ref)))
+    with pytest.raises(SampleError, match="gen 32x32 vs ref 40x40"):
+        build_metric("ssim").update(SampleData("a", gen=BoundedClip(gen), ref=BoundedClip(moving_square_video(12, 40))))

@@ -29,6 +29,7 @@ import torch
 
 from hxbench.errors import SampleError
 from hxbench.metrics.base import SAMPLE_FAILURES, AggregateValue, Metric, SampleData, SampleScore, SampleStream
+from hxbench.metrics.stream import chunk_bytes, run_streams
 from hxbench.stats.bootstrap import set_bootstrap_ci
 from hxbench.stats.frechet import FeatureStats, frechet_distance
 
@@ -70,8 +71,6 @@ class SetFeatureMetric(Metric):
     def iter_inputs(self, clip, sample: SampleData) -> Iterator[torch.Tensor]:
         """Preprocessed network inputs for ``clip``, each (k, ...) with k >= 1 rows, built
         chunk by chunk (the clip is never held whole)."""
-        from hxbench.metrics.stream import chunk_bytes
-
         builder = self.input_builder(sample, clip.source)
         chunks = clip.iter_chunks(1 << 16, max_bytes=chunk_bytes())
         try:
@@ -162,6 +161,12 @@ class SetFeatureMetric(Metric):
         self.ref_fixed = True
 
     def update(self, sample: SampleData) -> SampleScore:
+        stream = self.open_stream(sample)
+        if stream is not None:  # a video: the same stream as in a scoring run
+            error = run_streams(sample, {0: stream})[0]
+            if error is not None:
+                raise error
+            return self.close_stream(sample, stream)
         result = self.update_batch([sample])[0]
         if isinstance(result, Exception):
             raise result
