@@ -161,3 +161,25 @@ def test_a_sample_out_of_memory_fails_alone_and_the_run_goes_on(tmp_path, monkey
     entry = results.metrics["psnr[rgb-255]"]
     assert entry.outputs["psnr"].n == 2 and entry.n_failed == 1
     assert entry.failures[0].sample_id == "1" and "Unable to allocate" in entry.failures[0].error
+
+
+def test_a_set_metric_on_one_sample_says_why_it_has_no_value(tmp_path, monkeypatch, capsys):
+    """FVD of one sample is no number, and the results and the table say why."""
+    from hxbench.commands._common import print_results_table
+    from hxbench.eval.inputs import from_paths
+    from hxbench.eval.schema import RunResults
+    from hxbench.eval.scoring import score
+    from hxbench.metrics.fvd import FVD
+    from tests.test_fvd import _fake_available, _fake_forward
+
+    monkeypatch.setattr(FVD, "forward", _fake_forward)
+    monkeypatch.setattr(FVD, "check_available", _fake_available)
+    np.save(tmp_path / "v.npy", moving_square_video(20, 32)[None])
+    results = score(from_paths(tmp_path / "v.npy", tmp_path / "v.npy"), ["fvd[styleganv-16f]"],
+                    run_dir=tmp_path / "run", progress=False)
+    row = results.metrics["fvd[styleganv-16f]"].outputs["fvd"]
+    assert np.isnan(row.value) and row.n == 1 and "needs at least 2 samples" in row.note
+    again = RunResults.load(tmp_path / "run")  # the note survives the file
+    assert again.metrics["fvd[styleganv-16f]"].outputs["fvd"].note == row.note
+    print_results_table(results)
+    assert "needs at least 2 samples on each side; this run has 1" in capsys.readouterr().out

@@ -112,7 +112,9 @@ def report_body(run_dirs: list[Path], title: str | None = None, n_worst: int = 4
                 cls = " class='best'" if best.get((key, o)) == v else ""
                 ci_text = f"<br><span class='muted'>[{fmt_number(ci[0])}, {fmt_number(ci[1])}]</span>" if ci else ""
                 failed = f"<br><span class='na'>{entry.n_failed} failed</span>" if entry.n_failed else ""
-                out.append(f"<td{cls}>{fmt_number(v)}{ci_text}{failed}</td>")
+                note = (f"<br><span class='muted'>{html.escape(row.note)}</span>"
+                        if row is not None and row.note else "")
+                out.append(f"<td{cls}>{fmt_number(v)}{ci_text}{failed}{note}</td>")
         out.append("</tr>")
     out.append("</table></div>")
     if notes:

@@ -74,6 +74,8 @@ def print_results_table(results: RunResults) -> None:
             ci_text = f"[{_cell(ci[0])}, {_cell(ci[1])}]" if ci else "-"
             rows.append((key, out, _cell(row.value), _cell(row.n), _cell(row.stderr), ci_text,
                          str(entry.n_failed)))
+            if row.note:
+                notes.append(f"{key}: {row.note}")
         for f in entry.failures[:5]:
             notes.append(f"{key}: sample {f.sample_id!r} failed: {f.error}")
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -72,24 +72,28 @@ class OutputValue:
     higher_is_better: bool | None = None
     ci95: tuple[float, float] | None = None
     bootstrapped: bool = False
+    note: str | None = None  # why there is no value or what limits it (e.g. too few samples)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"value": self.value, "n": self.n, "stderr": self.stderr,
                                "higher_is_better": self.higher_is_better}
         if self.bootstrapped:
             out["ci95"] = list(self.ci95) if self.ci95 is not None else None
+        if self.note:
+            out["note"] = self.note
         return out
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> "OutputValue":
-        _no_unknown(_dict(data, where), ("value", "n", "stderr", "higher_is_better", "ci95"), where)
+        _no_unknown(_dict(data, where), ("value", "n", "stderr", "higher_is_better", "ci95", "note"), where)
         ci = _get(data, "ci95", list, where, optional=True) if "ci95" in data else None
         if ci is not None and (len(ci) != 2 or not all(isinstance(x, NUMBER) for x in ci)):
             raise SchemaError(f"{where}.ci95: expected [low, high], got {ci}")
         return cls(value=_get(data, "value", NUMBER, where), n=_get(data, "n", int, where),
                    stderr=_get(data, "stderr", NUMBER, where, optional=True),
                    higher_is_better=_get(data, "higher_is_better", bool, where, optional=True),
-                   ci95=(ci[0], ci[1]) if ci is not None else None, bootstrapped="ci95" in data)
+                   ci95=(ci[0], ci[1]) if ci is not None else None, bootstrapped="ci95" in data,
+                   note=_get(data, "note", str, where, optional=True) if "note" in data else None)
 
 
 @dataclass

@@ -179,7 +179,8 @@ def score(
         outputs = {}
         for out, agg in m.compute().items():
             row = OutputValue(agg.value, agg.n, agg.stderr,
-                              higher_is_better={"higher": True, "lower": False}.get(m.outputs.get(out, ""), None))
+                              higher_is_better={"higher": True, "lower": False}.get(m.outputs.get(out, ""), None),
+                              note=agg.note)
             values = per_sample_values[m.key].get(out)
             if isinstance(m, PerSampleMetric) and values:
                 ci = bootstrap_ci(values)

@@ -263,8 +263,12 @@ class SetFeatureMetric(Metric):
         self.n_samples += other.n_samples
 
     def compute(self) -> dict[str, AggregateValue]:
-        if self.gen_stats.n <= self.ddof or self.ref_stats.n <= self.ddof:
-            return {self.output: AggregateValue(float("nan"), 0, None)}
+        if self.gen_stats.n <= self.ddof or self.ref_stats.n <= self.ddof or self.n_samples < 2:
+            need = max(2, self.ddof + 1)
+            note = (f"{self.name.upper()} compares two sets of features and needs at least {need} "
+                    f"samples on each side; this run has {self.n_samples} scored sample(s) "
+                    f"({self.gen_stats.n} generated and {self.ref_stats.n} reference feature rows)")
+            return {self.output: AggregateValue(float("nan"), self.n_samples, None, note=note)}
         mu1, s1 = self.gen_stats.mean_cov(self.ddof)
         mu2, s2 = self.ref_stats.mean_cov(self.ddof)
         return {self.output: AggregateValue(frechet_distance(mu1, s1, mu2, s2), self.n_samples, None)}

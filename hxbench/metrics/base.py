@@ -102,6 +102,7 @@ class AggregateValue:
     value: float
     n: int
     stderr: float | None = None
+    note: str | None = None  # why there is no value, or what limits it (e.g. too few samples)
 
 
 class Metric:
