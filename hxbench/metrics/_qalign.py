@@ -241,7 +241,8 @@ def get_qalign(metric) -> QAlign:
         return model
     from hxbench.nets.qalign import load_qalign
 
-    return load_qalign(metric.device)
+    model, tokenizer, proc, device, dtype = load_qalign(metric.device)
+    return QAlign(model, tokenizer, ImageProcessorConfig.from_json(proc), device, dtype)
 
 
 def check_pyiqa(metric_key: str) -> None:

@@ -79,8 +79,8 @@ def check_shards(path: Path) -> None:
 
 
 def load_qalign(device: str = "cpu"):
-    """The Q-Align model as ``hxbench.metrics._qalign.QAlign`` (cached per device)."""
-    from hxbench.metrics._qalign import ImageProcessorConfig, QAlign
+    """(model, tokenizer, preprocessor config dict, device, dtype) of the imported snapshot,
+    cached per device (``hxbench.metrics._qalign.get_qalign`` wraps it with the protocol)."""
     from hxbench.weights import resolve
 
     path = resolve(ONEALIGN.name)
@@ -101,6 +101,6 @@ def load_qalign(device: str = "cpu"):
                                                               trust_remote_code=False)
         model = model.to(device).eval()
         tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=False, trust_remote_code=False)
-        proc = ImageProcessorConfig.from_json(json.loads((path / "preprocessor_config.json").read_text()))
-        _MODELS[key] = QAlign(model, tokenizer, proc, str(device), dtype)
+        proc = json.loads((path / "preprocessor_config.json").read_text())
+        _MODELS[key] = (model, tokenizer, proc, str(device), dtype)
         return _MODELS[key]
