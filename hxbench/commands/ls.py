@@ -19,6 +19,10 @@ def run(args: argparse.Namespace) -> int:
             outs = ", ".join(f"{k} ({v})" for k, v in cls.outputs.items())
             print(f"{name:14s} v{cls.version:4s} variants: {', '.join(cls.variants)}")
             print(f"{'':14s}       outputs: {outs}")
+            scale = getattr(cls, "scale", None)
+            if callable(scale):  # metrics whose variants differ in scale say so, one line each
+                for v in cls.variants:
+                    print(f"{'':14s}       [{v}] {scale(v)}")
     elif args.kind == "tasks":
         for name, lazy in TASKS.items():
             spec = lazy.spec()
