@@ -233,7 +233,7 @@ def _count_decodes(monkeypatch) -> dict:
 
 
 def test_one_decoding_pass_feeds_every_metric(tmp_path, monkeypatch):
-    """A run of five metrics decodes each video once, and each metric's per-sample numbers are
+    """A run of six metrics decodes each video once, and each metric's per-sample numbers are
     those it gives alone."""
     from hxbench.eval.scoring import score
     from hxbench.metrics.fvd import FVD
@@ -242,7 +242,7 @@ def test_one_decoding_pass_feeds_every_metric(tmp_path, monkeypatch):
     monkeypatch.setattr(FVD, "forward", _fake_forward)
     monkeypatch.setattr(FVD, "check_available", _fake_available)
     monkeypatch.setenv("HXBENCH_REF_CACHE", "0")
-    keys = ["ssim", "psnr", "lpips", "fvd[styleganv-16f-all]", "fvd[common-allf]"]
+    keys = ["ssim", "psnr", "lpips", "fvd[styleganv-16f-all]", "fvd[common-allf]", "iqa[piqe-all]"]
     sources, make = _video_samples(tmp_path)
     seen = _count_decodes(monkeypatch)
     records = []
@@ -251,7 +251,7 @@ def test_one_decoding_pass_feeds_every_metric(tmp_path, monkeypatch):
     assert seen["frames"] == 2 * len(sources) * 40
     together = {(r.sample_id, r.metric): r.values for r in records}
     assert all(v is not None for v in together.values())
-    for key in ("ssim", "psnr", "lpips"):
+    for key in ("ssim", "psnr", "lpips", "iqa[piqe-all]"):
         m = build_metric(key)
         for i in range(len(sources)):
             # the same stream over the same chunks: bit-identical

@@ -46,8 +46,8 @@ import numpy as np
 from hxbench.errors import SampleError
 from hxbench.io.budget import memory_budget
 from hxbench.metrics import _nss, _qalign
-from hxbench.metrics._sampling import iter_sampled_frames
-from hxbench.metrics.base import HIGHER, LOWER, PerSampleMetric, SampleData, register_metric, require_fields
+from hxbench.metrics._sampling import FrameSampler
+from hxbench.metrics.base import HIGHER, LOWER, PerSampleMetric, SampleData, SampleStream, register_metric, require_fields
 
 NSS_METHODS = ("niqe", "brisque", "piqe")
 NSS_MIN_SIDE = {"niqe": _nss.NIQE_BLOCK, "brisque": 16, "piqe": _nss.PIQE_BLOCK}
@@ -146,26 +146,55 @@ class IQA(PerSampleMetric):
             return (nss_params.BRISQUE_MODEL.name, nss_params.BRISQUE_RANGE.name)
         return ()
 
+    def open_stream(self, sample: SampleData) -> "NSSStream | None":
+        """NIQE / BRISQUE / PIQE stream the sampled frames; Q-Align reads the clip itself (its
+        video mode passes the sampled frames to the model together)."""
+        if self.method == "qalign":
+            return None
+        require_fields(self, sample)
+        self.check_available()
+        clip = sample.gen
+        fps = getattr(clip, "target_fps", None) or getattr(clip, "fps", None)
+        where = f"{self.key}: sample {sample.sample_id!r}: "
+        return NSSStream(self.method, FrameSampler(self.sampling, fps, clip.source, where), where)
+
     def score_sample(self, sample: SampleData) -> dict[str, float]:
+        if self.method != "qalign":
+            return super().score_sample(sample)
         require_fields(self, sample)
         self.check_available()
         where = f"{self.key}: sample {sample.sample_id!r}: "
-        if self.method == "qalign":
-            scale, sampling, mode = _qalign.parse_variant(self.variant)
-            value, _ = _qalign.score_clip(_qalign.get_qalign(self), sample.gen, "quality", scale, sampling,
-                                          mode, memory_budget() // 16, where)
-            return {"iqa": value}
-        values: list[float] = []
-        n_frames = 0
-        for t, frame in iter_sampled_frames(sample.gen, self.sampling, memory_budget() // 16, where):
-            n_frames += 1
+        scale, sampling, mode = _qalign.parse_variant(self.variant)
+        value, _ = _qalign.score_clip(_qalign.get_qalign(self), sample.gen, "quality", scale, sampling,
+                                      mode, memory_budget() // 16, where)
+        return {"iqa": value}
+
+
+class NSSStream(SampleStream):
+    """NIQE / BRISQUE / PIQE of each sampled frame as the frames arrive; the mean of the frames
+    where the score is defined."""
+
+    def __init__(self, method: str, sampler: FrameSampler, where: str) -> None:
+        self.method, self.sampler, self.where = method, sampler, where
+        self.values: list[float] = []
+        self.n_frames = 0
+
+    def feed(self, gen: np.ndarray | None, ref: np.ndarray | None) -> None:
+        self._score(self.sampler.feed(gen))
+
+    def _score(self, frames) -> None:
+        for t, frame in frames:
+            self.n_frames += 1
             try:
                 v = nss_frame_score(self.method, frame)
             except ValueError as err:
-                raise SampleError(f"{where}frame {t}: {err}") from None
+                raise SampleError(f"{self.where}frame {t}: {err}") from None
             if math.isfinite(v):
-                values.append(v)
-        if not values:
-            raise SampleError(f"{where}{self.method.upper()} is undefined on all {n_frames} sampled "
+                self.values.append(v)
+
+    def finish(self) -> dict[str, float]:
+        self._score(self.sampler.finish())
+        if not self.values:
+            raise SampleError(f"{self.where}{self.method.upper()} is undefined on all {self.n_frames} sampled "
                               "frame(s) (flat frames: no texture to measure)")
-        return {self.method: math.fsum(values) / len(values)}
+        return {self.method: math.fsum(self.values) / len(self.values)}
