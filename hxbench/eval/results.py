@@ -6,9 +6,13 @@ A run directory holds::
     samples.jsonl        one line per (sample, metric): values, or the error for that sample
     payloads/<metric>/   per-sample arrays (e.g. FID features) that rebuild set-level state
 
-``samples.jsonl`` is append-only and flushed after every line, so a killed run loses at
-most the sample in flight; a re-run skips every (sample_id, metric key, metric version)
-already recorded and rebuilds the metric state from the stored records.
+``samples.jsonl`` is append-only and flushed after every line. A video sample's records are
+written as soon as its one decoding pass ends, so a killed run loses at most the sample in
+flight; metrics scored through ``update_batch`` (image sets and arrays, whose network passes
+span several samples) write their records when the batch of samples ends, so a kill loses at
+most that batch (``Metric.batch_samples``, 32 at most). A re-run skips every (sample_id,
+metric key, metric version) already recorded and rebuilds the metric state from the stored
+records.
 """
 
 from __future__ import annotations

@@ -113,11 +113,32 @@ def score(
                 loaded[source.sample_id] = (source.load(), None)
             except (MediaError, SampleError, HxbenchError, OSError) as err:
                 loaded[source.sample_id] = (None, str(err))
+        def record(src: SampleSource, fp: str | None, m: Metric, outcome) -> None:
+            """Write one (sample, metric) record as soon as it is known (a kill loses only
+            what is in flight) and add it to the aggregates."""
+            rec = SampleRecord(src.sample_id, m.key, m.version, input_sha256=fp)
+            if outcome is None:
+                rec.error = loaded[src.sample_id][1]
+            elif isinstance(outcome, Exception):
+                rec.error = str(outcome)
+            else:
+                rec.values = outcome.values
+                if outcome.payload is not None and store is not None:
+                    store.save_payload(m.key, src.sample_id, outcome.payload)
+                    rec.payload = True
+            if store is not None:
+                store.append(rec)
+            else:
+                memory[(src.sample_id, m.key)] = rec
+            _collect(m, rec, per_sample_values, failures)
+            if keep_records is not None:
+                keep_records.append(rec)
+
         # Decode once: each sample's videos are read in one pass that feeds the streams of all
         # its streaming metrics (``hxbench.metrics.stream``); the other metrics are scored
         # below through ``update_batch`` (network passes batched across samples).
-        outcomes: dict[tuple[str, str], SampleScore | Exception] = {}
-        for source, _, pending in todo:
+        done: set[tuple[str, str]] = set()
+        for source, fp, pending in todo:
             sample, load_error = loaded[source.sample_id]
             if load_error is not None:
                 continue
@@ -126,7 +147,8 @@ def score(
                 try:
                     stream = m.open_stream(sample)
                 except SAMPLE_FAILURES as err:
-                    outcomes[(source.sample_id, m.key)] = err
+                    record(source, fp, m, err)
+                    done.add((source.sample_id, m.key))
                     continue
                 if stream is not None:
                     streams[m.key] = (m, stream)
@@ -137,36 +159,22 @@ def score(
                 try:
                     if errors[key] is not None:
                         raise errors[key]
-                    outcomes[(source.sample_id, key)] = m.close_stream(sample, stream)
+                    outcome = m.close_stream(sample, stream)
                 except SAMPLE_FAILURES as err:
-                    outcomes[(source.sample_id, key)] = err
+                    outcome = err
+                record(source, fp, m, outcome)
+                done.add((source.sample_id, key))
             sample.shared.clear()
         for m in active:
-            mine = [(src, fp) for src, fp, pending in todo if m in pending]
-            batch = [src for src, _ in mine if loaded[src.sample_id][1] is None
-                     and (src.sample_id, m.key) not in outcomes]
-            if batch:
-                for src, outcome in zip(batch, m.update_batch([loaded[src.sample_id][0] for src in batch])):
-                    outcomes[(src.sample_id, m.key)] = outcome
+            mine = [(src, fp) for src, fp, pending in todo
+                    if m in pending and (src.sample_id, m.key) not in done]
+            batch = [(src, fp) for src, fp in mine if loaded[src.sample_id][1] is None]
+            outcomes = m.update_batch([loaded[src.sample_id][0] for src, _ in batch]) if batch else []
+            for (src, fp), outcome in zip(batch, outcomes):
+                record(src, fp, m, outcome)
             for src, fp in mine:
-                rec = SampleRecord(src.sample_id, m.key, m.version, input_sha256=fp)
-                outcome = outcomes.get((src.sample_id, m.key))
-                if outcome is None:
-                    rec.error = loaded[src.sample_id][1]
-                elif isinstance(outcome, Exception):
-                    rec.error = str(outcome)
-                else:
-                    rec.values = outcome.values
-                    if outcome.payload is not None and store is not None:
-                        store.save_payload(m.key, src.sample_id, outcome.payload)
-                        rec.payload = True
-                if store is not None:
-                    store.append(rec)
-                else:
-                    memory[(src.sample_id, m.key)] = rec
-                _collect(m, rec, per_sample_values, failures)
-                if keep_records is not None:
-                    keep_records.append(rec)
+                if loaded[src.sample_id][1] is not None:
+                    record(src, fp, m, None)  # the sample could not be loaded
         del loaded  # this batch's frames are freed before the next batch is decoded
         if bar is not None:
             bar.update(len(chunk))
