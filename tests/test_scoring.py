@@ -183,3 +183,31 @@ def test_a_set_metric_on_one_sample_says_why_it_has_no_value(tmp_path, monkeypat
     assert again.metrics["fvd[styleganv-16f]"].outputs["fvd"].note == row.note
     print_results_table(results)
     assert "needs at least 2 samples on each side; this run has 1" in capsys.readouterr().out
+
+
+def test_a_killed_run_keeps_every_finished_video_sample(tmp_path, monkeypatch):
+    """Records of a video sample are on disk as soon as its decoding pass ends: a run killed
+    while scoring the second sample keeps the first sample's records of every metric."""
+    from hxbench.eval.inputs import from_paths
+    from hxbench.eval.schema import load_samples
+    from hxbench.eval.scoring import score
+    from hxbench.io.media import write_video
+    from hxbench.metrics.psnr import PSNRStream
+
+    for i in range(3):
+        for side in ("gen", "ref"):
+            (tmp_path / side).mkdir(exist_ok=True)
+            write_video(tmp_path / side / f"s{i}.mp4", moving_square_video(8, 32, seed=i), 25)
+    real = PSNRStream.pairs
+
+    def killed_at_s1(self, gen, ref):
+        if self.sample_id == "s1":
+            raise KeyboardInterrupt  # what a kill looks like from inside the loop
+        return real(self, gen, ref)
+
+    monkeypatch.setattr(PSNRStream, "pairs", killed_at_s1)
+    with pytest.raises(KeyboardInterrupt):
+        score(from_paths(tmp_path / "gen", tmp_path / "ref"), ["ssim", "psnr"], run_dir=tmp_path / "run",
+              progress=False)
+    kept = load_samples(tmp_path / "run")
+    assert {k for k in kept} == {("s0", "ssim[rgb-255]"), ("s0", "psnr[rgb-255]")}
