@@ -34,7 +34,7 @@ class Problem:
 def validate_outputs(manifest: Manifest, outputs: str | Path) -> list[Problem]:
     """All problems of an outputs folder with respect to a manifest (empty list = valid).
     Every video is decoded in full (``media.check_decodes``: a corrupt stretch in the middle of
-    a file is found and its frame named; ~0.16 s per second of 1080p-class video) and, where
+    a file is found and its frame named; ~0.2 s per second of 1080p-class video) and, where
     the task expects audio, its muxed audio is decoded and its length checked."""
     from hxbench.io import media
 
