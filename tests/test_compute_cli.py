@@ -128,3 +128,23 @@ def test_a_set_metric_on_too_few_samples_says_so(tmp_path, monkeypatch, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["value"] is None
     assert "1 sample(s) are too few for it (FID/FVD need at least 2)" in captured.err
+
+
+@pytest.mark.parametrize("metric", ["fvd[styleganv-16f]", "fid", "ssim"])
+def test_zero_size_frames_are_a_per_sample_error(tmp_path, monkeypatch, capsys, metric):
+    """(N, T, 0, 0, 3) videos: each sample fails with one line naming it, as for any bad
+    sample, instead of a traceback from the network's resize (FID/FVD before)."""
+    from hxbench.cli import main
+    from hxbench.metrics.fvd import FVD
+    from tests.test_fvd import _fake_available, _fake_forward
+
+    monkeypatch.setattr(FVD, "forward", _fake_forward)  # I3D is not what is tested (FID runs its own)
+    monkeypatch.setattr(FVD, "check_available", _fake_available)
+    np.save(tmp_path / "empty.npy", np.zeros((3, 16, 0, 0, 3), np.uint8))
+    np.save(tmp_path / "ref.npy", np.stack([moving_square_video(16, 32, seed=i) for i in range(3)]))
+    rc = main(["compute", metric, "--gen", str(tmp_path / "empty.npy"), "--ref", str(tmp_path / "ref.npy")])
+    captured = capsys.readouterr()
+    assert rc == 4
+    for i in range(3):
+        assert f"sample '{i}' failed: {tmp_path / 'empty.npy'}[{i}]: frames are 0x0 pixels" in captured.out
+    assert "every one of the 3 samples failed" in captured.err

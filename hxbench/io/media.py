@@ -422,6 +422,8 @@ class Clip:
         elif self.kind == "array":
             assert self._array is not None
             h, w = self._array.shape[1:3]
+            if h == 0 or w == 0:  # a per-sample error for every metric (resizing networks would crash)
+                raise MediaError(self.source, f"frames are {w}x{h} pixels: an empty video")
             chunk_size = chunk_frames(chunk_size, h * w * 3, max_bytes)
             for i in range(0, self._array.shape[0], chunk_size):
                 chunk = to_uint8(np.asarray(self._array[i:i + chunk_size]), self.source)
