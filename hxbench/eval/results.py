@@ -6,9 +6,14 @@ A run directory holds::
     samples.jsonl        one line per (sample, metric): values, or the error for that sample
     payloads/<metric>/   per-sample arrays (e.g. FID features) that rebuild set-level state
 
-``samples.jsonl`` is append-only and flushed after every line, so a killed run loses at
-most the sample in flight; a re-run skips every (sample_id, metric key, metric version)
-already recorded and rebuilds the metric state from the stored records.
+``samples.jsonl`` is append-only and flushed after every line; a re-run skips every
+(sample_id, metric key, metric version) already recorded and rebuilds the metric state from
+the stored records. What a kill loses: the scoring loop (``eval.scoring.score``) takes the
+samples in batches of B = the largest ``batch_samples`` among the run's metrics (32 when FID
+or LPIPS is among them, 8 with FVD but neither, 1 otherwise) and, for each metric in turn,
+writes the batch's records once that metric's ``update_batch`` has returned. A kill therefore
+loses at most B samples' work: that batch's records of the metric in flight and of the metrics
+after it (those before it are on disk), plus a partial last line, which is dropped on load.
 """
 
 from __future__ import annotations
