@@ -323,6 +323,7 @@ def status() -> list[dict]:
             "source": None,
             "path": None,
             "sha256": None,
+            "pinned": spec.sha256 is not None,  # False: no published hash; results record the file's
             "fix": None,
         }
         if found is None:

@@ -148,3 +148,26 @@ def test_zero_size_frames_are_a_per_sample_error(tmp_path, monkeypatch, capsys, 
     for i in range(3):
         assert f"sample '{i}' failed: {tmp_path / 'empty.npy'}[{i}]: frames are 0x0 pixels" in captured.out
     assert "every one of the 3 samples failed" in captured.err
+
+
+def test_few_samples_for_fvd_are_flagged_once_and_recorded(tmp_path, monkeypatch, capsys):
+    """3 videos against FVD's 400-d features: the value is given, with one warning in the
+    table and the same note in the JSON (and so in results.json)."""
+    from hxbench.cli import main
+    from hxbench.metrics.fvd import FVD
+    from tests.test_fvd import _fake_available, _fake_forward
+
+    monkeypatch.setattr(FVD, "forward", _fake_forward)
+    monkeypatch.setattr(FVD, "check_available", _fake_available)
+    np.save(tmp_path / "gen.npy", np.stack([moving_square_video(16, 32, seed=i) for i in range(3)]))
+    np.save(tmp_path / "ref.npy", np.stack([moving_square_video(16, 32, seed=i + 5) for i in range(3)]))
+    args = ["compute", "fvd", "--gen", str(tmp_path / "gen.npy"), "--ref", str(tmp_path / "ref.npy")]
+    assert main(args + ["--run-dir", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    warning = "computed on 3 generated and 3 reference clips, fewer than the 256 that make a 400-d"
+    assert out.count(warning) == 1, out
+    stored = json.loads((tmp_path / "run" / "results.json").read_text())["metrics"]["fvd[styleganv-16f]"]
+    assert len(stored["notes"]) == 1 and warning in stored["notes"][0]
+    assert main(args + ["--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["notes"] == stored["notes"] and captured.err.count(warning) == 1

@@ -183,3 +183,35 @@ def test_download_distribution_asks_pip_for_the_pinned_release_without_deps(tmp_
     assert weights.download_distribution("fakecarrier==1.0", tmp_path).name == "fakecarrier-1.0.tar.gz"
     assert [c[3:5] for c in calls] == [["download", "--quiet"]] * 2
     assert all("--no-deps" in c and c[-1] == "fakecarrier==1.0" and "install" not in c for c in calls)
+
+
+def test_unpinned_weights_import_and_are_named_beside_every_result(tmp_path, monkeypatch):
+    """A weight without a published sha256 (emonet_8.pth): any file imports, status says it is
+    unpinned, and a metric that used it records the file's hash and says it is unpinned."""
+    from hxbench.eval.schema import MetricResult
+    from hxbench.metrics.base import Metric
+
+    monkeypatch.setenv("HXBENCH_HOME", str(tmp_path / "home"))
+    blob = tmp_path / "emonet_8.pth"
+    blob.write_bytes(b"some emonet checkpoint")
+    sha = hashlib.sha256(blob.read_bytes()).hexdigest()
+    assert weights.get_spec("emonet-8").sha256 is None
+    weights.import_weights("emonet-8", blob)
+    row = next(r for r in weights.status() if r["name"] == "emonet-8")
+    assert row["state"] == "present" and row["pinned"] is False and row["sha256"] == sha
+    pinned = next(r for r in weights.status() if r["name"] == "syncnet_v2")
+    assert pinned["pinned"] is True
+
+    class UsesEmonet(Metric):
+        name = "uses_emonet"
+
+        def weight_names(self):
+            return ("emonet-8", "syncnet_v2")
+
+    m = UsesEmonet.__new__(UsesEmonet)
+    m.variant = "default"
+    (note,) = m.result_notes()  # syncnet_v2 is pinned: no note
+    assert "'emonet-8' are unpinned" in note and sha in note
+    entry = MetricResult("uses_emonet", "ok", metric="uses_emonet", variant="default", version="1", notes=[note])
+    assert MetricResult.from_json(entry.to_json(), "m").notes == [note]
+    assert "notes" not in MetricResult("k", "ok", metric="k", variant="v", version="1").to_json()

@@ -35,7 +35,8 @@ def status(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         sha = (r["sha256"] or r["expected_sha256"] or "-")[:16]
-        print(f"{r['name']:30s} {r['state']:13s} {sha:16s} {r['source'] or ''}")
+        unpinned = "" if r["pinned"] or r["state"] == "missing" else " (unpinned: no published sha256)"
+        print(f"{r['name']:30s} {r['state']:13s} {sha:16s} {r['source'] or ''}{unpinned}")
         if r["fix"]:
             print(f"{'':30s} fix: {r['fix']}")
     n_present = sum(r["state"] == "present" for r in rows)
