@@ -16,10 +16,39 @@ if TYPE_CHECKING:
     from hxbench.io.manifest import Sample
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# The checkout (or installation prefix) that holds tasks/ and leaderboards/.
+# The folder above the package: a git checkout when hxbench runs from one (it then has
+# pyproject.toml and .git), site-packages when installed from the wheel.
 CHECKOUT_DIR = PACKAGE_DIR.parent
-TASKS_DIR = CHECKOUT_DIR / "tasks"
-BOARDS_DIR = CHECKOUT_DIR / "leaderboards"
+
+
+def resource_dir(name: str) -> Path:
+    """A data folder shipped inside the package (``hxbench/resources/<name>``), found through
+    ``importlib.resources`` in a checkout and in an installed wheel alike. hxbench is installed
+    unzipped (pip always unpacks wheels), so the resource is a real folder."""
+    from importlib.resources import files
+
+    return Path(str(files("hxbench") / "resources" / name))
+
+
+# The bundled tasks (<name>/task.yaml, VERSIONS.json) and leaderboards (<board>/board.yaml).
+TASKS_DIR = resource_dir("tasks")
+BOARDS_DIR = resource_dir("leaderboards")
+# Folders of user tasks (<name>/task.yaml), searched after the bundled ones; os.pathsep-separated.
+TASKS_PATH_ENV = "HXBENCH_TASKS_PATH"
+
+
+def task_dirs() -> list[Path]:
+    """Where tasks are looked up, in order: the bundled tasks, then $HXBENCH_TASKS_PATH."""
+    extra = [Path(p).expanduser() for p in os.environ.get(TASKS_PATH_ENV, "").split(os.pathsep) if p]
+    return [TASKS_DIR] + extra
+
+
+def git_checkout() -> Path | None:
+    """The git checkout hxbench runs from, or None when it is installed (a venv inside some
+    other repository must not lend that repository's commit to results)."""
+    if (CHECKOUT_DIR / "pyproject.toml").is_file() and (CHECKOUT_DIR / ".git").exists():
+        return CHECKOUT_DIR
+    return None
 
 # What a model writes for each expected output kind: <outputs>/<sample_id><suffix>.
 OUTPUT_SUFFIX = {"video": ".mp4", "text": ".txt", "speech": ".wav"}

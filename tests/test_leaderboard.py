@@ -110,7 +110,7 @@ def test_incompatible_and_tampered_entries_are_refused(boards, tmp_path):
 
 def test_published_board_transcribes_the_papers_exactly():
     """Every row, formatted as the board prints it, appears verbatim in the paper's text."""
-    board = load_schema(REPO / "leaderboards" / "published")
+    board = load_schema(REPO / "hxbench" / "resources" / "leaderboards" / "published")
     papers = REPO.parent / "shared" / "papers"  # ../shared beside the checkout (CI has it)
     if not papers.is_dir():
         pytest.skip("papers not available")
@@ -149,7 +149,7 @@ chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} 
 def test_site_in_headless_chromium(boards, tmp_path):
     playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     site = tmp_path / "site"
-    shutil.copytree(REPO / "leaderboards" / "published", boards / "published")
+    shutil.copytree(REPO / "hxbench" / "resources" / "leaderboards" / "published", boards / "published")
     assert main(["leaderboard", "build", "--boards", str(boards), "--out", str(site)]) == 0
     board = load_board(boards / "demo")
     expected = [e.name for e in board.entries]

@@ -127,18 +127,38 @@ def test_zip_bomb_is_refused_from_headers(data, tmp_path, capsys, monkeypatch):
         check_archive(z, ArchiveLimits(max_members=0, max_ratio=1e9))
 
 
-def test_lying_zip_header_is_caught_while_extracting(tmp_path):
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_lying_zip_header_is_a_one_line_refusal(data, tmp_path, capsys, compression):
+    """The central directory declares 100 bytes for a 5000-byte member: refused in one line
+    (no traceback), and nothing of it is left on disk."""
     z = tmp_path / "liar.zip"
-    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_STORED) as zf:
-        zf.writestr("s00.mp4", b"A" * 5000)
+    with zipfile.ZipFile(z, "w", compression=compression) as zf:
+        zf.writestr("s00.mp4", bytes(range(256)) * 20)
     raw = bytearray(z.read_bytes())
     # shrink the declared uncompressed size in the central directory (offset 24 from its signature)
     cd = raw.rfind(b"PK\x01\x02")
     raw[cd + 24:cd + 28] = (100).to_bytes(4, "little")
     z.write_bytes(bytes(raw))
-    with pytest.raises((SubmissionError, zipfile.BadZipFile)):
+    with pytest.raises(SubmissionError, match="member 's00.mp4' does not match its header"):
         safe_extract(z, tmp_path / "d")
-    assert not (tmp_path / "d" / "s00.mp4").exists() or (tmp_path / "d" / "s00.mp4").stat().st_size <= 100
+    assert not (tmp_path / "d" / "s00.mp4").exists()
+    rc, text = submit(data, z, capsys)
+    assert rc == 1 and "does not match its header" in text and "Traceback" not in text
+
+
+def test_every_members_ratio_and_the_total_are_bounded(tmp_path):
+    """Many small members, each under 1 MiB, each 500:1: every one is refused by its ratio,
+    and their total by the total limit, before anything is written."""
+    z = tmp_path / "many.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for i in range(20):
+            zf.writestr(f"s{i:02d}.mp4", b"\0" * 500_000)
+    with pytest.raises(SubmissionError) as err:
+        safe_extract(z, tmp_path / "d", ArchiveLimits(max_total_bytes=5_000_000))
+    msg = str(err.value)
+    assert all(f"member 's{i:02d}.mp4' compresses" in msg for i in range(20))
+    assert "archive would be 10000000 bytes uncompressed, over the limit 5000000" in msg
+    assert not (tmp_path / "d").exists()
 
 
 def test_symlink_members_are_refused(data, tmp_path, capsys):

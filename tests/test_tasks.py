@@ -1,4 +1,4 @@
-"""Task registry: every task in tasks/ loads and is version-locked; bad YAMLs are rejected."""
+"""Task registry: every bundled task (hxbench/resources/tasks) loads and is version-locked; bad YAMLs are rejected."""
 
 import hashlib
 import json

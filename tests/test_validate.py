@@ -100,3 +100,65 @@ def test_cli_exit_code_and_json(bench):
     assert report["problems"] == [{"sample_id": "s1", "kind": "missing", "message": "expected output s1.mp4 is missing"}]
     (outputs / "s1.mp4").write_bytes((outputs / "s0.mp4").read_bytes())
     assert subprocess.run(cmd, capture_output=True).returncode == 0
+
+
+# -- holes a probe alone misses ------------------------------------------------------------------
+def _one_sample(tmp_path, seconds: float):
+    root = tmp_path / "data1"
+    sample = Sample("v0", expected=Expected(fps=25, width=64, height=64, audio=True, duration=seconds))
+    return write_manifest(root / "test.jsonl", [sample]), tmp_path / "out1"
+
+
+def test_garbage_in_the_middle_names_the_frame(tmp_path):
+    """8 KB of garbage in the middle of an mp4: the container still probes (68 frames), the
+    decoder fails part-way; validate names the sample and the frame."""
+    import numpy as np
+
+    manifest, outputs = _one_sample(tmp_path, 2.72)
+    path = outputs / "v0.mp4"
+    media.write_video(path, moving_square_video(68, 64), 25, audio=tone(2.72))
+    assert validate_outputs(manifest, outputs) == []
+    data = path.read_bytes()
+    mid = len(data) // 2
+    path.write_bytes(data[:mid] + np.random.default_rng(0).bytes(8192) + data[mid + 8192:])
+    assert media.probe(path).n_frames == 68  # the index is intact: only decoding finds it
+    problems = validate_outputs(manifest, outputs)
+    assert kinds(problems) == {("v0", "corrupt")}
+    assert "decoding fails at frame" in problems[0].message and "of 68" in problems[0].message
+
+
+def test_short_muxed_audio_fails(tmp_path):
+    """1.0 s of audio muxed into a 2.72 s video (tolerance: one frame + 40 ms)."""
+    manifest, outputs = _one_sample(tmp_path, 2.72)
+    media.write_video(outputs / "v0.mp4", moving_square_video(68, 64), 25, audio=tone(1.0))
+    problems = validate_outputs(manifest, outputs)
+    assert kinds(problems) == {("v0", "audio")}
+    assert "audio lasts 1.0" in problems[0].message and "video 2.720 s" in problems[0].message
+
+
+def _faststart(src, dst):
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w", options={"movflags": "faststart"}) as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        for packet in inp.demux():
+            if packet.dts is None:
+                continue
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+
+
+def test_truncated_fast_start_mp4_is_reported_as_truncated(tmp_path):
+    """A fast-start mp4 (index first) cut at 60 %: the index lists 68 frames, the file holds
+    fewer; reported as truncated, not as a variable frame rate."""
+    manifest, outputs = _one_sample(tmp_path, 2.72)
+    media.write_video(tmp_path / "src.mp4", moving_square_video(68, 64), 25, audio=tone(2.72))
+    path = outputs / "v0.mp4"
+    outputs.mkdir()
+    _faststart(tmp_path / "src.mp4", path)
+    assert path.read_bytes()[4:8] == b"ftyp" and b"moov" in path.read_bytes()[:4096]  # index first
+    assert validate_outputs(manifest, outputs) == []
+    path.write_bytes(path.read_bytes()[: path.stat().st_size * 6 // 10])
+    problems = validate_outputs(manifest, outputs)
+    assert kinds(problems) == {("v0", "truncated")}, problems
+    assert "index lists 68 video frames" in problems[0].message

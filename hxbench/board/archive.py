@@ -3,10 +3,12 @@
 Archives are checked member by member **before anything is extracted** (``check_archive``):
 no absolute paths, no ``..`` components, no symlinks / hard links / devices, no duplicate
 names, at most ``max_members`` members, no member over ``max_member_bytes``, declared
-uncompressed total at most ``max_total_bytes`` and compression ratio at most ``max_ratio``
-(a zip bomb is refused from its headers). Extraction (``safe_extract``) then streams each
-member and stops if a member produces more bytes than its header declared, so a lying
-header cannot get past the limits either.
+uncompressed total at most ``max_total_bytes`` and the compression ratio of every member,
+however small, at most ``max_ratio`` (a zip bomb is refused from its headers). Extraction
+(``safe_extract``) then streams each member and stops if a member produces more bytes than
+its header declared, so the bytes written never exceed the checked total; a member whose data
+contradicts its header (size, CRC, a corrupt stream) is refused in one line, and the partial
+file removed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import stat
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Callable
@@ -131,7 +134,7 @@ def check_archive(path: str | Path, limits: ArchiveLimits | None = None) -> list
             if size > limits.max_member_bytes:
                 problems.append(f"member {raw!r} would be {size} bytes uncompressed, over the "
                                 f"per-file limit {limits.max_member_bytes}")
-            if csize is not None and size > 1024 * 1024 and size > limits.max_ratio * max(csize, 1):
+            if csize is not None and size > limits.max_ratio * max(csize, 1):
                 problems.append(f"member {raw!r} compresses {size / max(csize, 1):.0f}:1 "
                                 f"(limit {limits.max_ratio:g}:1): refused as a possible zip bomb")
         members.append(Member(norm, size, csize, is_dir))
@@ -180,10 +183,18 @@ def safe_extract(path: str | Path, dest: str | Path, limits: ArchiveLimits | Non
         if m.is_dir:
             target(name).mkdir(parents=True, exist_ok=True)
             return
-        src = open_member()
-        if src is not None:  # a tar member without data
-            with src:
-                copy_capped(src, target(name), m)
+        try:
+            src = open_member()
+            if src is not None:  # a tar member without data
+                with src:
+                    copy_capped(src, target(name), m)
+        except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError) as err:
+            target(name).unlink(missing_ok=True)
+            raise SubmissionError([f"{path.name}: member {name!r} does not match its header "
+                                   f"({type(err).__name__}: {err}): refused"]) from None
+        except SubmissionError:
+            target(name).unlink(missing_ok=True)
+            raise
 
     if archive_kind(path) == "zip":
         with zipfile.ZipFile(path) as zf:

@@ -1,6 +1,6 @@
 """Board schemas, entries and ranking.
 
-A board is a folder ``leaderboards/<name>/`` with ``board.yaml`` and, for measured boards,
+A board is a folder ``<boards>/<name>/`` (the bundled ones: ``hxbench/resources/leaderboards``) with ``board.yaml`` and, for measured boards,
 ``entries/<entry>/`` result bundles (``hxbench submit --out ...``). The schema says
 everything that determines the ranking; there are no hidden weights::
 

@@ -78,6 +78,7 @@ def print_results_table(results: RunResults) -> None:
                 notes.append(f"{key}: {row.note}")
         for f in entry.failures[:5]:
             notes.append(f"{key}: sample {f.sample_id!r} failed: {f.error}")
+        notes += [f"{key}: warning: {n}" for n in entry.notes]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for j, r in enumerate(rows):
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())

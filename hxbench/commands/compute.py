@@ -59,12 +59,14 @@ def run(args: argparse.Namespace) -> int:
         as_json = entry.to_json()
         first = next(iter(entry.outputs.values()))
         out.update(status="ok", version=entry.version, value=first.value, n=first.n, outputs=as_json["outputs"],
-                   n_failed=entry.n_failed, failures=as_json["failures"], weights=entry.weights,
+                   n_failed=entry.n_failed, failures=as_json["failures"], weights=entry.weights, notes=entry.notes,
                    hxbench_version=results.hxbench_version, environment=results.environment)
         if args.per_sample:
             out["per_sample"] = [{"sample_id": r.sample_id, **({"values": r.values} if r.values is not None
                                   else {"error": r.error})} for r in records]
         dump_json(out)
+        for note in entry.notes:  # also on stderr, so a reader of the JSON's consumer sees it once
+            print(f"{entry.key}: warning: {note}", file=sys.stderr)
     else:
         print_results_table(results)
     if not entry.ok:

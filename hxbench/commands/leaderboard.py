@@ -1,6 +1,6 @@
 """`hxbench leaderboard build|show`: static leaderboard site from result bundles.
 
-``build`` renders every board under ``--boards`` (default ``leaderboards/``) into ``--out``:
+``build`` renders every board under ``--boards`` (default: the bundled ``hxbench/resources/leaderboards``) into ``--out``:
 HTML + CSS, no server. Entries are verified bundles in ``<board>/entries/``; incompatible
 ones (other task, manifest revision, metric version or weights) stop the build with the
 reasons unless ``--exclude-incompatible``. ``show BOARD`` prints the ranking.
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("leaderboard", help="build the static leaderboard site, or show a board's ranking")
     lsub = p.add_subparsers(dest="lb_command", metavar="ACTION")
     b = lsub.add_parser("build", help="render boards to a static site (HTML + CSS)")
-    b.add_argument("--boards", type=Path, default=DEFAULT_BOARDS, help="folder of boards (default: leaderboards/)")
+    b.add_argument("--boards", type=Path, default=DEFAULT_BOARDS, help="folder of boards (default: the bundled boards)")
     b.add_argument("--out", type=Path, default=Path("site"), help="output folder (default: ./site)")
     b.add_argument("--board", nargs="+", default=None, help="only these boards")
     b.add_argument("--exclude-incompatible", action="store_true",

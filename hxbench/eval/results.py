@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from hxbench.eval.schema import SampleRecord, parse_record
-from hxbench.paths import CHECKOUT_DIR
+from hxbench.paths import git_checkout
 
 
 def environment() -> dict[str, Any]:
@@ -48,7 +48,10 @@ def environment() -> dict[str, Any]:
 
 
 def git_hash() -> str | None:
-    root = CHECKOUT_DIR
+    """The commit of the checkout hxbench runs from; None when installed from a wheel."""
+    root = git_checkout()
+    if root is None:
+        return None
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=5)

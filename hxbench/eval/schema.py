@@ -118,6 +118,7 @@ class MetricResult:
     failures: list[SampleFailure] = field(default_factory=list)  # the first 50
     reason: str | None = None
     fix: str | None = None
+    notes: list[str] = field(default_factory=list)  # caveats (Metric.result_notes); absent when none
 
     @property
     def ok(self) -> bool:
@@ -126,10 +127,13 @@ class MetricResult:
     def to_json(self) -> dict[str, Any]:
         if not self.ok:
             return {"key": self.key, "status": self.status, "reason": self.reason, "fix": self.fix}
-        return {"metric": self.metric, "variant": self.variant, "key": self.key, "version": self.version,
-                "weights": dict(self.weights), "outputs": {k: o.to_json() for k, o in self.outputs.items()},
-                "status": self.status, "n_failed": self.n_failed,
-                "failures": [{"sample_id": f.sample_id, "error": f.error} for f in self.failures]}
+        out = {"metric": self.metric, "variant": self.variant, "key": self.key, "version": self.version,
+               "weights": dict(self.weights), "outputs": {k: o.to_json() for k, o in self.outputs.items()},
+               "status": self.status, "n_failed": self.n_failed,
+               "failures": [{"sample_id": f.sample_id, "error": f.error} for f in self.failures]}
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> "MetricResult":
@@ -141,7 +145,7 @@ class MetricResult:
         if status != "ok":
             raise SchemaError(f"{where}.status: expected 'ok' or 'unavailable', got {status!r}")
         _no_unknown(data, ("metric", "variant", "key", "version", "weights", "outputs", "status",
-                           "n_failed", "failures"), where)
+                           "n_failed", "failures", "notes"), where)
         outputs = _get(data, "outputs", dict, where)
         failures = []
         for i, f in enumerate(_get(data, "failures", list, where)):
@@ -150,7 +154,8 @@ class MetricResult:
         return cls(key, status, metric=_get(data, "metric", str, where), variant=_get(data, "variant", str, where),
                    version=_get(data, "version", str, where), weights=_get(data, "weights", dict, where),
                    outputs={k: OutputValue.from_json(v, f"{where}.outputs.{k}") for k, v in outputs.items()},
-                   n_failed=_get(data, "n_failed", int, where), failures=failures)
+                   n_failed=_get(data, "n_failed", int, where), failures=failures,
+                   notes=[str(n) for n in data.get("notes", [])])
 
 
 _RESULTS_FIELDS = ("schema_version", "hxbench_version", "git_hash", "created", "task", "dataset", "model",

@@ -199,7 +199,8 @@ def score(
             outputs[out] = row
         entries[m.key] = MetricResult(m.key, "ok", metric=info["metric"], variant=info["variant"],
                                       version=info["version"], weights=info["weights"], outputs=outputs,
-                                      n_failed=len(failures[m.key]), failures=failures[m.key][:50])
+                                      n_failed=len(failures[m.key]), failures=failures[m.key][:50],
+                                      notes=m.result_notes())
     for key, err in unavailable.items():
         entries[key] = MetricResult(key, "unavailable", reason=err.reason, fix=err.fix)
     results = RunResults(hxbench_version=hxbench.__version__, git_hash=git_hash(),

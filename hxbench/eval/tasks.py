@@ -1,9 +1,15 @@
-"""The task registry: ``tasks/<name>/task.yaml`` files, validated strictly on load.
+"""The task registry: ``<name>/task.yaml`` files, validated strictly on load.
+
+The bundled tasks ship inside the package (``hxbench/resources/tasks``, found through
+``importlib.resources``); user tasks live in the folders of ``$HXBENCH_TASKS_PATH``
+(``os.pathsep``-separated, each holding ``<name>/task.yaml``), searched after them. A user
+task whose name is already taken is ignored with a warning (a released task is never
+silently replaced).
 
 A task names its dataset and split (a manifest inside the dataset folder), what the model
 outputs, the metrics it reports (``name[variant]``) and its main metric. The YAML is flat:
 unknown keys, duplicate keys, unknown metrics or variants are errors. A change to a task's
-definition must bump its ``version``; ``tasks/VERSIONS.json`` records the hash of every
+definition must bump its ``version``; the bundled ``VERSIONS.json`` records the hash of every
 released version so an edit without a bump is caught on load.
 """
 
@@ -17,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hxbench.errors import ManifestError
-from hxbench.paths import TASKS_DIR
+from hxbench.paths import TASKS_DIR, task_dirs
 from hxbench.registry import TASKS
 
 REQUIRED_KEYS = ("name", "version", "description", "dataset", "split", "manifest", "output", "metrics", "main_metric")
@@ -141,16 +147,27 @@ def _check_version_lock(spec: TaskSpec) -> None:
     if released is not None and released != spec.sha256:
         raise ManifestError(
             f"{spec.path}: the definition of {spec.name} v{spec.version} changed after release; "
-            f"bump its version (and record the new hash in tasks/VERSIONS.json)")
+            f"bump its version (and record the new hash in hxbench/resources/tasks/VERSIONS.json)")
 
 
 def discover_tasks() -> None:
-    if not TASKS_DIR.is_dir():
-        return
-    for path in sorted(TASKS_DIR.glob("*/task.yaml")):
-        name = path.parent.name
-        if name not in TASKS._entries:  # noqa: SLF001 (registry internals: avoid re-load)
-            TASKS.add(name, _LazyTask(path))
+    """Register every ``<dir>/<name>/task.yaml`` of ``task_dirs()`` (parsed on first use)."""
+    import sys
+
+    for folder in task_dirs():
+        if not folder.is_dir():
+            if folder != TASKS_DIR:
+                print(f"hxbench: task folder {folder} (from $HXBENCH_TASKS_PATH) does not exist", file=sys.stderr)
+            continue
+        for path in sorted(folder.glob("*/task.yaml")):
+            name = path.parent.name
+            entry = TASKS._entries.get(name)  # noqa: SLF001 (registry internals: avoid re-load)
+            if entry is None:
+                TASKS.add(name, _LazyTask(path))
+            elif getattr(entry, "path", None) != path:
+                taken = getattr(entry, "path", "a plug-in")
+                print(f"hxbench: task {name!r} in {path.parent.parent} ignored: {taken} has that name",
+                      file=sys.stderr)
 
 
 class _LazyTask:

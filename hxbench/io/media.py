@@ -86,6 +86,9 @@ def probe(path: str | Path, count_frames: bool = True) -> VideoInfo:
                 for packet in container.demux(vstream):
                     if packet.pts is not None and packet.size > 0:
                         pts.append(packet.pts)
+                if n_frames > len(pts):  # the index (moov, e.g. of a fast-start mp4) lists frames the file lacks
+                    raise MediaError(path, f"is truncated: its index lists {n_frames} video frames but only "
+                                           f"{len(pts)} are in the file (an interrupted write or copy?)")
                 n_frames = len(pts)
                 if len(pts) > 2:
                     pts_sorted = np.sort(np.asarray(pts, dtype=np.int64))
@@ -178,6 +181,31 @@ def iter_frames(path: str | Path, chunk_size: int = 64, fps: float | None = None
     while buf:
         yield np.stack(buf[:chunk_size])
         buf = buf[chunk_size:]
+
+
+def check_decodes(path: str | Path, n_frames: int | None = None) -> int:
+    """Decode every video frame (no colour conversion) and return how many decoded; MediaError
+    naming the frame where decoding fails, or how many of ``n_frames`` (the probed count) are
+    missing. Cost: about 0.2 s per second of 1952x1056 25 fps H.264 (measured on a shared
+    2-core machine: 0.8-1.2 s for a 5.28 s clip, against 0.02 s for the probe), a fraction
+    of what any metric spends decoding the same video."""
+    path = _existing_file(path)
+    av = _av()
+    n = 0
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for _ in container.decode(stream):
+                n += 1
+    except Exception as err:
+        where = f"frame {n}" + (f" of {n_frames}" if n_frames else "")
+        raise MediaError(path, f"decoding fails at {where} ({type(err).__name__}: {err}); "
+                               "the file is corrupt: re-encode or re-export it") from None
+    if n_frames is not None and n < n_frames:
+        raise MediaError(path, f"only {n} of its {n_frames} video frames decode (frame {n} is the first that "
+                               "does not); the file is corrupt")
+    return n
 
 
 def read_video(path: str | Path, fps: float | None = None) -> np.ndarray:
@@ -394,6 +422,8 @@ class Clip:
         elif self.kind == "array":
             assert self._array is not None
             h, w = self._array.shape[1:3]
+            if h == 0 or w == 0:  # a per-sample error for every metric (resizing networks would crash)
+                raise MediaError(self.source, f"frames are {w}x{h} pixels: an empty video")
             chunk_size = chunk_frames(chunk_size, h * w * 3, max_bytes)
             for i in range(0, self._array.shape[0], chunk_size):
                 chunk = to_uint8(np.asarray(self._array[i:i + chunk_size]), self.source)

@@ -51,6 +51,10 @@ class SetFeatureMetric(Metric):
     feature_dim: int = 0
     ddof: int = 1
     output: str = ""
+    # below this many feature rows per set the value is flagged in the results (result_notes)
+    min_meaningful_rows: int = 0
+    row_unit: str = "feature rows"
+    min_rows_source: str = ""
 
     def reset(self) -> None:
         self.gen_stats = FeatureStats(self.feature_dim)
@@ -272,6 +276,19 @@ class SetFeatureMetric(Metric):
         mu1, s1 = self.gen_stats.mean_cov(self.ddof)
         mu2, s2 = self.ref_stats.mean_cov(self.ddof)
         return {self.output: AggregateValue(frechet_distance(mu1, s1, mu2, s2), self.n_samples, None)}
+
+    def result_notes(self) -> list[str]:
+        """The base notes, and a warning when either set has fewer feature rows than
+        ``min_meaningful_rows``: the covariance of ``feature_dim``-d features is then
+        rank-deficient and the distance depends strongly on the number of samples."""
+        notes = super().result_notes()
+        n = min(self.gen_stats.n, self.ref_stats.n)
+        if 0 < n < self.min_meaningful_rows:
+            notes.append(f"computed on {self.gen_stats.n} generated and {self.ref_stats.n} reference "
+                         f"{self.row_unit}, fewer than the {self.min_meaningful_rows} that make a "
+                         f"{self.feature_dim}-d Fréchet distance meaningful ({self.min_rows_source}); "
+                         "compare it only with values on the same samples")
+        return notes
 
     def bootstrap_ci(self, output: str, payloads: list[dict | None] | None = None,
                      n_boot: int | None = None) -> list[float] | None:

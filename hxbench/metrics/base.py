@@ -158,6 +158,16 @@ class Metric:
             "outputs": dict(self.outputs),
         }
 
+    def result_notes(self) -> list[str]:
+        """Caveats written beside this metric's numbers (``notes`` in results.json, printed
+        under the score table): every weight it used that has no published sha256, imported
+        unpinned, with the hash of the file that was used."""
+        from hxbench.weights import get_spec, weight_sha256
+
+        return [f"weights {w!r} are unpinned (no published sha256): this result used the file with "
+                f"sha256 {weight_sha256(w)}; compare it only with results that name the same hash"
+                for w in self.weight_names() if get_spec(w).sha256 is None]
+
     # -- state ------------------------------------------------------------------------------
     def reset(self) -> None:
         raise NotImplementedError

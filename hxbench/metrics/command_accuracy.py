@@ -23,7 +23,9 @@ open_mouth          mouth opening (inner-lip gap / inter-ocular) rises by >= 0.1
 =================  ==========================================================================
 
 Calibration on hx-synth tiny ground-truth videos (128 px): every command passes with margin
-(e.g. turn 13-18 deg, nod +-10 deg, blink EAR ratio 0.2, smile 1.12, brows 1.40, mouth
+(e.g. turn 13-18 deg, nod +-10 deg, blink EAR ratio 0.2, smile >= 1.098 at the weakest drawn
+amplitude on each of the six identities (hx-synth 3; hx-synth 2 reached only 1.04 on the
+mirrored ones), brows 1.40, mouth
 +0.25), while the largest cross-command responses stay below thresholds (yaw/pitch side
 motion <= 4.2 deg, brow ratio <= 1.16 (during a blink), width ratio <= 1.044, opening
 +0.043). Per-sample outputs: ``command_accuracy`` (0/1) and ``command_response`` = the measured

@@ -79,6 +79,9 @@ class FID(SetFeatureMetric):
     description = "Fréchet Inception Distance over all frames, pytorch-fid protocol (299 bilinear, [-1, 1], pool3)"
 
     feature_dim = 2048
+    min_meaningful_rows = 2048  # a full-rank covariance
+    row_unit = "frames"
+    min_rows_source = "pytorch-fid recommends at least 2048 images, the feature dimension"
     ddof = 1
     output = "fid"
     batch_rows = 32  # frames per Inception pass, across samples (images of one size)

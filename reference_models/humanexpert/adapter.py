@@ -16,6 +16,7 @@ and answers three kinds of samples:
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 from hxbench.adapters.base import Adapter, GenerationInput, GenerationOutput, register_model
 from hxbench.errors import HxbenchError
 
-CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+CHECKPOINTS = Path(str(resources.files(__package__) / "checkpoints"))  # shipped in the wheel
 TRAIN_CMD = ("python -m reference_models.humanexpert.train --size {size} --data hxsynth:<hx-synth dir> "
              "--out reference_models/humanexpert/checkpoints/humanexpert-{size}")
 

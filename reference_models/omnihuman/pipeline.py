@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from .model import OmniConfig, OmniMMDiT, tokenize
 from .train import load_fp32, sha256
 from .vae import VideoVAE, tensor_to_frames
 
-DEFAULT_CKPT = Path(__file__).parent / "checkpoints" / "tiny"
+DEFAULT_CKPT = Path(str(resources.files(__package__) / "checkpoints" / "tiny"))  # shipped in the wheel
 
 
 class OmniPipeline:
