@@ -297,7 +297,10 @@ def write_video(path: str | Path, frames: np.ndarray | Iterator[np.ndarray], fps
                 vstream = container.add_stream("libx264", rate=rate)
                 vstream.width, vstream.height = w, h
                 vstream.pix_fmt = "yuv420p"
-                vstream.options = {"crf": str(crf), "preset": preset}
+                # one encoder thread: libx264's output with threads=auto varies from run to
+                # run and with the core count (measured: 4 different files in 15 encodes of one
+                # 6-frame clip under load), and every video hxbench writes must be reproducible
+                vstream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
                 if audio is not None:
                     astream = container.add_stream("aac", rate=int(sample_rate))
                     astream.layout = "mono"
