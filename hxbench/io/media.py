@@ -297,10 +297,12 @@ def write_video(path: str | Path, frames: np.ndarray | Iterator[np.ndarray], fps
                 vstream = container.add_stream("libx264", rate=rate)
                 vstream.width, vstream.height = w, h
                 vstream.pix_fmt = "yuv420p"
-                # one encoder thread: libx264's output with threads=auto varies from run to
-                # run and with the core count (measured: 4 different files in 15 encodes of one
-                # 6-frame clip under load), and every video hxbench writes must be reproducible
-                vstream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
+                # Every video hxbench writes must be reproducible byte for byte. libx264's
+                # macroblock-tree rate control is not: on a loaded machine one 6-frame clip gave
+                # 2-4 different files in 40-60 encodes, with one thread as with automatic threads;
+                # with mbtree=0 it gave one file in 220. One thread as well, because x264's output
+                # may depend on its thread count, which differs between machines.
+                vstream.options = {"crf": str(crf), "preset": preset, "threads": "1", "x264-params": "mbtree=0"}
                 if audio is not None:
                     astream = container.add_stream("aac", rate=int(sample_rate))
                     astream.layout = "mono"
