@@ -310,31 +310,55 @@ def _mesh_chunks(chunks: Iterable[np.ndarray], max_faces: int, static: bool,
     return result
 
 
+class FaceDetectionSession:
+    """BlazeFace over frames fed chunk by chunk (each frame is detected on its own, so the
+    boxes equal ``detect_faces`` on the whole video): ``feed`` (t, H, W, 3) uint8 -> the
+    chunk's ``FaceBoxes``; ``close`` frees the detector."""
+
+    def __init__(self, min_confidence: float = 0.5, full_range: bool = False) -> None:
+        self.options = (min_confidence, full_range)
+        self._fd = None
+
+    def feed(self, chunk: np.ndarray) -> FaceBoxes:
+        min_confidence, full_range = self.options
+        if self._fd is None:
+            sol = require_mediapipe()
+            self._fd = sol.face_detection.FaceDetection(model_selection=int(full_range),
+                                                        min_detection_confidence=min_confidence)
+        chunk = _as_frames(chunk)
+        H, W = chunk.shape[1:3]
+        boxes, scores, kps = [], [], []
+        for frame in chunk:
+            res = self._fd.process(np.ascontiguousarray(frame))
+            b, s, k = [], [], []
+            for det in res.detections or []:
+                rb = det.location_data.relative_bounding_box
+                b.append([rb.xmin * W, rb.ymin * H, (rb.xmin + rb.width) * W, (rb.ymin + rb.height) * H])
+                s.append(det.score[0] if det.score else 0.0)
+                k.append([[p.x * W, p.y * H] for p in det.location_data.relative_keypoints])
+            boxes.append(np.array(b, np.float32).reshape(-1, 4))
+            scores.append(np.array(s, np.float32))
+            kps.append(np.array(k, np.float32).reshape(-1, 6, 2))
+        return FaceBoxes(boxes, scores, kps, W, H)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            self._fd.close()
+            self._fd = None
+
+
 def detect_faces(frames: np.ndarray, min_confidence: float = 0.5, full_range: bool = False,
                  key: str | None = None) -> FaceBoxes:
     """BlazeFace detections per frame (short range, for faces within ~2 m; ``full_range``
     uses the full-range model)."""
     frames = _as_frames(frames)
-    T, H, W = frames.shape[:3]
 
     def compute() -> FaceBoxes:
-        sol = require_mediapipe()
-        boxes, scores, kps = [], [], []
-        with sol.face_detection.FaceDetection(model_selection=int(full_range),
-                                              min_detection_confidence=min_confidence) as fd:
-            for t in range(T):
-                res = fd.process(np.ascontiguousarray(frames[t]))
-                b, s, k = [], [], []
-                for det in res.detections or []:
-                    rb = det.location_data.relative_bounding_box
-                    b.append([rb.xmin * W, rb.ymin * H, (rb.xmin + rb.width) * W,
-                              (rb.ymin + rb.height) * H])
-                    s.append(det.score[0] if det.score else 0.0)
-                    k.append([[p.x * W, p.y * H] for p in det.location_data.relative_keypoints])
-                boxes.append(np.array(b, np.float32).reshape(-1, 4))
-                scores.append(np.array(s, np.float32))
-                kps.append(np.array(k, np.float32).reshape(-1, 6, 2))
-        return FaceBoxes(boxes, scores, kps, W, H)
+        session = FaceDetectionSession(min_confidence, full_range)
+        try:
+            return session.feed(frames)
+        finally:
+            session.close()
 
     return cached("face_detection", (min_confidence, full_range), frames, key, compute)
 
