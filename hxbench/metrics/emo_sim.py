@@ -132,10 +132,10 @@ def emotion_backbone(name: str):
         raise ValueError(f"unknown emotion backbone {name!r}")
 
     def prepare(frames, landmarks, found):
-        crops, ok = square_crops(frames[found], mesh_boxes(landmarks[found]), size, scale=scale, grey=grey)
-        sel = found.copy()
-        sel[found] = ok
-        return crops[ok], sel
+        boxes = mesh_boxes(landmarks)
+        boxes[~found] = np.nan  # square_crops crops only the finite boxes' frames: no frame copy
+        crops, sel = square_crops(frames, boxes, size, scale=scale, grey=grey)
+        return crops[sel], sel
 
     return Backbone(prepare, run, batch, dim)
 

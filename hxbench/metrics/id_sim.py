@@ -83,10 +83,10 @@ def backbone(name: str) -> Backbone:
         from hxbench.nets.facenet import facenet_embed
 
         def prepare(frames, landmarks, found):
-            crops, ok = square_crops(frames[found], mesh_boxes(landmarks[found]), 160, scale=FACENET_SCALE)
-            sel = found.copy()
-            sel[found] = ok
-            return crops[ok], sel
+            boxes = mesh_boxes(landmarks)
+            boxes[~found] = np.nan  # square_crops crops only the finite boxes' frames: no frame copy
+            crops, sel = square_crops(frames, boxes, 160, scale=FACENET_SCALE)
+            return crops[sel], sel
 
         # the graph takes one crop at a time and rows are normalised one by one: any batch
         return Backbone(prepare, facenet_embed, 16, 512)
@@ -98,7 +98,8 @@ def backbone(name: str) -> Backbone:
         def prepare(frames, landmarks, found):
             points = five_points(landmarks)
             sel = found & np.all(np.isfinite(points), axis=(1, 2))
-            return norm_crops(frames[sel], points[sel], int(model.input_size[0])), sel
+            frames_sel = [frames[i] for i in np.flatnonzero(sel)]  # views, not a copy of the frames
+            return norm_crops(frames_sel, points[sel], int(model.input_size[0])), sel
 
         return Backbone(prepare, lambda crops: embed_crops(model, crops), 32, 512)
     if name in ("arcface-r50-torch", "arcface-r100-torch"):
@@ -109,10 +110,10 @@ def backbone(name: str) -> Backbone:
         net = _arcface(name.split("-")[1])  # r50 / r100
 
         def prepare(frames, landmarks, found):
-            crops, ok = align_arcface(frames[found], five_points(landmarks[found]))
-            sel = found.copy()
-            sel[found] = ok
-            return crops[ok], sel
+            points = five_points(landmarks)
+            points[~found] = np.nan  # align_arcface warps only the finite points' frames
+            crops, sel = align_arcface(frames, points)
+            return crops[sel], sel
 
         def run(crops):
             with torch.inference_mode():
