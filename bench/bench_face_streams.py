@@ -50,6 +50,7 @@ if m.name == "sync":
     from tests.test_sync import random_state
 
     m._net = syncnet_model(random_state(0))
+    m.check_available = lambda: None  # the stand-in replaces the missing weights
 gen = clip_from_video({gen!r})
 ref = clip_from_video({ref!r}) if {ref!r} else None
 sample = SampleData("bench", gen=gen, ref=ref, meta={{"command": "Open your mouth."}})
