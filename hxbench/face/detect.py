@@ -262,7 +262,7 @@ class FaceMeshSession:
             self._out.append(lm)
             self._found.append(ok)
 
-    def frames(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    def meshes(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """The (n, F, 478, 3) landmarks and (n, F) found mask of frames ``start .. stop`` fed
         so far (streams read a chunk's meshes as soon as the chunk has been fed)."""
         if self._result is not None:

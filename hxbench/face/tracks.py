@@ -18,10 +18,12 @@ Reference: joonson/syncnet_python ``run_pipeline.py`` (``inference_video``, ``sc
    resized to 224 x 224 with ``cv2.resize`` (bilinear);
 5. the track's audio: samples ``[first * sr / fps, (last + 1) * sr / fps)``.
 
-Differences from the reference, by design: frames are decoded once and kept in memory (the
+Differences from the reference, by design: frames are decoded in memory, in chunks (the
 reference writes JPEG frames and an MPEG-4 AVI with ffmpeg and re-reads them, and writes each
 crop as an XVID AVI before SyncNet reads it back as JPEGs); detection runs batched. Those
-lossy round trips are what the reference adds and hxbench does not.
+lossy round trips are what the reference adds and hxbench does not. Streamed (``FaceTrackPass``
+then ``TrackCropper``): steps 1-2 per chunk in the decoding pass, step 3 on the detections of
+the whole video, step 4 on a second chunked reading of it; no step holds the video.
 
 Frames here are BGR uint8 (T, H, W, 3), as cv2 gives them to the reference, unless named rgb.
 """

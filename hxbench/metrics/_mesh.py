@@ -87,7 +87,7 @@ class SideMesh:
             lm, found = self.cached.landmarks[start:self.count], self.cached.found[start:self.count]
         else:
             self.session.feed(chunk, start)
-            lm, found = self.session.reducer.frames(start, self.count)
+            lm, found = self.session.reducer.meshes(start, self.count)
         return lm[:, 0], found[:, 0]
 
     def result(self) -> FaceMeshResult:

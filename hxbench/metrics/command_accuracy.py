@@ -31,6 +31,8 @@ motion <= 4.2 deg, brow ratio <= 1.16 (during a blink), width ratio <= 1.044, op
 +0.043). Per-sample outputs: ``command_accuracy`` (0/1) and ``command_response`` = the measured
 amplitude divided by the command's threshold (>= 1 passes; 0 when the face is lost).
 Unknown command names raise SampleError. Faces must be found in >= 50 % of the frames.
+Streamed: the landmarks come from the sample's shared face-mesh session, fed by the run's one
+decoding pass (``metrics/_mesh.py``); only the (T, 478, 3) landmarks are kept.
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ Protocol (variant ``mouth-std-0.4s``):
    "fraction of people correctly speaking or silent", per time window);
    ``da_balanced`` = mean of the recall on speaking and on silent pairs (a still video
    scores 0.5 whatever the speaking ratio); ``n_windows`` = pairs counted.
+
+Streamed (``DrivingStream``): the generated video arrives in chunks from the run's shared
+decoding pass; each person's region of each chunk feeds that person's face-mesh session;
+only the (T, P) mouth openings are kept.
 """
 
 from __future__ import annotations
@@ -148,7 +152,7 @@ class DrivingStream(SampleStream):
         out = np.full((len(gen), len(self.boxes)), np.nan)
         for p, ((x0, y0, x1, y1), session) in enumerate(zip(self.boxes, self.sessions)):
             session.feed(np.ascontiguousarray(gen[:, y0:y1, x0:x1]))
-            lm, _ = session.frames(self.count, self.count + len(gen))
+            lm, _ = session.meshes(self.count, self.count + len(gen))
             out[:, p] = face.mouth_opening(lm[:, 0])
         self.mouth.append(out)
         self.count += len(gen)

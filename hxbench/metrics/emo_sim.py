@@ -34,6 +34,10 @@ Variants (numbers never mix):
   with the same top class.
 
 Both report ``face_pairs`` (NEUTRAL): the fraction of paired frames where both had a face.
+
+Streamed (``EmoSimStream``): both videos arrive in chunks from the run's shared decoding pass,
+their meshes are the sample's shared tracking sessions (``metrics/_mesh.py``), and only the
+per-frame features, (T, 7) or (T, 2), are kept.
 """
 
 from __future__ import annotations

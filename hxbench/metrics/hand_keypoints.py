@@ -55,6 +55,10 @@ found, or that side's body wrist (9 / 10) has score > 0.3 inside the frame. An e
 counts in HKC with its SimCC scores whether or not it passes 0.3 (the model always predicts
 all 133 points); only found hands enter HKV.
 
+Streamed (``HandStream``): the generated video arrives in chunks from the run's shared
+decoding pass; the keypoint source runs chunk by chunk (one MediaPipe Hands + Pose session, or
+DWPose per frame), once per sample for HKC and HKV together, keeping only the keypoints.
+
 Further sources plug in by adding a function to ``KEYPOINT_SOURCES``, their network and
 weights in ``hxbench.nets`` and the variant name; numbers are reported under their own variant and
 never mixed.

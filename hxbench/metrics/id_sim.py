@@ -15,7 +15,10 @@ Frames without a face are recorded (``face_frames``) and left out of the means; 
 video without any face, or a reference without a face, raises ``SampleError``.
 
 Faces: the shared MediaPipe face mesh (``hxbench.face.face_mesh``, one run per video shared
-with every other metric that needs it). Backbones (variants; numbers never mix):
+with every other metric that needs it). Streamed (``IDSimStream``): the videos arrive in chunks
+from the run's shared decoding pass, the mesh is the sample's shared tracking session
+(``metrics/_mesh.py``), and only the per-frame embeddings (T, 512) are kept; the reference
+video is read only until its first face is embedded. Backbones (variants; numbers never mix):
 
 - ``facenet-512`` (default, offline): FaceNet Inception-ResNet-v1 (Schroff et al. 2015;
   davidsandberg/facenet 512-d, VGGFace2) in ``hxbench.nets.facenet``, the TensorFlow graph

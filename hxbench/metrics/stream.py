@@ -34,7 +34,10 @@ class SampleStream:
     (e.g. FVD's first-16-frames protocol), so decoding can stop early. ``finish()`` returns
     the per-sample values (``PerSampleMetric``) or the ``SampleScore`` (set metrics). A stream
     keeps only its reduction (running sums, features, landmarks), never the frames.
-    A failure raises one of ``SAMPLE_FAILURES`` from ``feed`` or ``finish``.
+    A stream may drop a side from ``sides`` once it needs no more of it (id_sim's reference
+    after its first face): it then gets None for that side, and a side that no open stream
+    reads stops being decoded. A failure raises one of ``SAMPLE_FAILURES`` from ``feed`` or
+    ``finish``.
     """
 
     sides: tuple[str, ...] = ("gen",)

@@ -40,6 +40,14 @@ Protocol variants (the variant is part of the metric key, e.g. ``sync[mochabench
 
 A sample with no face track, no audio, silent audio or fewer than 6 frames raises
 ``SampleError`` (recorded for that sample, never dropped).
+
+Streaming (``SyncStream``): the generated video arrives in chunks from the run's shared
+decoding pass (at 25 fps; a video decoded at another rate is read alone, resampled, as
+``ffmpeg -r 25``). The whole-frame variants embed each chunk's 5-frame windows as they
+complete; the track variants detect faces and scene cuts per chunk, build the tracks once every
+frame is detected, then read the video a second time in chunks to cut and embed only the
+tracks' crops. Kept per sample: detections, (n, 1024) lip embeddings, a few 224 x 224 frames;
+the numbers equal those of the whole-video computation (``score_frames``) bit for bit.
 """
 
 from __future__ import annotations
