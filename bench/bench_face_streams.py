@@ -1,7 +1,8 @@
 """Peak memory of one face metric on one long video, in its own process, for any checkout.
 
 Runs ``build_metric(KEY).update(sample)`` (the metric alone, its videos read as the scoring run
-reads them) in a child process started in ``--repo`` (so a checkout before and after a change
+reads them), or with several ``--metric`` keys one shared decoding pass feeding all their
+streams (what a scoring run does per sample), in a child process started in ``--repo`` (so a checkout before and after a change
 can be compared with the same interpreter), and reports the child's peak RSS (``ru_maxrss``:
 the networks and libraries included), wall and CPU seconds and the values. A watchdog stops the
 child when its resident memory passes ``--limit-gb`` (then the peak is reported as "over").
@@ -44,18 +45,29 @@ if {facenet}:
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
     facenet.facenet_embed = stand_in
-m = build_metric({metric!r})
-if m.name == "sync":
-    from hxbench.nets.syncnet import syncnet_model
-    from tests.test_sync import random_state
+metrics = {{}}
+for key in {metrics!r}:
+    m = build_metric(key)
+    if m.name == "sync":
+        from hxbench.nets.syncnet import syncnet_model
+        from tests.test_sync import random_state
 
-    m._net = syncnet_model(random_state(0))
-    m.check_available = lambda: None  # the stand-in replaces the missing weights
+        m._net = syncnet_model(random_state(0))
+        m.check_available = lambda: None  # the stand-in replaces the missing weights
+    metrics[key] = m
 gen = clip_from_video({gen!r})
 ref = clip_from_video({ref!r}) if {ref!r} else None
 sample = SampleData("bench", gen=gen, ref=ref, meta={{"command": "Open your mouth."}})
 t0, c0 = time.perf_counter(), time.process_time()
-values = m.update(sample).values
+if len(metrics) == 1:
+    values = m.update(sample).values
+else:  # one decoding pass for all, as a scoring run does for a sample
+    from hxbench.metrics.stream import run_streams
+
+    streams = {{k: m.open_stream(sample) for k, m in metrics.items()}}
+    errors = run_streams(sample, streams)
+    values = {{k: (repr(errors[k]) if errors[k] is not None else metrics[k].close_stream(sample, streams[k]).values)
+              for k in metrics}}
 print(json.dumps({{"hxbench": hxbench.__file__, "values": values, "wall_s": time.perf_counter() - t0,
                   "cpu_s": time.process_time() - c0,
                   "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}}))
@@ -75,14 +87,15 @@ def rss_gb(pid: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repo", required=True, help="checkout whose hxbench is measured")
-    ap.add_argument("--metric", required=True)
+    ap.add_argument("--metric", required=True, nargs="+",
+                    help="one metric (scored alone, update), or several (one shared decoding pass)")
     ap.add_argument("--gen", required=True)
     ap.add_argument("--ref", default="")
     ap.add_argument("--stand-in-facenet", action="store_true")
     ap.add_argument("--limit-gb", type=float, default=8.0)
     args = ap.parse_args()
     repo = str(Path(args.repo).resolve())
-    code = CHILD.format(repo=repo, metric=args.metric, gen=str(Path(args.gen).resolve()),
+    code = CHILD.format(repo=repo, metrics=args.metric, gen=str(Path(args.gen).resolve()),
                         ref=str(Path(args.ref).resolve()) if args.ref else "", facenet=args.stand_in_facenet)
     t0 = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-c", code], cwd=repo, stdout=subprocess.PIPE, text=True)

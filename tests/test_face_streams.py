@@ -290,3 +290,28 @@ def test_sync_streams_and_equals_the_whole_video(variant, monkeypatch):
     got = metric.update(SampleData("a", gen=gen, audio=pcm / 32768.0, sample_rate=16000)).values
     assert gen.largest_chunk == 1
     assert got == whole["values"]
+
+
+def test_one_frame_video_mode_equals_static_mode():
+    """The whole-array functions run MediaPipe in static mode on a one-frame video and the
+    streams always in video mode (a stream does not know the clip's length when it starts): on
+    a single frame the two give the same landmarks."""
+    pytest.importorskip("mediapipe")
+    from PIL import Image
+
+    from hxbench.face import face_mesh, hands, pose
+    from hxbench.face.synthetic_hand import draw_hand
+    from hxbench.synth.photos import astronaut
+
+    face = np.asarray(Image.fromarray(astronaut()).resize((256, 256), Image.BILINEAR))[None]
+    hand = draw_hand(cx=130, angle=10)[None]
+    a, b = face_mesh(face, static=True), face_mesh(face, static=False)
+    assert a.found.all() and b.found.all()
+    np.testing.assert_array_equal(a.landmarks, b.landmarks)
+    a, b = hands(hand, static=True), hands(hand, static=False)
+    assert a.found.any() and (a.found == b.found).all()
+    np.testing.assert_array_equal(a.landmarks, b.landmarks)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    a, b = pose(face, static=True), pose(face, static=False)
+    np.testing.assert_array_equal(a.landmarks, b.landmarks)
+    np.testing.assert_array_equal(a.visibility, b.visibility)
