@@ -315,3 +315,47 @@ def test_one_frame_video_mode_equals_static_mode():
     a, b = pose(face, static=True), pose(face, static=False)
     np.testing.assert_array_equal(a.landmarks, b.landmarks)
     np.testing.assert_array_equal(a.visibility, b.visibility)
+
+
+@pytest.mark.slow
+def test_sync_track_variants_share_one_detection_pass(monkeypatch):
+    """Two S3FD track variants in one decoding pass detect each frame once (the detections and
+    scene cuts are a shared reduction), and each gives the values it gives alone."""
+    pytest.importorskip("syncnet_python")
+    from hxbench.metrics.stream import run_streams
+    from hxbench.metrics.sync import SyncNetSync
+    from hxbench.nets.syncnet import syncnet_model
+    from tests.test_sync import random_state, talking
+
+    frames, pcm = talking(n_frames=60, size=256)
+    detected = []
+
+    class Detector:  # stands in for S3FD (weights not installed): a session like S3FDDetector's
+        def session(self):
+            class Session:
+                def feed(self, fr, indices):
+                    detected.extend(indices)
+                    return [(int(i), [{"frame": int(i), "bbox": [60.0, 40.0, 196.0, 216.0], "conf": 0.99}])
+                            for i in indices]
+
+                def finish(self):
+                    return []
+            return Session()
+
+    def metric(variant):
+        m = SyncNetSync(variant)
+        m._net = syncnet_model(random_state(0))
+        m._detector = m._builtin_detector = Detector()  # as if built by detector()
+        return m
+
+    def sample():
+        return SampleData("a", gen=BoundedClip(frames), audio=pcm / 32768.0, sample_rate=16000)
+
+    alone = {v: metric(v).update(sample()).values for v in ("mochabench", "latentsync")}
+    detected.clear()
+    s = sample()
+    metrics = {v: metric(v) for v in ("mochabench", "latentsync")}
+    streams = {v: m.open_stream(s) for v, m in metrics.items()}
+    assert run_streams(s, streams) == {"mochabench": None, "latentsync": None}
+    assert {v: metrics[v].close_stream(s, streams[v]).values for v in metrics} == alone
+    assert sorted(detected) == list(range(60))  # each frame detected once for both variants
