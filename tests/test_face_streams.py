@@ -9,6 +9,12 @@ import numpy as np
 import pytest
 
 from hxbench.metrics.base import SampleData, build_metric
+try:
+    from tests.test_dwpose import models  # noqa: F401 (fixture: stand-in DWPose ONNX models)
+except (ImportError, pytest.skip.Exception):  # test_dwpose skips itself without onnxruntime
+    @pytest.fixture
+    def models():
+        pytest.skip("onnxruntime is not installed")
 from tests.test_streaming import BoundedClip, BoundedVideoClip, talking_pair  # noqa: F401 (fixture)
 
 
@@ -359,3 +365,19 @@ def test_sync_track_variants_share_one_detection_pass(monkeypatch):
     assert run_streams(s, streams) == {"mochabench": None, "latentsync": None}
     assert {v: metrics[v].close_stream(s, streams[v]).values for v in metrics} == alone
     assert sorted(detected) == list(range(60))  # each frame detected once for both variants
+
+
+def test_dwpose_hand_keypoints_stream_and_equal_the_whole_video(models, monkeypatch):  # noqa: F811
+    """hkc/hkv[dwpose] (DWPose per frame, stand-in ONNX models of tests/test_dwpose.py) read one
+    frame per chunk equal the whole-array computation."""
+    from hxbench.metrics.hand_keypoints import dwpose_hands, hand_keypoint_confidence, hand_keypoint_variance
+    from tests.test_dwpose import _frame
+
+    monkeypatch.setenv("HXBENCH_MEMORY_BUDGET", "1")
+    waving = np.stack([_frame(160 + 30 * np.sin(i), 120) for i in range(8)])
+    kp = dwpose_hands(waving)
+    for key, value in (("hkc[dwpose]", hand_keypoint_confidence(kp)), ("hkv[dwpose]", hand_keypoint_variance(kp))):
+        gen = BoundedClip(waving)
+        got = build_metric(key).update(SampleData("w", gen=gen)).values
+        assert gen.largest_chunk == 1
+        assert got[key.split("[")[0]] == value and got["hand_frames"] == float(kp.found.any(axis=1).mean())
