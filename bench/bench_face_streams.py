@@ -11,8 +11,9 @@ Stand-ins, for networks whose weights or loader this machine lacks (the same in 
 so memory and the face pipeline are compared, not the network):
 
 - ``--stand-in-facenet``: ``hxbench.nets.facenet.facenet_embed`` replaced by subsampled crop
-  pixels (OpenCV 5 has no ``readNetFromTensorflow``, which loads FaceNet's graph); the face mesh,
-  the crops and everything else are the metric's own.
+  pixels; the face mesh, the crops and everything else are the metric's own. (Without it the
+  real FaceNet runs; checkouts from before its OpenCV 5.1 fix get ``cv2.dnn.readNet`` as
+  ``readNetFromTensorflow``.)
 - ``sync[...]``: SyncNet with seeded random weights (``tests/test_sync.random_state``), as the
   parity tests; ``syncnet_v2`` is not installed here.
 
@@ -37,6 +38,9 @@ import hxbench
 from hxbench.io.media import clip_from_video
 from hxbench.metrics.base import SampleData, build_metric
 
+import cv2
+if not hasattr(cv2.dnn, "readNetFromTensorflow"):  # OpenCV 5.1: lets an older checkout load FaceNet
+    cv2.dnn.readNetFromTensorflow = cv2.dnn.readNet
 if {facenet}:
     import hxbench.nets.facenet as facenet
 
