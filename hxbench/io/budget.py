@@ -52,27 +52,27 @@ def frames_per_chunk(frame_bytes: int, bytes_per_input_byte: float = 1.0, cap: i
     return min(n, cap) if cap else n
 
 
-_MMAP_SET = False
-MMAP_THRESHOLD = 1 << 20
+
+_TRIM: object = None
 
 
-def return_freed_frames() -> None:
-    """Have glibc serve every allocation of 1 MiB or more (a decoded frame, a chunk) from its own
-    memory map, so that freeing it gives the memory back to the system. By default glibc raises
-    that threshold each time it frees such a block (up to 32 MiB), after which frame-sized
-    buffers come from the heap; with the decoder's and the networks' threads allocating too,
-    the heap fragments and resident memory grows with the video's length although no frame is
-    kept (measured: emo_sim[fer-7class] on a 20 s 1080p pair grew from 1.2 to 2.6 GB over its
-    500 frames; with this, flat at 1.2 GB). Called once by the decoding pass; a no-op where the
-    C library is not glibc."""
-    global _MMAP_SET
-    if _MMAP_SET:
-        return
-    _MMAP_SET = True
-    try:
-        import ctypes
+def trim_freed_memory() -> None:
+    """Give the heap's free pages back to the system (glibc ``malloc_trim(0)``; a no-op where
+    the C library is not glibc). The decoding pass calls it after each chunk: glibc serves
+    frame-sized buffers from the heap once it has freed a larger block (its mmap threshold
+    adapts upwards, to 32 MiB), and with the decoder's and the networks' threads the heap
+    fragments, so that resident memory grew with the video's length although no frame was
+    kept (measured: emo_sim[fer-7class] on a 20 s 1080p pair, 1.2 -> 2.6 GB over its 500
+    frames; with the trim, flat at about 1.0 GB). Cost: within the noise of SSIM at 1080p, one
+    frame per chunk. (Fixing the mmap threshold at 1 MiB instead also kept memory flat but
+    made SSIM's 16 MB float64 intermediates fresh maps, page-faulted on every frame: +35 % CPU.)"""
+    global _TRIM
+    if _TRIM is None:
+        try:
+            import ctypes
 
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD (malloc.h); fixes it, no adaptation
-    except (OSError, AttributeError):
-        pass
+            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)

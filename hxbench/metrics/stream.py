@@ -16,7 +16,7 @@ from typing import Any, Hashable, Iterator, Mapping
 import numpy as np
 
 from hxbench.errors import MediaError, SampleError
-from hxbench.io.budget import memory_budget, return_freed_frames
+from hxbench.io.budget import memory_budget, trim_freed_memory
 
 # What fails one sample without stopping a run: its error is recorded and the run goes on. A
 # MemoryError is one: a video too large for the memory left fails alone (lower the budget with
@@ -96,7 +96,6 @@ def run_streams(sample: "SampleData", streams: Mapping[Hashable, SampleStream],
     """Feed ``streams`` from one decoding pass over ``sample`` (a ``SampleData``); returns
     each stream's error (None: fed completely, ready for ``finish``). Both sides advance in lockstep: each step
     hands every stream the same number of frames of each side still running."""
-    return_freed_frames()  # freed chunks go back to the system: memory does not creep with length
     errors: dict[Hashable, Exception | None] = {k: None for k in streams}
     live = dict(streams)
 
@@ -142,6 +141,8 @@ def run_streams(sample: "SampleData", streams: Mapping[Hashable, SampleStream],
             for name, side in sides.items():  # e.g. only FVD's first 16 frames were needed
                 if not side.ended and not any(name in s.sides for s in live.values()):
                     side.stop()
+            del chunk
+            trim_freed_memory()  # the chunk's pages go back to the system: no creep with length
     finally:
         for side in sides.values():
             side.stop()
