@@ -7,7 +7,7 @@ under ``("face_mesh", side, MESH_OPTIONS)``), so the metrics of a run track each
 from the shared decoding pass. The landmarks equal ``face_mesh_clip``'s and ``face_mesh``'s on
 the whole video (one video-mode session, frames in order; ``face_mesh`` of a one-frame video
 runs in static mode, whose single frame gives the same landmarks as a video-mode session's
-first frame).
+first frame: tests/test_face_streams.py checks it for the mesh, hands and pose).
 
 - ``MeshStream``: the meshes of whole clips for metrics that need only landmarks (a clip whose
   mesh is already in the face cache, ``hxbench.face``, is not read at all).
