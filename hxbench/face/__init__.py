@@ -8,6 +8,10 @@
 - measurements: ``mouth_opening``, ``mouth_width``, ``mouth_corner_lift``, ``brow_height``,
   ``eye_aspect_ratio``, ``head_pose`` (yaw / pitch / roll, degrees).
 
+Streams (``hxbench.metrics``) feed a video chunk by chunk to a detector's session instead
+(``detect.FaceMeshSession``, ``HandsSession``, ``PoseSession``, ``FaceDetectionSession``): one
+session over the frames in order, the same results as the functions above on the whole video.
+
 Each detector runs once per video: results are cached by video content (see ``detect``);
 ``cached`` puts another per-video detector (e.g. ``hxbench.nets.dwpose``) in the same cache.
 MediaPipe is imported only when a detector first runs; ``require_mediapipe()`` checks that it

@@ -262,6 +262,18 @@ class FaceMeshSession:
             self._out.append(lm)
             self._found.append(ok)
 
+    def meshes(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """The (n, F, 478, 3) landmarks and (n, F) found mask of frames ``start .. stop`` fed
+        so far (streams read a chunk's meshes as soon as the chunk has been fed)."""
+        if self._result is not None:
+            return self._result.landmarks[start:stop], self._result.found[start:stop]
+        if stop > len(self._out):
+            raise ValueError(f"frames {len(self._out)}..{stop} have not been fed")
+        max_faces = self.options[0]
+        if stop <= start:
+            return np.empty((0, max_faces, N_MESH, 3), np.float32), np.empty((0, max_faces), bool)
+        return np.stack(self._out[start:stop]), np.stack(self._found[start:stop])
+
     def finish(self) -> FaceMeshResult:
         if self._result is not None:
             return self._result
@@ -298,87 +310,192 @@ def _mesh_chunks(chunks: Iterable[np.ndarray], max_faces: int, static: bool,
     return result
 
 
+class FaceDetectionSession:
+    """BlazeFace over frames fed chunk by chunk (each frame is detected on its own, so the
+    boxes equal ``detect_faces`` on the whole video): ``feed`` (t, H, W, 3) uint8 -> the
+    chunk's ``FaceBoxes``; ``close`` frees the detector."""
+
+    def __init__(self, min_confidence: float = 0.5, full_range: bool = False) -> None:
+        self.options = (min_confidence, full_range)
+        self._fd = None
+
+    def feed(self, chunk: np.ndarray) -> FaceBoxes:
+        min_confidence, full_range = self.options
+        if self._fd is None:
+            sol = require_mediapipe()
+            self._fd = sol.face_detection.FaceDetection(model_selection=int(full_range),
+                                                        min_detection_confidence=min_confidence)
+        chunk = _as_frames(chunk)
+        H, W = chunk.shape[1:3]
+        boxes, scores, kps = [], [], []
+        for frame in chunk:
+            res = self._fd.process(np.ascontiguousarray(frame))
+            b, s, k = [], [], []
+            for det in res.detections or []:
+                rb = det.location_data.relative_bounding_box
+                b.append([rb.xmin * W, rb.ymin * H, (rb.xmin + rb.width) * W, (rb.ymin + rb.height) * H])
+                s.append(det.score[0] if det.score else 0.0)
+                k.append([[p.x * W, p.y * H] for p in det.location_data.relative_keypoints])
+            boxes.append(np.array(b, np.float32).reshape(-1, 4))
+            scores.append(np.array(s, np.float32))
+            kps.append(np.array(k, np.float32).reshape(-1, 6, 2))
+        return FaceBoxes(boxes, scores, kps, W, H)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            self._fd.close()
+            self._fd = None
+
+
 def detect_faces(frames: np.ndarray, min_confidence: float = 0.5, full_range: bool = False,
                  key: str | None = None) -> FaceBoxes:
     """BlazeFace detections per frame (short range, for faces within ~2 m; ``full_range``
     uses the full-range model)."""
     frames = _as_frames(frames)
-    T, H, W = frames.shape[:3]
 
     def compute() -> FaceBoxes:
-        sol = require_mediapipe()
-        boxes, scores, kps = [], [], []
-        with sol.face_detection.FaceDetection(model_selection=int(full_range),
-                                              min_detection_confidence=min_confidence) as fd:
-            for t in range(T):
-                res = fd.process(np.ascontiguousarray(frames[t]))
-                b, s, k = [], [], []
-                for det in res.detections or []:
-                    rb = det.location_data.relative_bounding_box
-                    b.append([rb.xmin * W, rb.ymin * H, (rb.xmin + rb.width) * W,
-                              (rb.ymin + rb.height) * H])
-                    s.append(det.score[0] if det.score else 0.0)
-                    k.append([[p.x * W, p.y * H] for p in det.location_data.relative_keypoints])
-                boxes.append(np.array(b, np.float32).reshape(-1, 4))
-                scores.append(np.array(s, np.float32))
-                kps.append(np.array(k, np.float32).reshape(-1, 6, 2))
-        return FaceBoxes(boxes, scores, kps, W, H)
+        session = FaceDetectionSession(min_confidence, full_range)
+        try:
+            return session.feed(frames)
+        finally:
+            session.close()
 
     return cached("face_detection", (min_confidence, full_range), frames, key, compute)
 
 
+class HandsSession:
+    """One MediaPipe Hands session (video mode unless ``static``) fed chunk by chunk:
+    ``feed`` (t, H, W, 3) uint8 frames in order, ``finish`` -> the ``HandsResult`` of all of
+    them, the same as ``hands`` on the whole video. Keeps (T, 2, 21, 3) landmarks."""
+
+    def __init__(self, static: bool = False, min_confidence: float = 0.5, model_complexity: int = 1) -> None:
+        self.options = (static, min_confidence, model_complexity)
+        self._hd = None
+        self._lm: list[np.ndarray] = []
+        self._found: list[np.ndarray] = []
+        self._scores: list[np.ndarray] = []
+        self._size = (0, 0)
+        self._result: HandsResult | None = None
+
+    def feed(self, chunk: np.ndarray) -> None:
+        static, min_confidence, model_complexity = self.options
+        if self._hd is None:
+            sol = require_mediapipe()
+            self._hd = sol.hands.Hands(static_image_mode=static, max_num_hands=2,
+                                       model_complexity=model_complexity,
+                                       min_detection_confidence=min_confidence)
+        chunk = _as_frames(chunk)
+        H, W = chunk.shape[1:3]
+        self._size = (H, W)
+        scale = np.array([W, H, W], np.float32)
+        for frame in chunk:
+            out = np.full((2, 21, 3), np.nan, np.float32)
+            found = np.zeros(2, bool)
+            scores = np.zeros(2, np.float32)
+            res = self._hd.process(np.ascontiguousarray(frame))
+            for lm, hand in zip(res.multi_hand_landmarks or [], res.multi_handedness or []):
+                c = hand.classification[0]
+                slot = 0 if c.label == "Left" else 1
+                if found[slot] and scores[slot] >= c.score:
+                    continue
+                out[slot] = np.array([[p.x, p.y, p.z] for p in lm.landmark], np.float32) * scale
+                found[slot] = True
+                scores[slot] = c.score
+            self._lm.append(out)
+            self._found.append(found)
+            self._scores.append(scores)
+
+    def finish(self) -> HandsResult:
+        if self._result is None:
+            if self._hd is not None:
+                self._hd.close()
+                self._hd = None
+            H, W = self._size
+            n = len(self._lm)
+            self._result = HandsResult(
+                np.stack(self._lm) if n else np.empty((0, 2, 21, 3), np.float32),
+                np.stack(self._found) if n else np.empty((0, 2), bool),
+                np.stack(self._scores) if n else np.empty((0, 2), np.float32), W, H)
+            self._lm, self._found, self._scores = [], [], []
+        return self._result
+
+
+class PoseSession:
+    """One MediaPipe BlazePose (full) session fed chunk by chunk, as ``HandsSession``;
+    ``finish`` -> the ``PoseResult`` that ``pose`` gives on the whole video."""
+
+    def __init__(self, static: bool = False, min_confidence: float = 0.5) -> None:
+        self.options = (static, min_confidence)
+        self._ps = None
+        self._lm: list[np.ndarray] = []
+        self._vis: list[np.ndarray] = []
+        self._found: list[bool] = []
+        self._size = (0, 0)
+        self._result: PoseResult | None = None
+
+    def feed(self, chunk: np.ndarray) -> None:
+        static, min_confidence = self.options
+        if self._ps is None:
+            sol = require_mediapipe()
+            self._ps = sol.pose.Pose(static_image_mode=static, model_complexity=1,
+                                     min_detection_confidence=min_confidence)
+        chunk = _as_frames(chunk)
+        H, W = chunk.shape[1:3]
+        self._size = (H, W)
+        scale = np.array([W, H, W], np.float32)
+        for frame in chunk:
+            out = np.full((33, 3), np.nan, np.float32)
+            vis = np.zeros(33, np.float32)
+            res = self._ps.process(np.ascontiguousarray(frame))
+            if res.pose_landmarks is not None:
+                lm = res.pose_landmarks.landmark
+                out = np.array([[p.x, p.y, p.z] for p in lm], np.float32) * scale
+                vis[:] = [p.visibility for p in lm]
+            self._lm.append(out)
+            self._vis.append(vis)
+            self._found.append(res.pose_landmarks is not None)
+
+    def finish(self) -> PoseResult:
+        if self._result is None:
+            if self._ps is not None:
+                self._ps.close()
+                self._ps = None
+            H, W = self._size
+            n = len(self._lm)
+            self._result = PoseResult(np.stack(self._lm) if n else np.empty((0, 33, 3), np.float32),
+                                      np.stack(self._vis) if n else np.empty((0, 33), np.float32),
+                                      np.array(self._found, bool), W, H)
+            self._lm, self._vis, self._found = [], [], []
+        return self._result
+
+
 def hands(frames: np.ndarray, static: bool = False, min_confidence: float = 0.5,
           model_complexity: int = 1, key: str | None = None) -> HandsResult:
-    """MediaPipe Hands: 21 landmarks per hand, up to two hands."""
+    """MediaPipe Hands: 21 landmarks per hand, up to two hands (``HandsSession`` on all frames)."""
     frames = _as_frames(frames)
-    T, H, W = frames.shape[:3]
 
     def compute() -> HandsResult:
-        sol = require_mediapipe()
-        out = np.full((T, 2, 21, 3), np.nan, np.float32)
-        found = np.zeros((T, 2), bool)
-        scores = np.zeros((T, 2), np.float32)
-        scale = np.array([W, H, W], np.float32)
-        with sol.hands.Hands(static_image_mode=static, max_num_hands=2,
-                             model_complexity=model_complexity,
-                             min_detection_confidence=min_confidence) as hd:
-            for t in range(T):
-                res = hd.process(np.ascontiguousarray(frames[t]))
-                for lm, hand in zip(res.multi_hand_landmarks or [], res.multi_handedness or []):
-                    c = hand.classification[0]
-                    slot = 0 if c.label == "Left" else 1
-                    if found[t, slot] and scores[t, slot] >= c.score:
-                        continue
-                    out[t, slot] = np.array([[p.x, p.y, p.z] for p in lm.landmark], np.float32) * scale
-                    found[t, slot] = True
-                    scores[t, slot] = c.score
-        return HandsResult(out, found, scores, W, H)
+        session = HandsSession(static, min_confidence, model_complexity)
+        try:
+            session.feed(frames)
+        finally:
+            result = session.finish()
+        return result
 
     return cached("hands", (static, min_confidence, model_complexity), frames, key, compute)
 
 
 def pose(frames: np.ndarray, static: bool = False, min_confidence: float = 0.5,
          key: str | None = None) -> PoseResult:
-    """MediaPipe BlazePose (full model, 33 landmarks)."""
+    """MediaPipe BlazePose (full model, 33 landmarks) (``PoseSession`` on all frames)."""
     frames = _as_frames(frames)
-    T, H, W = frames.shape[:3]
 
     def compute() -> PoseResult:
-        sol = require_mediapipe()
-        out = np.full((T, 33, 3), np.nan, np.float32)
-        vis = np.zeros((T, 33), np.float32)
-        found = np.zeros(T, bool)
-        scale = np.array([W, H, W], np.float32)
-        with sol.pose.Pose(static_image_mode=static, model_complexity=1,
-                           min_detection_confidence=min_confidence) as ps:
-            for t in range(T):
-                res = ps.process(np.ascontiguousarray(frames[t]))
-                if res.pose_landmarks is None:
-                    continue
-                lm = res.pose_landmarks.landmark
-                out[t] = np.array([[p.x, p.y, p.z] for p in lm], np.float32) * scale
-                vis[t] = [p.visibility for p in lm]
-                found[t] = True
-        return PoseResult(out, vis, found, W, H)
+        session = PoseSession(static, min_confidence)
+        try:
+            session.feed(frames)
+        finally:
+            result = session.finish()
+        return result
 
     return cached("pose", (static, min_confidence), frames, key, compute)

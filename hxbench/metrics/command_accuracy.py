@@ -31,6 +31,8 @@ motion <= 4.2 deg, brow ratio <= 1.16 (during a blink), width ratio <= 1.044, op
 +0.043). Per-sample outputs: ``command_accuracy`` (0/1) and ``command_response`` = the measured
 amplitude divided by the command's threshold (>= 1 passes; 0 when the face is lost).
 Unknown command names raise SampleError. Faces must be found in >= 50 % of the frames.
+Streamed: the landmarks come from the sample's shared face-mesh session, fed by the run's one
+decoding pass (``metrics/_mesh.py``); only the (T, 478, 3) landmarks are kept.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from hxbench.errors import SampleError
+from hxbench.metrics._mesh import MeshStream
 from hxbench.metrics.base import HIGHER, PerSampleMetric, SampleData, register_metric
 
 N_NEUTRAL = 5
@@ -122,17 +125,32 @@ class CommandAccuracy(PerSampleMetric):
     def weight_names(self) -> tuple[str, ...]:
         return ("mediapipe-face-mesh",)
 
-    def score_sample(self, sample: SampleData) -> dict[str, float]:
-        from hxbench import face
+    def check_available(self) -> None:
+        super().check_available()
+        from hxbench.face import require_mediapipe
 
+        require_mediapipe()
+
+    def open_stream(self, sample: SampleData) -> "CommandStream":
         if sample.gen is None:
             raise SampleError(f"{self.key} needs gen for sample {sample.sample_id!r}")
-        command = command_name(sample.meta)
-        frames = sample.gen.frames
-        lm = face.face_mesh(frames).landmarks
+        return CommandStream(self.key, sample, command_name(sample.meta))
+
+
+class CommandStream(MeshStream):
+    """The generated video's face mesh from the shared decoding pass (the sample's one face-mesh
+    session, ``_mesh.MeshStream``; kept: (T, 478, 3) landmarks), then ``judge``. The same
+    landmarks as ``face_mesh`` on the whole video, so the same numbers."""
+
+    def __init__(self, key: str, sample: SampleData, command: str) -> None:
+        super().__init__(sample, ("gen",))
+        self.key, self.command = key, command
+
+    def finish(self) -> dict[str, float]:
+        lm = self.mesh("gen").landmarks
         found = ~np.isnan(lm[:, 0, 0])
         if found.mean() < 0.5 or found.sum() < N_NEUTRAL + 2:
             raise SampleError(f"{self.key}: a face was found in only {found.mean():.0%} of the frames "
-                              f"of sample {sample.sample_id!r}")
-        resp = judge(command, measure(lm))
+                              f"of sample {self.sample_id!r}")
+        resp = judge(self.command, measure(lm))
         return {"command_accuracy": float(resp >= 1.0), "command_response": float(min(resp, 10.0))}

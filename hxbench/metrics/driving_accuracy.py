@@ -21,6 +21,10 @@ Protocol (variant ``mouth-std-0.4s``):
    "fraction of people correctly speaking or silent", per time window);
    ``da_balanced`` = mean of the recall on speaking and on silent pairs (a still video
    scores 0.5 whatever the speaking ratio); ``n_windows`` = pairs counted.
+
+Streamed (``DrivingStream``): the generated video arrives in chunks from the run's shared
+decoding pass; each person's region of each chunk feeds that person's face-mesh session;
+only the (T, P) mouth openings are kept.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from hxbench.errors import SampleError
-from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric
+from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, SampleStream, register_metric
 
 WINDOW = 10
 STD_THRESHOLD = 0.02
@@ -99,9 +103,13 @@ class DrivingAccuracy(PerSampleMetric):
     def weight_names(self) -> tuple[str, ...]:
         return ("mediapipe-face-mesh",)
 
-    def score_sample(self, sample: SampleData) -> dict[str, float]:
-        from hxbench import face
+    def check_available(self) -> None:
+        super().check_available()
+        from hxbench.face import require_mediapipe
 
+        require_mediapipe()
+
+    def open_stream(self, sample: SampleData) -> "DrivingStream":
         if sample.gen is None:
             raise SampleError(f"{self.key} needs gen for sample {sample.sample_id!r}")
         if not sample.meta.get("speaking"):
@@ -109,13 +117,48 @@ class DrivingAccuracy(PerSampleMetric):
         labels = np.load(_meta_path(sample, sample.meta["speaking"])).astype(bool)
         if labels.ndim != 2:
             raise SampleError(f"{self.key}: speaking labels must be (T, speaker), got {labels.shape}")
-        frames = sample.gen.frames
-        H, W = frames.shape[1:3]
-        mouth = np.full((len(frames), labels.shape[1]), np.nan)
-        for p, (x0, y0, x1, y1) in enumerate(regions(sample, labels.shape[1])):
-            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
-            if x1 - x0 < 16 or y1 - y0 < 16:
-                raise SampleError(f"{self.key}: region of person {p} is outside the {W}x{H} video")
-            crop = np.ascontiguousarray(frames[:, y0:y1, x0:x1])
-            mouth[:, p] = face.mouth_opening(face.face_mesh(crop).landmarks)
-        return driving_accuracy(mouth, labels)
+        return DrivingStream(self.key, labels, regions(sample, labels.shape[1]))
+
+
+class DrivingStream(SampleStream):
+    """Per person, one face-mesh tracking session fed the person's region of each chunk of the
+    generated video (``FaceMeshSession``: the same video-mode session, frames in order, as
+    ``face_mesh`` on the whole cropped video); kept: the (T, P) mouth opening."""
+
+    sides = ("gen",)
+
+    def __init__(self, key: str, labels: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> None:
+        self.key, self.labels, self.boxes = key, labels, boxes
+        self.sessions: list | None = None
+        self.mouth: list[np.ndarray] = []  # (t, P) per chunk
+        self.count = 0
+
+    def feed(self, gen: np.ndarray | None, ref: np.ndarray | None) -> None:
+        from hxbench import face
+        from hxbench.face.detect import FaceMeshSession
+
+        if gen is None:
+            return
+        H, W = gen.shape[1:3]
+        if self.sessions is None:
+            clipped = []
+            for p, (x0, y0, x1, y1) in enumerate(self.boxes):
+                x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
+                if x1 - x0 < 16 or y1 - y0 < 16:
+                    raise SampleError(f"{self.key}: region of person {p} is outside the {W}x{H} video")
+                clipped.append((x0, y0, x1, y1))
+            self.boxes = clipped
+            self.sessions = [FaceMeshSession() for _ in clipped]
+        out = np.full((len(gen), len(self.boxes)), np.nan)
+        for p, ((x0, y0, x1, y1), session) in enumerate(zip(self.boxes, self.sessions)):
+            session.feed(np.ascontiguousarray(gen[:, y0:y1, x0:x1]))
+            lm, _ = session.meshes(self.count, self.count + len(gen))
+            out[:, p] = face.mouth_opening(lm[:, 0])
+        self.mouth.append(out)
+        self.count += len(gen)
+
+    def finish(self) -> dict[str, float]:
+        for session in self.sessions or []:
+            session.finish()
+        mouth = np.concatenate(self.mouth) if self.mouth else np.zeros((0, len(self.boxes)))
+        return driving_accuracy(mouth, self.labels)

@@ -34,6 +34,10 @@ Variants (numbers never mix):
   with the same top class.
 
 Both report ``face_pairs`` (NEUTRAL): the fraction of paired frames where both had a face.
+
+Streamed (``EmoSimStream``): both videos arrive in chunks from the run's shared decoding pass,
+their meshes are the sample's shared tracking sessions (``metrics/_mesh.py``), and only the
+per-frame features, (T, 7) or (T, 2), are kept.
 """
 
 from __future__ import annotations
@@ -43,7 +47,9 @@ import threading
 import numpy as np
 
 from hxbench.errors import SampleError
-from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric, require_fields
+from hxbench.metrics._mesh import Batcher, SideMesh
+from hxbench.metrics.base import (HIGHER, NEUTRAL, PerSampleMetric, SampleData, SampleStream, register_metric,
+                                 require_fields)
 
 FER_SCALE = 1.1
 EMONET_SCALE = 1.2
@@ -102,43 +108,122 @@ def _emonet():
         return _NETS["emonet"]
 
 
-def emotion_sequence(frames: np.ndarray, backbone: str, key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame emotion features of the main face.
+def emotion_backbone(name: str):
+    """The variant's network split for chunked frames (``hxbench.metrics.id_sim.Backbone``):
+    ``prepare`` -> square face crops of the found frames (FER: (n, 64, 64, 1) grey; EmoNet:
+    (n, 256, 256, 3) RGB), ``run`` -> (n, 7) FER probabilities or (n, 2) (valence, arousal)
+    in the network's batches (FER one crop at a time, EmoNet 8)."""
+    from hxbench.face.align import mesh_boxes, square_crops
+    from hxbench.metrics.id_sim import Backbone
 
-    ``fer-7class``: (T, 7) probabilities; ``emonet-8``: (T, 2) (valence, arousal).
-    Returns (features with NaN rows where no face, found (T,) bool)."""
-    from hxbench.face.align import faces_for, mesh_boxes, square_crops
-
-    frames = np.asarray(frames)
-    if frames.ndim == 3:
-        frames = frames[None]
-    mesh = faces_for(frames, key=key)
-    boxes = mesh_boxes(mesh.landmarks)
-    if backbone == "fer-7class":
-        crops, ok = square_crops(frames, boxes, 64, scale=FER_SCALE, grey=True)
-        D = 7
-
+    if name == "fer-7class":
         from hxbench.nets.fer import fer_probs as run
-    elif backbone == "emonet-8":
+
+        size, scale, grey, batch, dim = 64, FER_SCALE, True, 1, 7
+    elif name == "emonet-8":
         import torch
 
         from hxbench.nets.emonet import valence_arousal
 
-        crops, ok = square_crops(frames, boxes, 256, scale=EMONET_SCALE)
-        D = 2
         net = _emonet()
+        size, scale, grey, batch, dim = 256, EMONET_SCALE, False, 8, 2
 
         def run(c):
             with torch.inference_mode():
                 v, a, _ = valence_arousal(net, c)
             return np.stack([v.numpy(), a.numpy()], axis=1)
     else:
-        raise ValueError(f"unknown emotion backbone {backbone!r}")
-    found = mesh.found & ok
-    feats = np.full((len(frames), D), np.nan, np.float32)
+        raise ValueError(f"unknown emotion backbone {name!r}")
+
+    def prepare(frames, landmarks, found):
+        boxes = mesh_boxes(landmarks)
+        boxes[~found] = np.nan  # square_crops crops only the finite boxes' frames: no frame copy
+        crops, sel = square_crops(frames, boxes, size, scale=scale, grey=grey)
+        return crops[sel], sel
+
+    return Backbone(prepare, run, batch, dim)
+
+
+def emotion_sequence(frames: np.ndarray, backbone: str, key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame emotion features of the main face of a whole (T, H, W, 3) uint8 array (the
+    metric streams clips instead, ``EmoSimStream``).
+
+    ``fer-7class``: (T, 7) probabilities; ``emonet-8``: (T, 2) (valence, arousal).
+    Returns (features with NaN rows where no face, found (T,) bool)."""
+    from hxbench.face.align import faces_for
+
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    mesh = faces_for(frames, key=key)
+    b = emotion_backbone(backbone)
+    inputs, found = b.prepare(frames, mesh.landmarks, mesh.found.copy())
+    feats = np.full((len(frames), b.dim), np.nan, np.float32)
     if found.any():
-        feats[found] = run(crops[found])
+        feats[found] = b.run(inputs)
     return feats, found
+
+
+def emo_sim_sequences(fg: np.ndarray, okg: np.ndarray, fr: np.ndarray, okr: np.ndarray,
+                      variant: str, sample_id: str = "sample") -> dict[str, float]:
+    """The per-sample values from the (T, D) features and (T,) found masks of both videos."""
+    if not okg.any():
+        raise SampleError(f"{sample_id!r}: no face in any generated frame")
+    if not okr.any():
+        raise SampleError(f"{sample_id!r}: no face in any reference frame")
+    T = min(len(fg), len(fr))
+    both = okg[:T] & okr[:T]
+    if both.sum() < 2:
+        raise SampleError(f"{sample_id!r}: emo_sim[{variant}] needs >= 2 frame pairs with a face "
+                          f"in both videos, found {int(both.sum())}")
+    g, r = fg[:T][both], fr[:T][both]
+    if variant == "emonet-8":
+        out = emo_sim_va(g[:, 0], g[:, 1], r[:, 0], r[:, 1])
+    else:
+        out = emo_sim_probs(g, r)
+    out["face_pairs"] = float(both.mean())
+    return out
+
+
+class EmoSimStream(SampleStream):
+    """EMO-SIM of one sample from the shared decoding pass: per chunk and side, the meshes (the
+    sample's shared face-mesh sessions, ``_mesh.SideMesh``), the face crops and, in the
+    network's batches (``_mesh.Batcher``), the per-frame features; kept: (T, D) features and
+    (T,) found per side (D = 7 or 2). The same meshes, crops and batches as
+    ``emotion_sequence`` on the whole videos: the same numbers bit for bit."""
+
+    sides = ("gen", "ref")
+
+    def __init__(self, variant: str, sample: SampleData) -> None:
+        self.variant, self.sample_id = variant, sample.sample_id
+        self.net = emotion_backbone(variant)
+        self.mesh = {side: SideMesh(sample, side) for side in self.sides}
+        self.batch = {side: Batcher(self.net.run, self.net.batch) for side in self.sides}
+        self.found: dict[str, list[np.ndarray]] = {side: [] for side in self.sides}
+        self.count = {side: 0 for side in self.sides}
+
+    def feed(self, gen: np.ndarray | None, ref: np.ndarray | None) -> None:
+        for side, chunk in (("gen", gen), ("ref", ref)):
+            if chunk is None:
+                continue
+            inputs, sel = self.net.prepare(chunk, *self.mesh[side].feed(chunk))
+            self.batch[side].put(self.count[side] + np.flatnonzero(sel), inputs)
+            self.found[side].append(sel)
+            self.count[side] += len(chunk)
+
+    def features(self, side: str) -> tuple[np.ndarray, np.ndarray]:
+        self.batch[side].flush()
+        self.mesh[side].result()  # ends the shared face-mesh session (cached for later metrics)
+        found = np.concatenate(self.found[side]) if self.found[side] else np.zeros(0, bool)
+        feats = np.full((len(found), self.net.dim), np.nan, np.float32)
+        for i, row in self.batch[side].out.items():
+            feats[i] = row
+        return feats, found
+
+    def finish(self) -> dict[str, float]:
+        fg, okg = self.features("gen")
+        fr, okr = self.features("ref")
+        return emo_sim_sequences(fg, okg, fr, okr, self.variant, self.sample_id)
 
 
 @register_metric
@@ -171,23 +256,6 @@ class EmoSim(PerSampleMetric):
 
             fer_interpreter()
 
-    def score_sample(self, sample: SampleData) -> dict[str, float]:
+    def open_stream(self, sample: SampleData) -> EmoSimStream:
         require_fields(self, sample)
-        fg, okg = emotion_sequence(sample.gen.frames, self.variant)
-        fr, okr = emotion_sequence(sample.ref.frames, self.variant)
-        if not okg.any():
-            raise SampleError(f"{sample.sample_id!r}: no face in any generated frame")
-        if not okr.any():
-            raise SampleError(f"{sample.sample_id!r}: no face in any reference frame")
-        T = min(len(fg), len(fr))
-        both = okg[:T] & okr[:T]
-        if both.sum() < 2:
-            raise SampleError(f"{sample.sample_id!r}: {self.key} needs >= 2 frame pairs with a face "
-                              f"in both videos, found {int(both.sum())}")
-        g, r = fg[:T][both], fr[:T][both]
-        if self.variant == "emonet-8":
-            out = emo_sim_va(g[:, 0], g[:, 1], r[:, 0], r[:, 1])
-        else:
-            out = emo_sim_probs(g, r)
-        out["face_pairs"] = float(both.mean())
-        return out
+        return EmoSimStream(self.variant, sample)

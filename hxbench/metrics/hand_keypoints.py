@@ -55,6 +55,10 @@ found, or that side's body wrist (9 / 10) has score > 0.3 inside the frame. An e
 counts in HKC with its SimCC scores whether or not it passes 0.3 (the model always predicts
 all 133 points); only found hands enter HKV.
 
+Streamed (``HandStream``): the generated video arrives in chunks from the run's shared
+decoding pass; the keypoint source runs chunk by chunk (one MediaPipe Hands + Pose session, or
+DWPose per frame), once per sample for HKC and HKV together, keeping only the keypoints.
+
 Further sources plug in by adding a function to ``KEYPOINT_SOURCES``, their network and
 weights in ``hxbench.nets`` and the variant name; numbers are reported under their own variant and
 never mixed.
@@ -69,7 +73,7 @@ import numpy as np
 
 from hxbench.nets.dwpose import WEIGHT_NAMES as DWPOSE_WEIGHTS
 from hxbench.errors import SampleError
-from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric
+from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, SampleStream, register_metric
 
 HKV_HEIGHT = 512.0  # HKV coordinates are pixels at this frame height
 WRIST_VISIBILITY = 0.5
@@ -118,15 +122,20 @@ def hand_keypoint_variance(kp: HandKeypoints, height: float = HKV_HEIGHT) -> flo
 
 # -- keypoint sources ---------------------------------------------------------------------------
 def mediapipe_hands(frames: np.ndarray, key: str | None = None) -> HandKeypoints:
-    """Hand keypoints from MediaPipe Hands + Pose (shared cache; see the module docstring)."""
+    """Hand keypoints from MediaPipe Hands + Pose of a whole (T, H, W, 3) uint8 array (shared
+    cache; see the module docstring; the metric streams clips instead, ``HandStream``)."""
     from hxbench.face import hands, pose
 
     frames = np.asarray(frames)
     if frames.ndim == 3:
         frames = frames[None]
-    T, H, W = frames.shape[:3]
-    hr = hands(frames, static=T == 1, key=key)
-    pr = pose(frames, static=T == 1, key=key)
+    T = len(frames)
+    return mediapipe_keypoints(hands(frames, static=T == 1, key=key), pose(frames, static=T == 1, key=key))
+
+
+def mediapipe_keypoints(hr, pr) -> HandKeypoints:
+    """``HandKeypoints`` from a video's ``HandsResult`` and ``PoseResult``."""
+    W, H = hr.width, hr.height
     found = np.asarray(hr.found, bool)
     xy = hr.landmarks[..., :2].astype(np.float32)
     conf = np.repeat(np.where(found, hr.scores, 0.0)[..., None], xy.shape[2], axis=-1).astype(np.float32)
@@ -141,14 +150,20 @@ DWPOSE_THRESHOLD = 0.3  # DWPose's keypoint score threshold (drawing, neck)
 
 
 def dwpose_hands(frames: np.ndarray, key: str | None = None) -> HandKeypoints:
-    """Hand keypoints from DWPose whole-body (see the module docstring)."""
-    from hxbench.nets.dwpose import BODY_WRISTS, LEFT_HAND, RIGHT_HAND, wholebody
+    """Hand keypoints from DWPose whole-body of a whole array (see the module docstring)."""
+    from hxbench.nets.dwpose import wholebody
 
     frames = np.asarray(frames)
     if frames.ndim == 3:
         frames = frames[None]
     T, H, W = frames.shape[:3]
-    wb = wholebody(frames, key=key)
+    return dwpose_keypoints(wholebody(frames, key=key), W, H)
+
+
+def dwpose_keypoints(wb: dict, W: int, H: int) -> HandKeypoints:
+    """``HandKeypoints`` from DWPose whole-body keypoints (T, 133, 2) and scores (T, 133)."""
+    from hxbench.nets.dwpose import BODY_WRISTS, LEFT_HAND, RIGHT_HAND
+
     kp, sc = wb["keypoints"], wb["scores"]
     xy = np.stack([kp[:, LEFT_HAND], kp[:, RIGHT_HAND]], 1).astype(np.float32)  # (T, 2, 21, 2)
     conf = np.stack([sc[:, LEFT_HAND], sc[:, RIGHT_HAND]], 1).astype(np.float32)
@@ -158,6 +173,46 @@ def dwpose_hands(frames: np.ndarray, key: str | None = None) -> HandKeypoints:
     inside = (wrist[..., 0] >= 0) & (wrist[..., 0] < W) & (wrist[..., 1] >= 0) & (wrist[..., 1] < H)
     visible = (sc[:, list(BODY_WRISTS)] > DWPOSE_THRESHOLD) & inside
     return HandKeypoints(xy, np.maximum(conf, 0.0), found | visible, found, W, H)
+
+
+class _MediapipeReducer:
+    """MediaPipe Hands and Pose sessions over a clip fed in chunks (video mode, as
+    ``mediapipe_hands`` on a video of more than one frame)."""
+
+    def __init__(self) -> None:
+        from hxbench.face.detect import HandsSession, PoseSession
+
+        self.hands, self.pose = HandsSession(), PoseSession()
+
+    def feed(self, chunk: np.ndarray) -> None:
+        self.hands.feed(chunk)
+        self.pose.feed(chunk)
+
+    def finish(self) -> HandKeypoints:
+        return mediapipe_keypoints(self.hands.finish(), self.pose.finish())
+
+
+class _DWPoseReducer:
+    """DWPose whole-body per frame of a clip fed in chunks (frames are independent); keeps the
+    (T, 133, 2) keypoints and (T, 133) scores."""
+
+    def __init__(self) -> None:
+        self.parts: list[dict] = []
+        self.size = (0, 0)
+
+    def feed(self, chunk: np.ndarray) -> None:
+        from hxbench.nets.dwpose import wholebody_frames
+
+        self.size = chunk.shape[1:3]
+        self.parts.append(wholebody_frames(chunk))
+
+    def finish(self) -> HandKeypoints:
+        H, W = self.size
+        wb = {"keypoints": np.concatenate([p["keypoints"] for p in self.parts]) if self.parts
+              else np.zeros((0, 133, 2), np.float32),
+              "scores": np.concatenate([p["scores"] for p in self.parts]) if self.parts
+              else np.zeros((0, 133), np.float32)}
+        return dwpose_keypoints(wb, W, H)
 
 
 KEYPOINT_SOURCES: dict[str, Callable[..., HandKeypoints]] = {"mediapipe": mediapipe_hands,
@@ -191,10 +246,44 @@ class _HandMetric(PerSampleMetric):
 
         require_mediapipe()
 
-    def keypoints(self, sample: SampleData) -> HandKeypoints:
+    def open_stream(self, sample: SampleData) -> "HandStream":
         if sample.gen is None:
             raise SampleError(f"{self.key} needs gen for sample {sample.sample_id!r}")
-        return KEYPOINT_SOURCES[self.variant](sample.gen.frames)
+        return HandStream(self, sample)
+
+    def values(self, kp: HandKeypoints) -> dict[str, float]:
+        raise NotImplementedError
+
+
+class HandStream(SampleStream):
+    """The generated video's hand keypoints from the shared decoding pass: the variant's
+    keypoint source fed chunk by chunk (``_MediapipeReducer``: one Hands and one Pose video-mode
+    session; ``_DWPoseReducer``: DWPose per frame), shared by HKC and HKV of the same sample
+    (``shared_reduction`` under ``("hand_keypoints", variant)``). Kept: the (T, 2, 21)
+    keypoints, scores and masks, not the frames. The same keypoints as ``KEYPOINT_SOURCES``
+    on the whole video, so the same numbers."""
+
+    sides = ("gen",)
+
+    def __init__(self, metric: "_HandMetric", sample: SampleData) -> None:
+        from hxbench.metrics.stream import shared_reduction
+
+        self.metric, self.sample_id = metric, sample.sample_id
+        make = _MediapipeReducer if metric.variant == "mediapipe" else _DWPoseReducer
+        self.shared = shared_reduction(sample, ("hand_keypoints", metric.variant), make)
+        self.count = 0
+
+    def feed(self, gen: np.ndarray | None, ref: np.ndarray | None) -> None:
+        if gen is not None:
+            self.shared.feed(gen, self.count)
+            self.count += len(gen)
+
+    def finish(self) -> dict[str, float]:
+        kp = self.shared.result()
+        try:
+            return self.metric.values(kp)
+        except SampleError as err:
+            raise SampleError(f"{self.sample_id!r}: {err}") from None
 
 
 @register_metric
@@ -203,13 +292,8 @@ class HKC(_HandMetric):
     outputs = {"hkc": HIGHER, "hand_frames": NEUTRAL}
     description = "hand keypoint confidence (CyberHost): mean hand keypoint confidence where hands are expected"
 
-    def score_sample(self, sample: SampleData) -> dict[str, float]:
-        kp = self.keypoints(sample)
-        try:
-            v = hand_keypoint_confidence(kp)
-        except SampleError as err:
-            raise SampleError(f"{sample.sample_id!r}: {err}") from None
-        return {"hkc": v, "hand_frames": float(kp.found.any(axis=1).mean())}
+    def values(self, kp: HandKeypoints) -> dict[str, float]:
+        return {"hkc": hand_keypoint_confidence(kp), "hand_frames": float(kp.found.any(axis=1).mean())}
 
 
 @register_metric
@@ -218,10 +302,5 @@ class HKV(_HandMetric):
     outputs = {"hkv": HIGHER, "hand_frames": NEUTRAL}
     description = "hand keypoint variance (CyberHost): variance of hand keypoints over time, px^2 at 512 px height"
 
-    def score_sample(self, sample: SampleData) -> dict[str, float]:
-        kp = self.keypoints(sample)
-        try:
-            v = hand_keypoint_variance(kp)
-        except SampleError as err:
-            raise SampleError(f"{sample.sample_id!r}: {err}") from None
-        return {"hkv": v, "hand_frames": float(kp.found.any(axis=1).mean())}
+    def values(self, kp: HandKeypoints) -> dict[str, float]:
+        return {"hkv": hand_keypoint_variance(kp), "hand_frames": float(kp.found.any(axis=1).mean())}

@@ -15,7 +15,10 @@ Frames without a face are recorded (``face_frames``) and left out of the means; 
 video without any face, or a reference without a face, raises ``SampleError``.
 
 Faces: the shared MediaPipe face mesh (``hxbench.face.face_mesh``, one run per video shared
-with every other metric that needs it). Backbones (variants; numbers never mix):
+with every other metric that needs it). Streamed (``IDSimStream``): the videos arrive in chunks
+from the run's shared decoding pass, the mesh is the sample's shared tracking session
+(``metrics/_mesh.py``), and only the per-frame embeddings (T, 512) are kept; the reference
+video is read only until its first face is embedded. Backbones (variants; numbers never mix):
 
 - ``facenet-512`` (default, offline): FaceNet Inception-ResNet-v1 (Schroff et al. 2015;
   davidsandberg/facenet 512-d, VGGFace2) in ``hxbench.nets.facenet``, the TensorFlow graph
@@ -42,7 +45,8 @@ import threading
 import numpy as np
 
 from hxbench.errors import SampleError
-from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric
+from hxbench.metrics._mesh import Batcher, SideMesh
+from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, SampleStream, register_metric
 
 FACENET_SCALE = 1.3
 _NETS: dict[str, object] = {}
@@ -60,52 +64,83 @@ def _arcface(arch: str):
         return _NETS[arch]
 
 
-def face_embeddings(frames: np.ndarray, backbone: str, key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Identity embeddings of the main face per frame.
+class Backbone:
+    """One identity network as the metric runs it, split so that frames can arrive in chunks:
 
-    frames (T, H, W, 3) uint8; backbone ``facenet-512``, ``arcface-r50`` / ``arcface-r100``
-    (insightface packs) or ``arcface-r50-torch`` / ``arcface-r100-torch``.
+    ``prepare(frames, landmarks, found)``: (t, H, W, 3) uint8 frames, their (t, 478, 3) mesh
+    and (t,) found mask -> (the network inputs of the selected frames (n, ...) uint8, the
+    (t,) selection: found frames whose crop is defined); crops are per frame.
+    ``run(inputs)``: (n, ...) -> (n, D) float32 unit rows, in batches of ``batch`` rows (the
+    network's own batching: a call with ``batch`` rows is one network pass)."""
+
+    def __init__(self, prepare, run, batch: int, dim: int) -> None:
+        self.prepare, self.run, self.batch, self.dim = prepare, run, batch, dim
+
+
+def backbone(name: str) -> Backbone:
+    """The ``Backbone`` of a variant: ``facenet-512``, ``arcface-r50`` / ``arcface-r100``
+    (insightface packs) or ``arcface-r50-torch`` / ``arcface-r100-torch``."""
+    from hxbench.face.align import align_arcface, five_points, mesh_boxes, square_crops
+
+    if name == "facenet-512":
+        from hxbench.nets.facenet import facenet_embed
+
+        def prepare(frames, landmarks, found):
+            boxes = mesh_boxes(landmarks)
+            boxes[~found] = np.nan  # square_crops crops only the finite boxes' frames: no frame copy
+            crops, sel = square_crops(frames, boxes, 160, scale=FACENET_SCALE)
+            return crops[sel], sel
+
+        # the graph takes one crop at a time and rows are normalised one by one: any batch
+        return Backbone(prepare, facenet_embed, 16, 512)
+    if name in ("arcface-r50", "arcface-r100"):
+        from hxbench.nets.arcface_onnx import embed_crops, model_for, norm_crops
+
+        model = model_for(name)
+
+        def prepare(frames, landmarks, found):
+            points = five_points(landmarks)
+            sel = found & np.all(np.isfinite(points), axis=(1, 2))
+            frames_sel = [frames[i] for i in np.flatnonzero(sel)]  # views, not a copy of the frames
+            return norm_crops(frames_sel, points[sel], int(model.input_size[0])), sel
+
+        return Backbone(prepare, lambda crops: embed_crops(model, crops), 32, 512)
+    if name in ("arcface-r50-torch", "arcface-r100-torch"):
+        import torch
+
+        from hxbench.nets.arcface import embed as arc_embed
+
+        net = _arcface(name.split("-")[1])  # r50 / r100
+
+        def prepare(frames, landmarks, found):
+            points = five_points(landmarks)
+            points[~found] = np.nan  # align_arcface warps only the finite points' frames
+            crops, sel = align_arcface(frames, points)
+            return crops[sel], sel
+
+        def run(crops):
+            with torch.inference_mode():
+                return arc_embed(net, crops).numpy()
+
+        return Backbone(prepare, run, 32, 512)
+    raise ValueError(f"unknown identity backbone {name!r}")
+
+
+def face_embeddings(frames: np.ndarray, backbone_name: str, key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Identity embeddings of the main face per frame of a whole (T, H, W, 3) uint8 array (one
+    image, or a video already in memory; the metric streams clips instead, ``IDSimStream``).
     Returns (emb (T, D) float32 unit vectors, NaN rows where no face; found (T,) bool)."""
-    from hxbench.face.align import align_arcface, faces_for, five_points, mesh_boxes, square_crops
+    from hxbench.face.align import faces_for
 
     frames = np.asarray(frames)
     if frames.ndim == 3:
         frames = frames[None]
     mesh = faces_for(frames, key=key)
-    found = mesh.found.copy()
-    if backbone == "facenet-512":
-        from hxbench.nets.facenet import facenet_embed as embed
-
-        crops, ok = square_crops(frames, mesh_boxes(mesh.landmarks), 160, scale=FACENET_SCALE)
-        D = 512
-    elif backbone in ("arcface-r50", "arcface-r100"):
-        from hxbench.nets.arcface_onnx import embed_faces, model_for
-
-        model = model_for(backbone)
-        points = five_points(mesh.landmarks)
-        ok = np.all(np.isfinite(points), axis=(1, 2))
-        crops, D = frames, 512
-
-        def embed(sel_frames):
-            return embed_faces(model, sel_frames, points[found])
-    elif backbone in ("arcface-r50-torch", "arcface-r100-torch"):
-        import torch
-
-        from hxbench.nets.arcface import embed as arc_embed
-
-        crops, ok = align_arcface(frames, five_points(mesh.landmarks))
-        net = _arcface(backbone.split("-")[1])  # r50 / r100
-        D = 512
-
-        def embed(c):
-            with torch.inference_mode():
-                return arc_embed(net, c).numpy()
-    else:
-        raise ValueError(f"unknown identity backbone {backbone!r}")
-    found &= ok
-    emb = np.full((len(frames), D), np.nan, np.float32)
+    b = backbone(backbone_name)
+    inputs, found = b.prepare(frames, mesh.landmarks, mesh.found.copy())
+    emb = np.full((len(frames), b.dim), np.nan, np.float32)
     if found.any():
-        emb[found] = embed(crops[found])
+        emb[found] = b.run(inputs)
     return emb, found
 
 
@@ -151,24 +186,78 @@ class IDSim(PerSampleMetric):
                     raise MetricUnavailable(self.key, f"the {mod!r} package is missing", f"pip install {PIP}")
 
     def reference_embedding(self, sample: SampleData) -> np.ndarray:
-        if sample.ref_image is not None:
-            emb, found = face_embeddings(np.asarray(sample.ref_image, np.uint8)[None], self.variant)
-            if not found[0]:
-                raise SampleError(f"no face in the reference image of {sample.sample_id!r}")
-            return emb[0]
-        if sample.ref is None:
-            raise SampleError(f"{self.key} needs ref_image or ref for sample {sample.sample_id!r}")
-        emb, found = face_embeddings(sample.ref.frames, self.variant)
-        if not found.any():
-            raise SampleError(f"no face in any reference frame of {sample.sample_id!r}")
-        return emb[int(np.argmax(found))]
+        """(D,) embedding of the face in ``sample.ref_image``."""
+        emb, found = face_embeddings(np.asarray(sample.ref_image, np.uint8)[None], self.variant)
+        if not found[0]:
+            raise SampleError(f"no face in the reference image of {sample.sample_id!r}")
+        return emb[0]
 
-    def score_sample(self, sample: SampleData) -> dict[str, float]:
+    def open_stream(self, sample: SampleData) -> "IDSimStream":
         if sample.gen is None:
             raise SampleError(f"{self.key} needs gen for sample {sample.sample_id!r}")
-        ref = self.reference_embedding(sample)
-        emb, found = face_embeddings(sample.gen.frames, self.variant)
+        if sample.ref_image is None and sample.ref is None:
+            raise SampleError(f"{self.key} needs ref_image or ref for sample {sample.sample_id!r}")
+        return IDSimStream(self, sample)
+
+
+class IDSimStream(SampleStream):
+    """ID-SIM of one sample from the shared decoding pass.
+
+    Generated side: per chunk, the frames' meshes (the sample's shared face-mesh session,
+    ``_mesh.SideMesh``), their face crops and, in the network's batches (``_mesh.Batcher``),
+    their (D,) embeddings; kept: one embedding per frame. Reference video (no ``ref_image``):
+    the same until the first batch with a face is embedded, whose first row is the reference
+    embedding; then the stream stops reading the reference (``sides`` drops it). Matched: the
+    same meshes, crops and network batches as ``face_embeddings`` on the whole videos, hence the
+    same numbers bit for bit (tests/test_face_streams.py)."""
+
+    def __init__(self, metric: IDSim, sample: SampleData) -> None:
+        self.sample_id, self.key = sample.sample_id, metric.key
+        self.net = backbone(metric.variant)
+        self.gen_mesh = SideMesh(sample, "gen")
+        self.gen_batch = Batcher(self.net.run, self.net.batch)
+        self.n_gen = 0
+        self.found: list[np.ndarray] = []
+        self.ref_emb: np.ndarray | None = None
+        if sample.ref_image is not None:
+            self.ref_emb = metric.reference_embedding(sample)
+            self.sides = ("gen",)
+        else:
+            self.ref_mesh = SideMesh(sample, "ref")
+            self.ref_batch = Batcher(self.net.run, self.net.batch)
+            self.n_ref = 0
+            self.sides = ("gen", "ref")
+
+    def feed(self, gen: np.ndarray | None, ref: np.ndarray | None) -> None:
+        if gen is not None:
+            inputs, sel = self.net.prepare(gen, *self.gen_mesh.feed(gen))
+            self.gen_batch.put(self.n_gen + np.flatnonzero(sel), inputs)
+            self.found.append(sel)
+            self.n_gen += len(gen)
+        if ref is not None and "ref" in self.sides:
+            inputs, sel = self.net.prepare(ref, *self.ref_mesh.feed(ref))
+            self.ref_batch.put(self.n_ref + np.flatnonzero(sel), inputs)
+            self.n_ref += len(ref)
+            self._take_reference()
+
+    def _take_reference(self) -> None:
+        if self.ref_batch.out:
+            self.ref_emb = self.ref_batch.out[min(self.ref_batch.out)]
+            self.sides = ("gen",)  # the first reference face is known: stop reading the reference
+
+    def finish(self) -> dict[str, float]:
+        if self.ref_emb is None:
+            self.ref_batch.flush()
+            self._take_reference()
+            if self.ref_emb is None:
+                raise SampleError(f"no face in any reference frame of {self.sample_id!r}")
+        self.gen_batch.flush()
+        self.gen_mesh.result()  # ends the shared face-mesh session (cached for later metrics)
+        found = np.concatenate(self.found) if self.found else np.zeros(0, bool)
+        emb = np.full((len(found), self.net.dim), np.nan, np.float32)
+        for i, row in self.gen_batch.out.items():
+            emb[i] = row
         try:
-            return id_similarity(ref, emb, found)
+            return id_similarity(self.ref_emb, emb, found)
         except SampleError as err:
-            raise SampleError(f"{sample.sample_id!r}: {err}") from None
+            raise SampleError(f"{self.sample_id!r}: {err}") from None

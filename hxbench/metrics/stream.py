@@ -16,7 +16,7 @@ from typing import Any, Hashable, Iterator, Mapping
 import numpy as np
 
 from hxbench.errors import MediaError, SampleError
-from hxbench.io.budget import memory_budget
+from hxbench.io.budget import memory_budget, trim_freed_memory
 
 # What fails one sample without stopping a run: its error is recorded and the run goes on. A
 # MemoryError is one: a video too large for the memory left fails alone (lower the budget with
@@ -34,7 +34,10 @@ class SampleStream:
     (e.g. FVD's first-16-frames protocol), so decoding can stop early. ``finish()`` returns
     the per-sample values (``PerSampleMetric``) or the ``SampleScore`` (set metrics). A stream
     keeps only its reduction (running sums, features, landmarks), never the frames.
-    A failure raises one of ``SAMPLE_FAILURES`` from ``feed`` or ``finish``.
+    A stream may drop a side from ``sides`` once it needs no more of it (id_sim's reference
+    after its first face): it then gets None for that side, and a side that no open stream
+    reads stops being decoded. A failure raises one of ``SAMPLE_FAILURES`` from ``feed`` or
+    ``finish``.
     """
 
     sides: tuple[str, ...] = ("gen",)
@@ -138,6 +141,8 @@ def run_streams(sample: "SampleData", streams: Mapping[Hashable, SampleStream],
             for name, side in sides.items():  # e.g. only FVD's first 16 frames were needed
                 if not side.ended and not any(name in s.sides for s in live.values()):
                     side.stop()
+            del chunk
+            trim_freed_memory()  # the chunk's pages go back to the system: no creep with length
     finally:
         for side in sides.values():
             side.stop()

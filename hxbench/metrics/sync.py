@@ -40,6 +40,14 @@ Protocol variants (the variant is part of the metric key, e.g. ``sync[mochabench
 
 A sample with no face track, no audio, silent audio or fewer than 6 frames raises
 ``SampleError`` (recorded for that sample, never dropped).
+
+Streaming (``SyncStream``): the generated video arrives in chunks from the run's shared
+decoding pass (at 25 fps; a video decoded at another rate is read alone, resampled, as
+``ffmpeg -r 25``). The whole-frame variants embed each chunk's 5-frame windows as they
+complete; the track variants detect faces and scene cuts per chunk, build the tracks once every
+frame is detected, then read the video a second time in chunks to cut and embed only the
+tracks' crops. Kept per sample: detections, (n, 1024) lip embeddings, a few 224 x 224 frames;
+the numbers equal those of the whole-video computation (``score_frames``) bit for bit.
 """
 
 from __future__ import annotations
@@ -53,8 +61,9 @@ import numpy as np
 import torch
 
 from hxbench.errors import MetricUnavailable, SampleError
-from hxbench.metrics.base import HIGHER, LOWER, NEUTRAL, PerSampleMetric, SampleData, register_metric
-from hxbench.nets.syncnet import FoldedSyncNet, load_state, syncnet_model
+from hxbench.metrics.base import HIGHER, LOWER, NEUTRAL, PerSampleMetric, SampleData, SampleStream, register_metric
+from hxbench.metrics.stream import chunk_bytes
+from hxbench.nets.syncnet import FoldedSyncNet, LipStream, load_state, syncnet_model
 
 FPS = 25
 SAMPLE_RATE = 16000
@@ -94,27 +103,40 @@ def offset_distances(im_feat: torch.Tensor, cc_feat: torch.Tensor, vshift: int =
     return torch.cat(out, 0)
 
 
+def n_sync_windows(n_frames: int, n_samples: int) -> int:
+    """SyncNet's window count ``min(frames, floor(samples / 640)) - 5``; ``SampleError`` below 1."""
+    n_windows = min(n_frames, math.floor(n_samples / SAMPLES_PER_FRAME)) - 5
+    if n_windows < 1:
+        raise SampleError(f"too short for SyncNet: {n_frames} frames and "
+                          f"{n_samples / SAMPLE_RATE:.3f} s of audio (needs at least 6 frames "
+                          "= 0.24 s of both)")
+    return n_windows
+
+
 def syncnet_scores(net: "torch.nn.Module | FoldedSyncNet", frames_bgr: np.ndarray, audio_int16: np.ndarray,
                    vshift: int = VSHIFT, device: str = "cpu") -> SyncResult:
     """SyncNet offset / confidence / distance of one face video, as ``SyncNetInstance.evaluate``.
 
     frames_bgr: (T, 224, 224, 3) uint8 BGR at 25 fps; audio_int16: (S,) int16 at 16 kHz.
     """
-    from hxbench.io.audio_features import mfcc
-
     frames_bgr = np.asarray(frames_bgr)
     if frames_bgr.ndim != 4 or frames_bgr.shape[1:] != (224, 224, 3):
         raise SampleError(f"SyncNet needs (T, 224, 224, 3) frames, got {frames_bgr.shape}")
     audio_int16 = np.asarray(audio_int16)
-    min_length = min(len(frames_bgr), math.floor(len(audio_int16) / SAMPLES_PER_FRAME))
-    n_windows = min_length - 5
-    if n_windows < 1:
-        raise SampleError(f"too short for SyncNet: {len(frames_bgr)} frames and "
-                          f"{len(audio_int16) / SAMPLE_RATE:.3f} s of audio (needs at least 6 frames "
-                          "= 0.24 s of both)")
-    mf = mfcc(audio_int16, SAMPLE_RATE)  # (M, 13)
+    n_windows = n_sync_windows(len(frames_bgr), len(audio_int16))
     folded = net if isinstance(net, FoldedSyncNet) else FoldedSyncNet(net, device)
     im_feat = folded.lip_embeddings(np.ascontiguousarray(frames_bgr), n_windows)
+    return scores_from_lips(folded, im_feat, audio_int16, vshift)
+
+
+def scores_from_lips(folded: FoldedSyncNet, im_feat: torch.Tensor, audio_int16: np.ndarray,
+                     vshift: int = VSHIFT) -> SyncResult:
+    """``syncnet_scores`` from the (n_windows, 1024) lip embeddings of the face video (e.g. a
+    ``LipStream``'s) and its (S,) int16 16 kHz audio."""
+    from hxbench.io.audio_features import mfcc
+
+    n_windows = len(im_feat)
+    mf = mfcc(np.asarray(audio_int16), SAMPLE_RATE)  # (M, 13)
     cc_feat = folded.audio_embeddings(mf.T, n_windows)
     dists = offset_distances(im_feat, cc_feat, vshift)  # (n, 31)
     mdist = torch.mean(dists.t(), 1)
@@ -256,61 +278,159 @@ class SyncNetSync(PerSampleMetric):
                 from hxbench.face.tracks import mediapipe_detector
 
                 self._detector = mediapipe_detector()
+            self._builtin_detector = self._detector  # built here, not injected: shareable across variants
         return self._detector
 
     # -- scoring ---------------------------------------------------------------------------------
-    def load_inputs(self, sample: SampleData) -> tuple[np.ndarray, np.ndarray]:
-        """(frames RGB uint8 at 25 fps, audio int16 at 16 kHz) of a sample."""
+    def load_audio(self, sample: SampleData) -> np.ndarray:
+        """The sample's audio as int16 at 16 kHz (``SampleError`` when empty or silent)."""
         from hxbench.io.audio_features import to_int16_pcm
-        from hxbench.io.media import read_video
 
+        audio = to_int16_pcm(sample.load_audio(SAMPLE_RATE))
+        check_audio(audio, sample.sample_id)
+        return audio
+
+    def open_stream(self, sample: SampleData) -> "SyncStream | None":
+        """The stream over the generated video; None when it must be decoded at 25 fps and the
+        run decodes it at another rate (``score_sample`` then decodes it alone, at 25 fps)."""
         clip = sample.gen
         if clip is None:
             raise SampleError(f"sample {sample.sample_id!r} has no video")
-        if clip.kind == "video" and clip.fps is not None and abs(clip.fps - FPS) > 1e-3 \
-                and (clip.target_fps is None or abs(clip.target_fps - FPS) > 1e-3):
-            frames = read_video(clip.source, fps=FPS)  # ffmpeg -r 25 semantics
-        else:
-            frames = clip.frames
-        audio = to_int16_pcm(sample.load_audio(SAMPLE_RATE))
-        check_audio(audio, sample.sample_id)
-        return frames, audio
+        if needs_resampling(clip):
+            return None
+        return self._stream(sample.sample_id, self.load_audio(sample),
+                            lambda: clip.iter_chunks(1 << 16, max_bytes=chunk_bytes()), sample)
+
+    def _stream(self, sample_id: str, audio: np.ndarray, reread, sample: SampleData | None = None) -> "SyncStream":
+        shared = None
+        p = self.protocol
+        if p.mode == "tracks":
+            from hxbench.face.tracks import FaceTrackPass
+            from hxbench.metrics.stream import SharedReduction, shared_reduction
+
+            detector = self.detector()
+            make = lambda: FaceTrackPass(detector, p.detect_stride)  # noqa: E731
+            if sample is not None and detector is getattr(self, "_builtin_detector", None):
+                # variants with the same detector and stride share one detection pass
+                shared = shared_reduction(sample, ("sync_face_tracks", p.detector, p.detect_stride), make)
+            else:
+                shared = SharedReduction(make())
+        return SyncStream(self, sample_id, audio, reread, shared)
 
     def score_frames(self, frames_rgb: np.ndarray, audio_int16: np.ndarray,
                      sample_id: str = "sample") -> dict[str, Any]:
-        """Per-sample values and per-track details from decoded inputs."""
-        frames_bgr = np.ascontiguousarray(frames_rgb[..., ::-1])
+        """Per-sample values and per-track details from decoded (T, H, W, 3) uint8 RGB frames at
+        25 fps and int16 16 kHz audio (the stream fed the array as one chunk)."""
+        frames_rgb = np.asarray(frames_rgb)
+        stream = self._stream(sample_id, audio_int16, lambda: iter([frames_rgb]))
+        stream.feed(frames_rgb, None)
+        return stream.finish_details()
+
+    def score_sample(self, sample: SampleData) -> dict[str, float]:
+        from hxbench.io.media import clip_from_video
+        from hxbench.metrics.stream import run_streams
+
+        self.check_available()
+        if sample.gen is not None and needs_resampling(sample.gen):  # the protocol is at 25 fps
+            sample = SampleData(sample.sample_id, gen=clip_from_video(sample.gen.source, target_fps=FPS),
+                                audio=sample.load_audio(SAMPLE_RATE), sample_rate=SAMPLE_RATE)
+        stream = self.open_stream(sample)
+        error = run_streams(sample, {0: stream})[0]
+        if error is not None:
+            raise error
+        return stream.finish()
+
+
+def needs_resampling(clip) -> bool:
+    """True for a video decoded at a rate other than the protocols' 25 fps (``ffmpeg -r 25``)."""
+    rate = clip.target_fps or clip.fps
+    return bool(clip.kind == "video" and rate and abs(rate - FPS) > 1e-3)
+
+
+class SyncStream(SampleStream):
+    """Sync-C/D of one sample from the shared decoding pass.
+
+    ``whole`` / ``resize``: each (t, H, W, 3) RGB chunk -> BGR (resized to 224 x 224 for
+    ``resize``) -> SyncNet's lip embeddings of the 5-frame windows, in the batches of 24 windows
+    the whole-video call makes (``LipStream``); kept: (n, 1024) embeddings and the last few
+    frames at 224 x 224.
+
+    ``tracks``: pass 1 (the shared decoding pass) detects faces and scene cuts frame by frame
+    (``FaceTrackPass``, shared by the sync variants of a run with the same detector and stride);
+    the tracks (greedy IoU tracking over each shot, median-filtered boxes) need every frame's
+    detections, so at ``finish`` the generated video is read a second time, in chunks, and only
+    the tracks' crops are cut (``TrackCropper``) and embedded (one ``LipStream`` per track); the
+    second pass stops after the last tracked frame. Kept: detections, (n, 1024) embeddings per
+    track, a few 224 x 224 crops. Memory does not grow with the video beyond those per-frame
+    features; the cost is one more decoding of the generated video.
+
+    Matched: the same detections, cuts, tracks, crops and network batches as the whole-video
+    computation (``score_frames`` on all frames), hence the same numbers bit for bit."""
+
+    sides = ("gen",)
+
+    def __init__(self, metric: SyncNetSync, sample_id: str, audio: np.ndarray, reread, shared) -> None:
+        self.metric, self.sample_id, self.audio, self.reread = metric, sample_id, audio, reread
+        self.protocol = metric.protocol
+        self.shared = shared
+        self.n = 0
+        self.lips = None
+        if self.protocol.mode != "tracks":
+            self.lips = LipStream(metric.folded_net(), len(audio) // SAMPLES_PER_FRAME - 5)
+
+    def feed(self, gen: np.ndarray | None, ref: np.ndarray | None) -> None:
+        if gen is None:
+            return
         p = self.protocol
-        if p.mode == "whole":
-            if frames_bgr.shape[1:3] != (224, 224):
-                raise SampleError(f"sample {sample_id!r}: demo-syncnet needs 224x224 frames, got "
-                                  f"{frames_bgr.shape[2]}x{frames_bgr.shape[1]} (use sync[wav2lip-lrs] "
+        if p.mode == "tracks":
+            self.shared.feed(gen, self.n)
+        else:
+            bgr = np.ascontiguousarray(gen[..., ::-1])
+            if p.mode == "whole" and bgr.shape[1:3] != (224, 224):
+                raise SampleError(f"sample {self.sample_id!r}: demo-syncnet needs 224x224 frames, got "
+                                  f"{bgr.shape[2]}x{bgr.shape[1]} (use sync[wav2lip-lrs] "
                                   "to resize or a face-track variant)")
-            r = syncnet_scores(self.folded_net(), frames_bgr, audio_int16, device=self.device)
+            self.lips.feed(bgr if p.mode == "whole" else resize_frames_224(bgr))
+        self.n += len(gen)
+
+    def finish(self) -> dict[str, float]:
+        return self.finish_details()["values"]
+
+    def finish_details(self) -> dict[str, Any]:
+        p = self.protocol
+        folded = self.metric.folded_net()
+        if p.mode != "tracks":
+            n_windows = n_sync_windows(self.n, len(self.audio))
+            r = scores_from_lips(folded, self.lips.finish(n_windows), self.audio)
             return {"values": {"sync_c": r.conf, "sync_d": r.dist, "offset": float(r.offset)}, "tracks": [r]}
-        if p.mode == "resize":
-            r = syncnet_scores(self.folded_net(), resize_frames_224(frames_bgr), audio_int16,
-                               device=self.device)
-            return {"values": {"sync_c": r.conf, "sync_d": r.dist, "offset": float(r.offset)}, "tracks": [r]}
-        from hxbench.face.tracks import crop_track, make_tracks, scene_cuts, strided_detections, track_audio
+        from hxbench.face.tracks import TrackCropper, make_tracks, track_audio
 
         params = p.track_params()
-        detections = strided_detections(self.detector(), frames_rgb, p.detect_stride)
-        tracks = make_tracks(detections, len(frames_bgr), params, scene_cuts(frames_bgr))
+        detections, cuts, n = self.shared.result()
+        tracks = make_tracks(detections, n, params, cuts)
         if not tracks:
             n_det = sum(len(d) for d in detections)
-            raise SampleError(f"sample {sample_id!r}: no face track (faces detected in "
+            raise SampleError(f"sample {self.sample_id!r}: no face track (faces detected in "
                               f"{sum(1 for d in detections if d)}/{len(detections)} frames, {n_det} "
                               f"boxes; a track needs > {params.min_track} frames of a face "
                               f"> {params.min_face_size} px)")
-        results = []
-        for t in tracks:
-            crops = crop_track(frames_bgr, t, params)
-            results.append(syncnet_scores(self.folded_net(), crops, track_audio(audio_int16, t, params),
-                                          device=self.device))
+        audios = [track_audio(self.audio, t, params) for t in tracks]
+        windows = [n_sync_windows(len(t.frames), len(a)) for t, a in zip(tracks, audios)]
+        lips = [LipStream(folded, len(a) // SAMPLES_PER_FRAME - 5) for a in audios]
+        cropper = TrackCropper(tracks, params)
+        start = 0
+        chunks = self.reread()
+        try:
+            for chunk in chunks:  # the second pass: only the tracks' crops are kept
+                crops = cropper.feed(np.ascontiguousarray(np.asarray(chunk)[..., ::-1]), start)
+                for lip, c in zip(lips, crops):
+                    if len(c):
+                        lip.feed(c)
+                start += len(chunk)
+                if start >= cropper.end:
+                    break
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        results = [scores_from_lips(folded, lip.finish(w), a) for lip, w, a in zip(lips, windows, audios)]
         return {"values": aggregate_tracks(results, p.aggregate), "tracks": results}
-
-    def score_sample(self, sample: SampleData) -> dict[str, float]:
-        self.check_available()
-        frames, audio = self.load_inputs(sample)
-        return self.score_frames(frames, audio, sample.sample_id)["values"]

@@ -225,20 +225,24 @@ def wholebody(frames: np.ndarray, key: str | None = None) -> dict[str, np.ndarra
     if frames.ndim == 3:
         frames = frames[None]
 
-    def compute():
-        det, pose = session("dwpose-yolox-l"), session("dwpose-ll-ucoco-384")
-        T = len(frames)
-        kp = np.zeros((T, 133, 2), np.float32)
-        sc = np.zeros((T, 133), np.float32)
-        person = np.zeros(T, bool)
-        for t, img in enumerate(frames):
-            boxes, _ = detect_persons(img, det)
-            if len(boxes):
-                areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-                boxes = boxes[[int(np.argmax(areas))]]
-                person[t] = True
-            k, s = estimate_pose(img, boxes, pose)
-            kp[t], sc[t] = k[0], s[0]
-        return {"keypoints": kp, "scores": sc, "person": person}
+    return cached("dwpose-wholebody", (), frames, key, lambda: wholebody_frames(frames))
 
-    return cached("dwpose-wholebody", (), frames, key, compute)
+
+def wholebody_frames(frames: np.ndarray) -> dict[str, np.ndarray]:
+    """``wholebody`` without the cache, for any run of frames (each frame is independent, so a
+    video's result is the concatenation of its chunks'): (t, H, W, 3) uint8 -> keypoints
+    (t, 133, 2), scores (t, 133), person (t,)."""
+    det, pose = session("dwpose-yolox-l"), session("dwpose-ll-ucoco-384")
+    T = len(frames)
+    kp = np.zeros((T, 133, 2), np.float32)
+    sc = np.zeros((T, 133), np.float32)
+    person = np.zeros(T, bool)
+    for t, img in enumerate(frames):
+        boxes, _ = detect_persons(img, det)
+        if len(boxes):
+            areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+            boxes = boxes[[int(np.argmax(areas))]]
+            person[t] = True
+        k, s = estimate_pose(img, boxes, pose)
+        kp[t], sc[t] = k[0], s[0]
+    return {"keypoints": kp, "scores": sc, "person": person}

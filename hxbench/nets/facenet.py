@@ -31,7 +31,10 @@ def _facenet():
         if not _NET:
             import cv2
 
-            _NET.append(cv2.dnn.readNetFromTensorflow(str(resolve("facenet-512"))))
+            # OpenCV 5.1 dropped the readNetFromTensorflow binding; readNet picks the same
+            # TensorFlow importer from the .pb extension
+            read = getattr(cv2.dnn, "readNetFromTensorflow", cv2.dnn.readNet)
+            _NET.append(read(str(resolve("facenet-512"))))
         return _NET[0]
 
 

@@ -180,3 +180,38 @@ class FoldedSyncNet:
             x = win.permute(1, 0, 2).unsqueeze(1).contiguous(memory_format=torch.channels_last)
             feats.append(_run(self.aud, x.to(self.device)).cpu())
         return torch.cat(feats, 0)
+
+
+class LipStream:
+    """``FoldedSyncNet.lip_embeddings`` of frames fed chunk by chunk: the windows are embedded in
+    the batches of ``chunk`` windows (v = 0..23, 24..47, ...) that one call on the whole video
+    makes, so the embeddings are the same bit for bit; at most ``chunk + 4`` frames plus the
+    current chunk are held. ``max_windows``: the most windows the audio allows (its length in
+    video frames minus 5); a batch is embedded once it is sure to be whole (``finish`` embeds
+    the rest, for the ``n_windows`` the clip's length gives)."""
+
+    def __init__(self, net: FoldedSyncNet, max_windows: int, chunk: int = 24) -> None:
+        self.net, self.max_windows, self.chunk = net, max_windows, chunk
+        self.frames: list[np.ndarray] = []  # frames from window ``done`` on
+        self.done = 0
+        self.n = 0
+        self.feats: list[torch.Tensor] = []
+
+    def feed(self, frames_bgr: np.ndarray) -> None:
+        """(t, 224, 224, 3) uint8 BGR frames, the next of the clip."""
+        self.frames.extend(frames_bgr)
+        self.n += len(frames_bgr)
+        while self.n >= self.done + self.chunk + 5 and self.done + self.chunk <= self.max_windows:
+            self._run(self.chunk)
+
+    def _run(self, k: int) -> None:
+        self.feats.append(self.net.lip_embeddings(np.stack(self.frames[:k + 4]), k, self.chunk))
+        del self.frames[:k]
+        self.done += k
+
+    def finish(self, n_windows: int) -> torch.Tensor:
+        """(n_windows, 1024) embeddings (n_windows <= both limits: frames fed - 5, max_windows)."""
+        while self.done < n_windows:
+            self._run(min(self.chunk, n_windows - self.done))
+        self.frames = []
+        return torch.cat(self.feats, 0) if self.feats else torch.zeros(0, 1024)
