@@ -40,6 +40,9 @@ def resolve_manifest(args: argparse.Namespace) -> tuple[Manifest, Any]:
     task = get_task(args.task)
     path = task.manifest_path(args.data)
     if not path.is_file():
+        from hxbench.data import require_manifest
+
+        require_manifest(task.dataset, path, task.name)  # a public benchmark: import or fetch it
         raise HxbenchError(f"task {task.name}: manifest {path} not found; build the data with "
                            f"`hxbench synth --out {path.parent.parent}` or pass --data DIR")
     return load_manifest(path), task
