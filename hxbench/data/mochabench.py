@@ -121,18 +121,22 @@ def collect(path: Path) -> tuple[str, dict[str, Path]]:
 def _from_parquet(path: Path) -> dict[str, Path]:
     """The rows of the Hugging Face dataset's parquet shards, written as files in the canonical
     layout (a temporary folder, removed when the process ends)."""
+    rows: list[dict[str, Any]] = []
+    for shard in sorted(path.glob("**/*.parquet")):
+        rows += _parquet_rows(shard)
+    return files_from_rows(rows, where=str(path))
+
+
+def _parquet_rows(shard: Path) -> list[dict[str, Any]]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise DataError(f"{path}: reading the Hugging Face layout (parquet) needs pyarrow: pip install pyarrow; "
+        raise DataError(f"{shard}: reading the Hugging Face layout (parquet) needs pyarrow: pip install pyarrow; "
                         "or import a clone of github.com/congwei1230/MoChaBench") from None
-    rows: list[dict[str, Any]] = []
-    for shard in sorted(path.glob("**/*.parquet")):
-        try:
-            rows += pq.read_table(shard).to_pylist()
-        except Exception as err:  # noqa: BLE001 (pyarrow raises many kinds)
-            raise DataError(f"{shard}: not a readable parquet file ({err})") from None
-    return files_from_rows(rows, where=str(path))
+    try:
+        return pq.read_table(shard).to_pylist()
+    except Exception as err:  # noqa: BLE001 (pyarrow raises many kinds)
+        raise DataError(f"{shard}: not a readable parquet file ({err})") from None
 
 
 def _column(row: dict[str, Any], *words: str, exclude: tuple[str, ...] = ()) -> Any:
