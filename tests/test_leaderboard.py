@@ -118,12 +118,33 @@ def test_published_board_transcribes_the_papers_exactly():
             "omnihuman15": re.sub(r"</?b>", "", (papers / "omnihuman-1.5.txt").read_text())}
     n = 0
     for t in board.tables:
+        if t["id"].startswith("mochabench"):
+            continue  # not in a paper: test_published_board_has_mochabench_readme_numbers
         src = text["humanexpert" if t["id"].startswith("humanexpert") else "omnihuman15"]
         for r in t["rows"]:
             cells = "\t".join(format(r["values"][c.id], c.format) for c in t["columns"])
             assert cells in src, (t["id"], r["method"], cells)
             n += 1
     assert n == 3 + 6 + 3 + 7 + 6
+
+
+def test_published_board_has_mochabench_readme_numbers():
+    """MoChaBench's published Sync-C / Sync-D, as its README at the pinned commit prints them
+    (hxbench.data.mochabench.PUBLISHED; the monologue rows are also in the shared subset's README)."""
+    from hxbench.data.mochabench import PUBLISHED
+
+    board = load_schema(REPO / "hxbench" / "resources" / "leaderboards" / "published")
+    tables = {t["id"]: t for t in board.tables}
+    for tid, key in (("mochabench-monologue", "single_character_english"), ("mochabench-dialogue", "dialogue_english")):
+        rows = {r["method"]: [r["values"]["sync_c"], r["values"]["sync_d"]] for r in tables[tid]["rows"]}
+        assert rows == PUBLISHED[key], tid
+        assert "043908d" in tables[tid]["source"]
+    readme = REPO.parent / "shared" / "data" / "mochabench" / "README.md"
+    if not readme.is_file():
+        pytest.skip("../shared/data/mochabench is not available")
+    text = " ".join(readme.read_text().split())
+    for method, (c, d) in PUBLISHED["single_character_english"].items():
+        assert f"{c:.3f} / {d:.3f}" in text, method
 
 
 def test_site_pages_share_one_stylesheet_and_shell(boards, tmp_path):
@@ -193,6 +214,6 @@ def test_site_in_headless_chromium(boards, tmp_path):
         # the published board is marked as reported
         page.goto((site / "published" / "index.html").as_uri())
         assert "Reported, not reproduced" in page.locator("#reported").inner_text()
-        assert page.locator("table.reported").count() == 5
+        assert page.locator("table.reported").count() == 7  # 5 paper tables, 2 MoChaBench tables
         assert "792.6" in page.content()
         browser.close()
