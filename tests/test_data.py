@@ -435,3 +435,32 @@ def test_one_real_video_scores_end_to_end(real_home, tmp_path, capsys):
     recs = load_samples(run)
     assert "hand" in recs[("1p_closeup_facingcamera/10_woman_doctor", "hkc[mediapipe]")].error
     assert "per category" in capsys.readouterr().out
+
+
+def test_demo_without_mochabench_data_prints_the_command(tmp_path, home, capsys):
+    from hxbench.commands.demo import _real_videos
+
+    assert _real_videos(tmp_path / "demo", 20, "cpu") == []
+    assert "hxbench data import mochabench ../shared/data/mochabench" in capsys.readouterr().err
+
+
+@needs_real
+@pytest.mark.slow
+def test_demo_real_video_part_scores_the_four_models(real_home, tmp_path, capsys):
+    """The demo's real-video part on one context per model (~2 min): four runs, one report
+    section with the per-category table."""
+    from hxbench.commands.demo import _real_videos
+    from hxbench.eval.schema import RunResults
+    from hxbench.weights import is_available
+
+    home, _ = real_home
+    os.environ["HXBENCH_HOME"] = str(home)
+    sections = _real_videos(tmp_path / "demo", 1, "cpu")
+    assert len(sections) == 1 and "Per category" in sections[0]
+    for model in MODELS:
+        results = RunResults.load(tmp_path / "demo" / "runs" / "mochabench" / model)
+        assert results.n_samples == 1
+        assert results.metrics["iqa[niqe-1fps]"].ok
+        if not is_available("syncnet_v2"):
+            assert "hxbench weights" in results.metrics["sync[mochabench]"].fix  # unavailable, with the fix
+    assert "real videos, 1 of 220 contexts" in capsys.readouterr().out
