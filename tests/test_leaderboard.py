@@ -217,3 +217,40 @@ def test_site_in_headless_chromium(boards, tmp_path):
         assert page.locator("table.reported").count() == 7  # 5 paper tables, 2 MoChaBench tables
         assert "792.6" in page.content()
         browser.close()
+
+
+@chromium
+def test_bundled_mochabench_board_in_headless_chromium(tmp_path):
+    """The bundled boards as `hxbench leaderboard build` makes them: the MoChaBench board with
+    its four verified entries (the published models' real videos) beside the hx-synth board,
+    stating its coverage, with per-category tables; MoChaBench's Sync-C/D on the published page."""
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from hxbench.paths import BOARDS_DIR
+
+    entries = sorted((BOARDS_DIR / "mochabench" / "entries").iterdir())
+    assert [e.name for e in entries] == ["aniportrait", "hallo3", "mocha", "sadtalker"]
+    for e in entries:
+        assert main(["verify", str(e)]) == 0, e
+        assert sum(f.stat().st_size for f in e.rglob("*") if f.is_file()) < 200_000  # bundles stay small
+    board = load_board(BOARDS_DIR / "mochabench")
+    assert {e.name for e in board.entries} == {"MoCha", "Hallo3", "SadTalker", "AniPortrait"}
+    assert all(e.results.dataset["n_samples"] == 20 for e in board.entries)
+    site = tmp_path / "site"
+    assert main(["leaderboard", "build", "--out", str(site)]) == 0
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page()
+        page.goto((site / "index.html").as_uri())
+        links = page.locator("#boards li").all_inner_texts()
+        assert any("MoChaBench" in t for t in links) and any("lip_sync" in t for t in links)
+        page.click("text=MoChaBench: four published models")
+        assert "covers 20 of MoChaBench's 220 contexts" in page.locator("body").inner_text()
+        names = page.locator("table#ranking tbody tr").evaluate_all("rs => rs.map(r => r.dataset.entry)")
+        assert sorted(names) == ["AniPortrait", "Hallo3", "MoCha", "SadTalker"]
+        assert names == [e.name for e in board.entries]  # the official order
+        cats = page.locator("table.per-category").first.locator("tbody tr").all_inner_texts()
+        assert [c.split()[0] for c in cats] == ["1p_closeup_facingcamera", "1p_emotion",
+                                               "1p_mediumshot_actioncontrol", "1p_protrait", "2p_1clip_1talk"]
+        page.goto((site / "published" / "index.html").as_uri())
+        assert "6.333" in page.content() and "11.383" in page.content()
+        browser.close()
