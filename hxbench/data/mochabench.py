@@ -320,11 +320,19 @@ def example_models(root: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
-def example_contexts(path: Path) -> dict[str, tuple[str, str]]:
-    """``example_results_contexts.csv``: NN -> (category, context_id)."""
-    if not Path(path).is_file():
-        raise DataError(f"{path}: no example_results_contexts.csv (NN -> category, context_id); "
-                        "pass --contexts CSV")
+def example_contexts(path: Path | None = None) -> dict[str, tuple[str, str]]:
+    """``example_results_contexts.csv``: NN -> (category, context_id). Without the file (a
+    GitHub clone has none), the mapping shipped with the registry (the same 20 rows, matched on
+    the examples' prompt text)."""
+    if path is None or not Path(path).is_file():
+        import json as _json
+
+        from hxbench.paths import resource_dir
+
+        shipped = _json.loads((resource_dir("data") / "mochabench.json").read_text()).get("example_contexts")
+        if path is not None and Path(path).name != CONTEXTS_CSV or not shipped:
+            raise DataError(f"{path}: no such contexts CSV (example,category,context_id)")
+        return {k: (v[0], v[1]) for k, v in shipped.items()}
     out = {}
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
