@@ -464,3 +464,26 @@ def test_demo_real_video_part_scores_the_four_models(real_home, tmp_path, capsys
         if not is_available("syncnet_v2"):
             assert "hxbench weights" in results.metrics["sync[mochabench]"].fix  # unavailable, with the fix
     assert "real videos, 1 of 220 contexts" in capsys.readouterr().out
+
+
+def test_av_sync_turns_finds_the_cut_and_names_the_turn(tmp_path):
+    """The turn boundary is the cut nearest the middle; a one-shot video, or a turn without a
+    face, fails the sample with that reason."""
+    from hxbench.errors import SampleError
+    from hxbench.metrics.av_sync_turns import AVSyncTurns, turn_boundary
+    from hxbench.metrics.base import SampleData
+
+    assert turn_boundary([], 100) is None and turn_boundary([10, 55, 90], 100) == 55
+    t = np.arange(16000 * 2) / 16000
+    wav = tmp_path / "speech.wav"
+    media.write_wav(wav, (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32))
+    one = np.full((50, 64, 64, 3), 90, np.uint8)
+    two = one.copy()
+    two[25:] = 220  # a hard cut at frame 25 (1.0 s)
+    metric = AVSyncTurns()
+    for name, frames, match in (("one", one, "no cut between two clips"), ("two", two, r"turn 1 \(frames 0-24\)")):
+        media.write_video(tmp_path / f"{name}.mp4", frames, 25, crf=0)
+        sample = SampleData(sample_id=f"2p_2clip_2talk/{name}", gen=media.clip_from_video(tmp_path / f"{name}.mp4"),
+                            audio_path=str(wav))
+        with pytest.raises(SampleError, match=match):
+            metric.score_sample(sample)
