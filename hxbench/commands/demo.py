@@ -155,7 +155,8 @@ def _real_videos(out: Path, limit: int, device: str) -> list[str]:
     run_dirs = []
     for model in models:
         run_dir = out / "runs" / "mochabench" / model
-        outputs = stage_examples(root, model, run_dir / "outputs")
+        outputs = run_dir / "outputs"
+        stage_examples(root, model, outputs)
         problems = validate_outputs(full if len(samples) == len(full.samples) else manifest, outputs)
         problems = [p for p in problems if p.kind != "extra"]  # contexts beyond --real are not scored
         if problems:
