@@ -114,6 +114,9 @@ def test_import_github_clone_partial_copy_and_manifests(tmp_path, home, fake_pin
         assert (root / line["driving_audio"]).is_file() and (root / line["reference_image"]).is_file()
     row = status(["mochabench"])[0]
     assert row["state"] == "partial" and row["contexts"] == 3 and row["changed"] == []
+    from hxbench.cli import main
+
+    assert main(["data", "status", "--files"]) == 0
     assert "hxbench data fetch mochabench" in row["fix"]
     # a file changed after import is reported by status
     (root / first["driving_audio"]).write_bytes(b"RIFF")

@@ -14,6 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     dsub = p.add_subparsers(dest="data_command", required=True)
     s = dsub.add_parser("status", help="every data source: present or not, where, revision, contexts, changed files")
     s.add_argument("names", nargs="*", metavar="NAME")
+    s.add_argument("--files", action="store_true", help="also every file: sha256, pinned or recorded at import")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=status)
     i = dsub.add_parser("import", help="check a local copy file by file and install it under $HXBENCH_HOME/data")
@@ -53,9 +54,14 @@ def _print_record(record: dict) -> None:
 
 
 def status(args: argparse.Namespace) -> int:
+    from hxbench.data import read_record
     from hxbench.data import status as data_status
 
     rows = data_status(args.names or None)
+    if args.files:
+        for r in rows:
+            record = read_record(Path(r["path"])) if r["path"] else None
+            r["file_hashes"] = (record or {}).get("files", {})
     if args.json:
         dump_json(rows)
         return 0
@@ -68,6 +74,8 @@ def status(args: argparse.Namespace) -> int:
                   f"from {r.get('imported_from')}")
             for task, n in r["manifests"].items():
                 print(f"{'':14s} task {task}: {n} samples")
+        for rel, f in r.get("file_hashes", {}).items():
+            print(f"{'':14s} {f['sha256'][:16]} {'pinned  ' if f['pinned'] else 'recorded'} {rel}")
         for c in r["changed"][:10]:
             print(f"{'':14s} changed: {c}")
         if r["fix"]:
