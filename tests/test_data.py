@@ -492,3 +492,24 @@ def test_av_sync_turns_finds_the_cut_and_names_the_turn(tmp_path):
                             audio_path=str(wav))
         with pytest.raises(SampleError, match=match):
             metric.score_sample(sample)
+
+
+def test_generation_writes_the_mochabench_layout(tmp_path, home, fake_pins):
+    """`hxbench run` on a MoChaBench task: a model's outputs land in <category>/<context_id>.mp4
+    and the model sees the prompt, the speech, the first frame and the full audio."""
+    from hxbench.adapters.base import load_adapter
+    from hxbench.eval.runner import generate, generation_input
+    from hxbench.eval.validate import validate_outputs
+    from hxbench.io.manifest import load_manifest
+
+    clone = fake_clone(tmp_path / "MoChaBench")
+    fake_pins(clone / "benchmark", "benchmark/")
+    import_data("mochabench", clone)
+    manifest = load_manifest(data_root("mochabench") / "mochabench.jsonl")
+    inp = generation_input(manifest, manifest.samples[0], "mochabench")
+    assert inp.text == "A close-up of a man, speaking." and inp.reference_image.shape == (32, 48, 3)
+    assert inp.driving_audio.shape == inp.extra["full_audio"].shape == (16000,)
+    out = tmp_path / "out"
+    assert generate(load_adapter("still-image"), manifest, out, task="mochabench", progress=False) == 2
+    assert (out / "2p_1clip_1talk" / "7_woman_office_pointing.mp4").is_file()
+    assert validate_outputs(manifest, out) == []
