@@ -118,12 +118,33 @@ def test_published_board_transcribes_the_papers_exactly():
             "omnihuman15": re.sub(r"</?b>", "", (papers / "omnihuman-1.5.txt").read_text())}
     n = 0
     for t in board.tables:
+        if t["id"].startswith("mochabench"):
+            continue  # not in a paper: test_published_board_has_mochabench_readme_numbers
         src = text["humanexpert" if t["id"].startswith("humanexpert") else "omnihuman15"]
         for r in t["rows"]:
             cells = "\t".join(format(r["values"][c.id], c.format) for c in t["columns"])
             assert cells in src, (t["id"], r["method"], cells)
             n += 1
     assert n == 3 + 6 + 3 + 7 + 6
+
+
+def test_published_board_has_mochabench_readme_numbers():
+    """MoChaBench's published Sync-C / Sync-D, as its README at the pinned commit prints them
+    (hxbench.data.mochabench.PUBLISHED; the monologue rows are also in the shared subset's README)."""
+    from hxbench.data.mochabench import PUBLISHED
+
+    board = load_schema(REPO / "hxbench" / "resources" / "leaderboards" / "published")
+    tables = {t["id"]: t for t in board.tables}
+    for tid, key in (("mochabench-monologue", "single_character_english"), ("mochabench-dialogue", "dialogue_english")):
+        rows = {r["method"]: [r["values"]["sync_c"], r["values"]["sync_d"]] for r in tables[tid]["rows"]}
+        assert rows == PUBLISHED[key], tid
+        assert "043908d" in tables[tid]["source"]
+    readme = REPO.parent / "shared" / "data" / "mochabench" / "README.md"
+    if not readme.is_file():
+        pytest.skip("../shared/data/mochabench is not available")
+    text = " ".join(readme.read_text().split())
+    for method, (c, d) in PUBLISHED["single_character_english"].items():
+        assert f"{c:.3f} / {d:.3f}" in text, method
 
 
 def test_site_pages_share_one_stylesheet_and_shell(boards, tmp_path):
@@ -193,6 +214,43 @@ def test_site_in_headless_chromium(boards, tmp_path):
         # the published board is marked as reported
         page.goto((site / "published" / "index.html").as_uri())
         assert "Reported, not reproduced" in page.locator("#reported").inner_text()
-        assert page.locator("table.reported").count() == 5
+        assert page.locator("table.reported").count() == 7  # 5 paper tables, 2 MoChaBench tables
         assert "792.6" in page.content()
+        browser.close()
+
+
+@chromium
+def test_bundled_mochabench_board_in_headless_chromium(tmp_path):
+    """The bundled boards as `hxbench leaderboard build` makes them: the MoChaBench board with
+    its four verified entries (the published models' real videos) beside the hx-synth board,
+    stating its coverage, with per-category tables; MoChaBench's Sync-C/D on the published page."""
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from hxbench.paths import BOARDS_DIR
+
+    entries = sorted((BOARDS_DIR / "mochabench" / "entries").iterdir())
+    assert [e.name for e in entries] == ["aniportrait", "hallo3", "mocha", "sadtalker"]
+    for e in entries:
+        assert main(["verify", str(e)]) == 0, e
+        assert sum(f.stat().st_size for f in e.rglob("*") if f.is_file()) < 200_000  # bundles stay small
+    board = load_board(BOARDS_DIR / "mochabench")
+    assert {e.name for e in board.entries} == {"MoCha", "Hallo3", "SadTalker", "AniPortrait"}
+    assert all(e.results.dataset["n_samples"] == 20 for e in board.entries)
+    site = tmp_path / "site"
+    assert main(["leaderboard", "build", "--out", str(site)]) == 0
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page()
+        page.goto((site / "index.html").as_uri())
+        links = page.locator("#boards li").all_inner_texts()
+        assert any("MoChaBench" in t for t in links) and any("lip_sync" in t for t in links)
+        page.click("text=MoChaBench: four published models")
+        assert "covers 20 of MoChaBench's 220 contexts" in page.locator("body").inner_text()
+        names = page.locator("table#ranking tbody tr").evaluate_all("rs => rs.map(r => r.dataset.entry)")
+        assert sorted(names) == ["AniPortrait", "Hallo3", "MoCha", "SadTalker"]
+        assert names == [e.name for e in board.entries]  # the official order
+        cats = page.locator("table.per-category").first.locator("tbody tr").all_inner_texts()
+        assert [c.split()[0] for c in cats] == ["1p_closeup_facingcamera", "1p_emotion",
+                                               "1p_mediumshot_actioncontrol", "1p_protrait", "2p_1clip_1talk"]
+        page.goto((site / "published" / "index.html").as_uri())
+        assert "6.333" in page.content() and "11.383" in page.content()
         browser.close()

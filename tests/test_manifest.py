@@ -35,3 +35,15 @@ def test_malformed_manifests_are_rejected(tmp_path, lines, message):
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ManifestError, match=message):
         load_manifest(path)
+
+
+def test_group_name_sample_ids(tmp_path):
+    """MoChaBench's <category>/<context_id> ids: one folder part, nothing that leaves the folder."""
+    from hxbench.io.manifest import Sample, valid_sample_id
+
+    assert valid_sample_id("1p_emotion/11_woman_cat") and valid_sample_id("plain")
+    for bad in ("a/b/c", "a/.b", "../x", "a/", "/a", "a\\b", ".a"):
+        assert not valid_sample_id(bad), bad
+    s = Sample.from_dict({"sample_id": "1p_emotion/11_woman_cat", "expected": {"duration_tolerance": 0.5}})
+    assert s.group == "1p_emotion" and s.to_dict()["expected"]["duration_tolerance"] == 0.5
+    assert "duration_tolerance" not in Sample.from_dict({"sample_id": "a"}).to_dict()["expected"]

@@ -48,7 +48,9 @@ def wheel(tmp_path_factory) -> Path:
 def _expected_members() -> set[str]:
     """Every data file the package needs at run time, as wheel member names."""
     names = set()
-    for folder in (TASKS_DIR, BOARDS_DIR):
+    from hxbench.paths import resource_dir
+
+    for folder in (TASKS_DIR, BOARDS_DIR, resource_dir("data")):  # data: pinned hashes of public benchmarks
         names |= {p.relative_to(REPO).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != ".gitkeep"}
     for p in (REPO / "reference_models").glob("*/checkpoints/**/*"):
         if p.is_file():

@@ -132,7 +132,7 @@ def test_no_import_cycles():
 # table top-down gives the package map (docs/CONTRIBUTING.md).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("hxbench", "hxbench._moved", "hxbench.errors", "hxbench.paths", "hxbench.registry"),
-    ("hxbench.weights", "hxbench.stats", "hxbench.io", "hxbench.html"),
+    ("hxbench.weights", "hxbench.stats", "hxbench.io", "hxbench.html", "hxbench.data"),
     ("hxbench.nets", "hxbench.face"),
     ("hxbench.metrics", "hxbench.synth", "hxbench.adapters"),
     ("hxbench.eval", "reference_models"),  # a model's evaluation scripts read results

@@ -120,6 +120,8 @@ def report_body(run_dirs: list[Path], title: str | None = None, n_worst: int = 4
     if notes:
         out.append("<p>Unavailable metrics (never estimated):</p><ul>" + "".join(notes) + "</ul>")
 
+    out.append(_group_section(runs))
+
     # per-sample distributions
     out.append("<h2>Per-sample distributions</h2><p class='muted'>dots: samples; bar: mean.</p>")
     for key, o, hib in columns:
@@ -155,6 +157,48 @@ def report_body(run_dirs: list[Path], title: str | None = None, n_worst: int = 4
             out.append("</div>")
     env = first.environment
     out.append(f"<p class='muted'>environment: {html.escape(json.dumps(env))}</p>")
+    return "".join(out)
+
+
+def _group_section(runs) -> str:
+    """Per category (sample ids ``<category>/<name>``, as MoChaBench's per-category table):
+    one table per metric output, a row per category and a column per run; empty otherwise."""
+    from hxbench.eval.groups import group_rows
+
+    per_run = [(name, {(r.group, r.metric, r.output): r for r in group_rows(results, records)})
+               for _, name, results, records in runs]
+    keys: list[tuple[str, str]] = []
+    groups: list[str] = []
+    hib: dict[tuple[str, str], bool | None] = {}
+    for _, rows in per_run:
+        for (g, m, o), r in rows.items():
+            if (m, o) not in keys:
+                keys.append((m, o))
+            if g not in groups:
+                groups.append(g)
+            hib[(m, o)] = r.higher_is_better
+    if not keys:
+        return ""
+    groups.sort()
+    out = ["<h2>Per category</h2><p class='muted'>Samples whose id is <code>&lt;category&gt;/&lt;name&gt;</code> "
+           "(MoChaBench), averaged per category over the samples that scored; n scored, and failed samples "
+           "(reasons in samples.jsonl).</p>"]
+    for m, o in keys:
+        arrow = {True: " ↑", False: " ↓"}.get(hib[(m, o)], "")
+        out.append(f"<h3>{html.escape(m)} · {html.escape(o)}{arrow}</h3><div class='scroll'><table><tr><th>category</th>")
+        out += [f"<th>{html.escape(name)}</th>" for name, _ in per_run]
+        out.append("</tr>")
+        for g in groups:
+            out.append(f"<tr><td>{html.escape(g)}</td>")
+            for _, rows in per_run:
+                r = rows.get((g, m, o))
+                if r is None:
+                    out.append("<td class='muted'>-</td>")
+                    continue
+                failed = f" <span class='na'>{r.n_failed} failed</span>" if r.n_failed else ""
+                out.append(f"<td>{fmt_number(r.value)} <span class='muted'>(n={r.n})</span>{failed}</td>")
+            out.append("</tr>")
+        out.append("</table></div>")
     return "".join(out)
 
 

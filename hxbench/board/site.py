@@ -105,10 +105,37 @@ def render_board(board: Board) -> dict[str, str]:
             if svg:
                 out.append(f"<h3>{esc(c.label)} per sample ({'higher' if c.higher_is_better else 'lower'} "
                            f"is better)</h3>{svg}")
+    out.append(_per_category(board))
     if board.notes:
         out.append(f"<p class='muted'>{esc(board.notes)}</p>")
     pages["index.html"] = page(board.title, "".join(out), "../style.css", SORT_JS)
     return pages
+
+
+def _per_category(board: Board) -> str:
+    """Per category (sample ids ``<category>/<name>``, MoChaBench's per-category table): for each
+    column a table with a row per category and a cell per entry (mean over the category's
+    scored samples, n); empty for boards whose samples have no category."""
+    from hxbench.io.manifest import sample_group
+
+    groups = sorted({g for e in board.entries for r in e.records if (g := sample_group(r.sample_id))})
+    if not groups:
+        return ""
+    out = ["<h2 id='per-category'>Per category</h2><p class='muted'>Means over each category's samples "
+           "that scored (n in brackets); samples are <code>&lt;category&gt;/&lt;context&gt;</code>.</p>"]
+    for c in board.columns:
+        out.append(f"<h3>{esc(c.label)} {'↑' if c.higher_is_better else '↓'}</h3><table class='per-category'>"
+                   "<thead><tr><th class='l'>category</th>"
+                   + "".join(f"<th>{esc(e.name)}</th>" for e in board.entries) + "</tr></thead><tbody>")
+        for g in groups:
+            out.append(f"<tr><td class='l'>{esc(g)}</td>")
+            for e in board.entries:
+                vs = [v for sid, v in e.per_sample(c).items() if sample_group(sid) == g and v is not None]
+                out.append(f"<td>{fmt_number(sum(vs) / len(vs), c.format)} <span class='muted'>({len(vs)})</span></td>"
+                           if vs else "<td class='muted'>-</td>")
+            out.append("</tr>")
+        out.append("</tbody></table>")
+    return "".join(out)
 
 
 def render_entry(board: Board, e: Entry, n_worst: int = 8) -> str:

@@ -40,6 +40,9 @@ def resolve_manifest(args: argparse.Namespace) -> tuple[Manifest, Any]:
     task = get_task(args.task)
     path = task.manifest_path(args.data)
     if not path.is_file():
+        from hxbench.data import require_manifest
+
+        require_manifest(task.dataset, path, task.name)  # a public benchmark: import or fetch it
         raise HxbenchError(f"task {task.name}: manifest {path} not found; build the data with "
                            f"`hxbench synth --out {path.parent.parent}` or pass --data DIR")
     return load_manifest(path), task
@@ -86,6 +89,25 @@ def print_results_table(results: RunResults) -> None:
             print("  ".join("-" * w for w in widths))
     for n in notes:
         print(n)
+
+
+def print_group_table(results: RunResults, run_dir: Path) -> None:
+    """The per-group breakdown (MoChaBench's per-category table) of a run whose sample ids are
+    ``<group>/<name>``; prints nothing for other runs."""
+    from hxbench.eval.groups import group_rows
+    from hxbench.eval.schema import load_samples
+
+    rows = group_rows(results, load_samples(run_dir).values())
+    if not rows:
+        return
+    table = [("category", "metric", "output", "value", "n", "failed")]
+    table += [(r.group, r.metric, r.output, _cell(r.value), str(r.n), str(r.n_failed)) for r in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    print("\nper category (sample ids <category>/<id>; mean over the samples that scored):")
+    for j, r in enumerate(table):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
 
 
 def dump_json(obj: Any) -> None:

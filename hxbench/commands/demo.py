@@ -4,7 +4,11 @@
 2. for each demo task, runs the ground truth (``folder:`` adapter over the reference videos),
    the still-image baseline and the bundled reference models, scoring each with the task's
    metrics (unavailable metrics are reported with their fix, never estimated);
-3. writes ``DIR/report.html`` (one section per task) and prints the score tables.
+3. scores real videos: the outputs that four published models (MoCha, Hallo3, SadTalker,
+   AniPortrait) made on MoChaBench, when its data has been imported or fetched (``hxbench data
+   import mochabench PATH``; otherwise the demo prints that one command and goes on), staged in
+   MoChaBench's own layout and scored on the ``mochabench`` task, per category;
+4. writes ``DIR/report.html`` (one section per task) and prints the score tables.
 
 Everything is resumable: re-running skips the data, outputs and scores that exist.
 """
@@ -16,7 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from hxbench.commands._common import print_results_table
+from hxbench.commands._common import print_group_table, print_results_table
 
 DEMO_TASKS: dict[str, list[str]] = {
     "lip_sync": ["ground-truth", "still-image", "humanexpert-tiny", "omnihuman-tiny-hxsynth"],
@@ -32,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tasks", nargs="+", default=None, help=f"default: {' '.join(DEMO_TASKS)}")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--real", type=int, default=20, metavar="N",
+                   help="MoChaBench contexts to score per published model (0: skip the real-video part; "
+                        "default 20, all of the shared subset: about 30 min on 2 cores)")
     p.set_defaults(func=run)
 
 
@@ -107,7 +114,63 @@ def run(args: argparse.Namespace) -> int:
             run_dirs.append(run_dir)
         if run_dirs:
             sections.append(report_body(run_dirs, title=f"{task_name} (hx-synth {args.size})"))
+    if args.real > 0:
+        sections += _real_videos(out, args.real, args.device)
     report = out / "report.html"
     report.write_text(page("hxbench demo", "".join(sections)))
     print(f"\nreport: {report}")
     return 0
+
+
+def _real_videos(out: Path, limit: int, device: str) -> list[str]:
+    """The real-video part: the published models' MoChaBench outputs (from the imported data),
+    staged as ``<category>/<context_id>.mp4``, validated and scored on the ``mochabench`` task
+    (its first ``limit`` contexts that have example outputs). Returns report sections."""
+    from hxbench.board.report import report_body
+    from hxbench.data import DataError, data_root, read_record
+    from hxbench.data.mochabench import example_contexts, example_models, stage_examples
+    from hxbench.eval.inputs import from_manifest
+    from hxbench.eval.scoring import score
+    from hxbench.eval.tasks import get_task
+    from hxbench.eval.validate import validate_outputs
+    from hxbench.io.manifest import Manifest, load_manifest
+
+    root = data_root("mochabench")
+    task = get_task("mochabench")
+    path = task.manifest_path(root)
+    models = example_models(root) if read_record(root) is not None else []
+    if not path.is_file() or not models:
+        print("\n[demo] real videos: no MoChaBench data with example outputs here; to score the published "
+              "models' real videos, run\n    hxbench data import mochabench ../shared/data/mochabench\n"
+              "(or a clone of github.com/congwei1230/MoChaBench) and re-run the demo", file=sys.stderr)
+        return []
+    full = load_manifest(path)
+    try:
+        wanted = {f"{c}/{x}" for c, x in example_contexts(root / "example_results_contexts.csv").values()}
+    except DataError as err:
+        print(f"[demo] real videos skipped: {err}", file=sys.stderr)
+        return []
+    samples = [s for s in full.samples if s.sample_id in wanted][:limit]
+    manifest = Manifest(full.path, samples)  # the same file and revision; a subset of its samples
+    run_dirs = []
+    for model in models:
+        run_dir = out / "runs" / "mochabench" / model
+        outputs = run_dir / "outputs"
+        stage_examples(root, model, outputs)
+        problems = validate_outputs(full if len(samples) == len(full.samples) else manifest, outputs)
+        problems = [p for p in problems if p.kind != "extra"]  # contexts beyond --real are not scored
+        if problems:
+            print(f"[demo] mochabench: {model} outputs are invalid: {problems[0]}", file=sys.stderr)
+            continue
+        print(f"[demo] mochabench: scoring {model}'s real videos ({len(samples)} contexts)", file=sys.stderr)
+        results = score(from_manifest(manifest, outputs), task.metrics, run_dir=run_dir, device=device,
+                        task=task.identity(), model={"name": model, "adapter": "folder", "outputs": str(outputs)},
+                        dataset={"manifest": str(full.path), "revision": full.revision, "n_samples": len(samples)})
+        print(f"\n== mochabench · {model} (real videos, {len(samples)} of 220 contexts)")
+        print_results_table(results)
+        print_group_table(results, run_dir)
+        run_dirs.append(run_dir)
+    if not run_dirs:
+        return []
+    return [report_body(run_dirs, title=f"mochabench: published models' real videos ({len(samples)} of 220 "
+                                          "MoChaBench contexts)")]

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from hxbench.commands._common import (add_budget_arg, add_manifest_args, dump_json, parse_shard,
-                                      print_results_table,
+                                      print_group_table, print_results_table,
                                       resolve_manifest, score_outputs)
 
 
@@ -90,4 +90,5 @@ def _finish(args, run_dir, results, task_name, metric_keys, manifest) -> None:
         dump_json(results.to_json())
     else:
         print_results_table(results)
+        print_group_table(results, run_dir)
         print(f"results: {run_dir / 'results.json'}")

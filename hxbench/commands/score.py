@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from hxbench.commands._common import (add_budget_arg, add_manifest_args, dump_json, parse_shard,
-                                      print_results_table,
+                                      print_group_table, print_results_table,
                                       resolve_manifest, score_outputs)
 
 
@@ -47,5 +47,6 @@ def run(args: argparse.Namespace) -> int:
         dump_json(results.to_json())
     else:
         print_results_table(results)
+        print_group_table(results, args.run_dir)
         print(f"results: {args.run_dir / 'results.json'}")
     return 0

@@ -23,6 +23,9 @@ def generation_input(manifest: Manifest, sample: Sample, task: str | None = None
     exp = sample.expected
     duration = exp.duration if exp.duration is not None else (len(audio) / 16000 if audio is not None else None)
     extra = dict(sample.meta.get("model_inputs", {}))
+    if sample.meta.get("full_audio"):
+        # MoChaBench: the full audio track (speech with music and effects) beside the speech
+        extra["full_audio"] = media.read_audio(manifest.resolve(sample.meta["full_audio"]))
     if sample.meta.get("speakers") and "speakers" not in extra:
         # multi-person: each person's own audio and image region are model inputs (not labels)
         extra["speakers"] = [
@@ -37,6 +40,7 @@ def generation_input(manifest: Manifest, sample: Sample, task: str | None = None
 
 def write_output(path: Path, sample: Sample, out: GenerationOutput) -> None:
     kind = sample.expected.kind
+    path.parent.mkdir(parents=True, exist_ok=True)  # group/name ids: <outputs>/<group>/
     tmp = path.with_name(f".{path.stem}.part{path.suffix}")  # atomic: a kill leaves no half file
     if kind == "video":
         if out.video is None:

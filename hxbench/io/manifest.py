@@ -3,7 +3,10 @@
 A sample names its inputs (paths relative to the manifest's folder) and its expected
 outputs. Model outputs are matched to samples by ``sample_id`` only: an output for sample
 ``abc`` is ``<outputs>/abc.mp4`` (or ``abc.txt`` / ``abc.wav`` for text / speech answers),
-because the manifest, not a guess from file names, defines which samples exist.
+because the manifest, not a guess from file names, defines which samples exist. A sample id
+may have one folder part, ``<group>/<name>`` (MoChaBench's ``<category>/<context_id>``): its
+output is then ``<outputs>/<group>/<name>.mp4``, the benchmark's own layout, and results are
+also aggregated per group (``hxbench.eval.groups``).
 
 Example line::
 
@@ -44,6 +47,9 @@ class Expected:
     height: int | None = None
     duration: float | None = None  # seconds; compared with a tolerance of one frame + 40 ms
     audio: bool | None = None  # an audio stream is required in the output video
+    # seconds: replaces the one-frame + 40 ms tolerance of the duration check (a benchmark whose
+    # models generate a fixed number of frames, e.g. MoChaBench); None: the default tolerance
+    duration_tolerance: float | None = None
 
 
 @dataclass
@@ -68,8 +74,9 @@ class Sample:
             raise ManifestError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
         if not isinstance(data.get("sample_id"), str) or not data["sample_id"]:
             raise ManifestError(f"{where}: every sample needs a non-empty string sample_id")
-        if "/" in data["sample_id"] or data["sample_id"].startswith("."):
-            raise ManifestError(f"{where}: sample_id {data['sample_id']!r} must not contain '/' or start with '.'")
+        if not valid_sample_id(data["sample_id"]):
+            raise ManifestError(f"{where}: sample_id {data['sample_id']!r} must not contain a second '/' or a "
+                                "'\\', nor a part that is empty or starts with '.' (a name, or group/name)")
         data = dict(data)
         exp = data.pop("expected", None) or {}
         bad = set(exp) - set(Expected.__dataclass_fields__)
@@ -79,7 +86,27 @@ class Sample:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        if d["expected"].get("duration_tolerance") is None:
+            d["expected"].pop("duration_tolerance")  # manifests without it keep their bytes
         return {k: v for k, v in d.items() if v not in (None, {}, [])}
+
+    @property
+    def group(self) -> str | None:
+        """The folder part of a ``group/name`` sample id (MoChaBench's category), else None."""
+        return sample_group(self.sample_id)
+
+
+def valid_sample_id(sample_id: str) -> bool:
+    """A file name, or one folder and a file name (``group/name``): never a path that leaves
+    the outputs folder, a hidden file or a nested tree."""
+    parts = sample_id.split("/")
+    return (0 < len(parts) <= 2 and "\\" not in sample_id
+            and all(p and not p.startswith(".") for p in parts))
+
+
+def sample_group(sample_id: str) -> str | None:
+    """The group of a sample id (``group/name`` -> ``group``), None for a plain name."""
+    return sample_id.split("/", 1)[0] if "/" in sample_id else None
 
 
 @dataclass

@@ -89,6 +89,10 @@ def probe(path: str | Path, count_frames: bool = True) -> VideoInfo:
                 if n_frames > len(pts):  # the index (moov, e.g. of a fast-start mp4) lists frames the file lacks
                     raise MediaError(path, f"is truncated: its index lists {n_frames} video frames but only "
                                            f"{len(pts)} are in the file (an interrupted write or copy?)")
+                # Frames timed before the stream's start are encoder pre-roll that an MP4 edit list
+                # cuts (a real MoChaBench output has 4 at pts < 0): decoders never output them.
+                start = vstream.start_time if vstream.start_time is not None else min(pts, default=0)
+                pts = [p for p in pts if p >= start]
                 n_frames = len(pts)
                 if len(pts) > 2:
                     pts_sorted = np.sort(np.asarray(pts, dtype=np.int64))

@@ -455,7 +455,7 @@ def ref_feature_cache(metric: SetFeatureMetric, dataset_revision: str,
 def _ref_file_key(sample: SampleData) -> str:
     clip = sample.ref
     fp = hashlib.sha256(f"{clip.fingerprint()}|{clip.target_fps}".encode()).hexdigest()[:16]
-    return f"{sample.sample_id}-{fp}"
+    return f"{sample.sample_id.replace('/', '__')}-{fp}"  # group/name ids: one flat cache folder
 
 
 def reference_stats(metric: SetFeatureMetric, ref_clips: Mapping[str, Any],
