@@ -32,6 +32,7 @@ import numpy as np
 from hxbench.errors import SampleError
 from hxbench.metrics._mesh import MeshStream
 from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric
+from hxbench.metrics.base import AUDIO_PERTURBATIONS, INVARIANT, TRACKS_SHIFT, WORSE, expect_all
 
 FPS = 25
 SAMPLE_RATE = 16000
@@ -155,6 +156,12 @@ class AVSync(PerSampleMetric):
     variants = ("mouth-energy",)
     outputs = {"av_corr": HIGHER, "av_conf": HIGHER, "av_offset": NEUTRAL}
     requires = ("gen",)
+    declared = (expect_all(AUDIO_PERTURBATIONS + ("freeze",), ("av_conf", "av_corr"), WORSE,
+                           "lip sync must drop when speech and mouth no longer belong together")
+                + expect_all(("blur", "reencode", "identity"), ("av_conf", "av_corr", "av_offset"), INVARIANT,
+                             "mild degradation keeps the lip motion")
+                + expect_all(("shift+2", "shift-2", "shift+5", "shift-5", "shift+10", "shift-10"), ("av_offset",),
+                             TRACKS_SHIFT, "the offset must report the shift"))
     description = "hxbench's offline audio-mouth synchrony score (MediaPipe mouth opening vs speech energy)"
 
     def check_available(self) -> None:

@@ -48,6 +48,7 @@ from hxbench.io.budget import memory_budget
 from hxbench.metrics import _nss, _qalign
 from hxbench.metrics._sampling import FrameSampler
 from hxbench.metrics.base import HIGHER, LOWER, PerSampleMetric, SampleData, SampleStream, register_metric, require_fields
+from hxbench.metrics.base import DEGRADATIONS, INVARIANT, WORSE, expect_all
 
 NSS_METHODS = ("niqe", "brisque", "piqe")
 NSS_MIN_SIDE = {"niqe": _nss.NIQE_BLOCK, "brisque": 16, "piqe": _nss.PIQE_BLOCK}
@@ -96,6 +97,12 @@ class IQA(PerSampleMetric):
     # class-level: every output any variant has; an instance lists only its variant's
     outputs = {"iqa": HIGHER, "niqe": LOWER, "brisque": LOWER, "piqe": LOWER}
     requires = ("gen",)
+    # every variant's one output (iqa for Q-Align, niqe / brisque / piqe)
+    declared = (expect_all(DEGRADATIONS, ("iqa", "niqe", "brisque", "piqe"), WORSE, "image quality drops")
+                + expect_all(("shift+5", "other_speech", "silence"), ("iqa", "niqe", "brisque", "piqe"), INVARIANT,
+                             "reads no audio")
+                + expect_all(("shuffle", "identity"), ("iqa", "niqe", "brisque", "piqe"), INVARIANT,
+                             "per-frame quality ignores frame order"))
     description = "no-reference image quality (Q-Align, or offline NIQE / BRISQUE / PIQE)"
     qalign = None  # an injected Q-Align model (tests); else the imported snapshot
 

@@ -1,0 +1,112 @@
+"""`hxbench validity`: perturbation checks of the declared behaviour, and a planted bug is flagged."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hxbench.metrics.base import (HIGHER, INVARIANT, WORSE, Expect, PerSampleMetric, SampleData, expect_all,
+                                  register_metric)
+from hxbench.registry import METRICS
+
+from conftest import moving_square_video, tone
+
+
+class _Planted(PerSampleMetric):
+    """Test metrics with planted bugs (registered only inside these tests)."""
+
+    version = "1"
+    requires = ("gen",)
+
+
+class IgnoresInput(_Planted):
+    """Claims to measure sharpness, but returns a constant: it ignores its input."""
+
+    name = "planted_ignores_input"
+    outputs = {"sharp": HIGHER}
+    declared = expect_all(("blur", "noise"), ("sharp",), WORSE, "sharpness drops") + (
+        Expect("silence", "sharp", INVARIANT, "reads no audio"),)
+
+    def score_sample(self, sample: SampleData) -> dict[str, float]:
+        return {"sharp": 0.5}
+
+
+class ReadsAudio(_Planted):
+    """Claims to be a video-only measure (ignores audio) but follows the loudness."""
+
+    name = "planted_reads_audio"
+    outputs = {"score": HIGHER}
+    declared = (Expect("silence", "score", INVARIANT, "reads no audio"),
+                Expect("freeze", "score", WORSE, "a still frame is worse"))
+
+    def score_sample(self, sample: SampleData) -> dict[str, float]:
+        frames = sample.gen.frames.astype(np.float64)
+        motion = float(np.abs(np.diff(frames, axis=0)).mean()) if len(frames) > 1 else 0.0
+        return {"score": motion + 100 * float(np.sqrt(np.mean(sample.load_audio() ** 2)))}
+
+
+@pytest.fixture
+def planted():
+    for cls in (IgnoresInput, ReadsAudio):
+        register_metric(cls)
+    yield
+    for cls in (IgnoresInput, ReadsAudio):
+        METRICS._entries.pop(cls.name, None)
+
+
+@pytest.fixture
+def videos(tmp_path):
+    from hxbench.io.media import write_video
+
+    gen = tmp_path / "gen"
+    for i in range(6):
+        n = 20
+        write_video(gen / f"s{i}.mp4", moving_square_video(n, 64, seed=i, phase=3 * i), 25.0,
+                    audio=tone(n / 25, freq=200 + 40 * i))
+    return gen
+
+
+def test_planted_bugs_are_flagged_and_ssim_passes(videos, tmp_path, planted, capsys):
+    from hxbench.cli import main
+
+    out = tmp_path / "val"
+    code = main(["validity", "--gen", str(videos), "--out", str(out), "--metrics", "ssim", "psnr",
+                 "planted_ignores_input", "planted_reads_audio",
+                 "--perturbations", "blur", "noise", "silence", "freeze", "identity", "shift+5"])
+    text = capsys.readouterr().out
+    assert code == 1  # a metric fails its declaration
+    data = json.loads((out / "validity.json").read_text())
+    rows = {(r["metric"].split("[")[0], r["output"], r["perturbation"]): r for r in data["rows"]}
+    # the metric that ignores its input does not respond to blur or noise: flagged
+    for p in ("blur", "noise"):
+        r = rows[("planted_ignores_input", "sharp", p)]
+        assert r["verdict"] == "FAILS" and r["auc"] == pytest.approx(0.5)
+    assert rows[("planted_ignores_input", "sharp", "silence")]["verdict"] == "ok"
+    # the one that reads the audio it declares to ignore: flagged under silence, fine under freeze
+    r = rows[("planted_reads_audio", "score", "silence")]
+    assert r["verdict"] == "FAILS" and r["effect"] > 1
+    assert rows[("planted_reads_audio", "score", "freeze")]["verdict"] == "ok"
+    # SSIM against the clean copy: 1 clean, exactly 1 on the lossless rewrite, lower under
+    # blur / noise / freeze, unmoved by the audio
+    assert rows[("ssim", "ssim", "identity")]["perturbed"] == pytest.approx(1.0)
+    assert rows[("ssim", "ssim", "identity")]["verdict"] == "ok"
+    for p in ("blur", "noise", "freeze"):
+        r = rows[("ssim", "ssim", p)]
+        assert r["verdict"] == "ok" and r["auc"] == 1.0 and r["auc_ci"][0] > 0.5 and r["delta"] < 0
+    for p in ("silence", "shift+5"):
+        assert rows[("ssim", "ssim", p)]["delta"] == 0 and rows[("ssim", "ssim", p)]["verdict"] == "ok"
+    assert data["summary"]["ssim[rgb-255]"]["fails"] == []
+    assert "planted_ignores_input[default]: FAILS" in text
+    html = (out / "validity.html").read_text()
+    assert "planted_ignores_input" in html and "<svg" in html and "FAILS" in html
+    # the inputs were only read; the perturbed videos are gone once scored, the clean copies stay
+    assert sorted(p.name for p in videos.iterdir()) == [f"s{i}.mp4" for i in range(6)]
+    assert (out / "work" / "clean" / "s0.mp4").exists() and not (out / "work" / "blur").exists()
+    # resumable: a re-run recomputes nothing
+    before = {p: p.stat().st_size for p in (out / "runs").rglob("samples.jsonl")}
+    assert main(["validity", "--gen", str(videos), "--out", str(out), "--metrics", "ssim", "psnr",
+                 "planted_ignores_input", "planted_reads_audio", "--json", "--no-fail",
+                 "--perturbations", "blur", "noise", "silence", "freeze", "identity", "shift+5"]) == 0
+    assert {p: p.stat().st_size for p in (out / "runs").rglob("samples.jsonl")} == before
