@@ -134,8 +134,10 @@ def _write_wav_if_missing(path: Path, audio: np.ndarray) -> None:
 
 
 def prepare(gen: Path, audio: Path | None, ref: Path | None, work: Path, max_side: int | None,
-            max_seconds: float | None) -> list[Prepared]:
+            max_seconds: float | None, progress: bool = False) -> list[Prepared]:
     """Clean copies of every sample (resumable: existing files are kept)."""
+    from hxbench.eval.scoring import _progress
+
     from hxbench.eval.inputs import _audio_lookup
     from hxbench.paths import cached_sha256
 
@@ -146,7 +148,7 @@ def prepare(gen: Path, audio: Path | None, ref: Path | None, work: Path, max_sid
     audios = _audio_lookup(audio)
     out = []
     (work / CLEAN).mkdir(parents=True, exist_ok=True)
-    for sid, clip in sorted(gens.items()):
+    for sid, clip in _progress(sorted(gens.items()), len(gens), "preparing", progress):
         fps = clip.fps or 25.0
         max_frames = int(round(max_seconds * fps)) if max_seconds else None
         video = work / CLEAN / f"{sid}.mp4"
@@ -269,7 +271,7 @@ def run_validity(gen: Path, metric_keys: Sequence[str], out_dir: Path, audio: Pa
     work = out_dir / "work"
     protos = list(metrics) if metrics is not None else [build_metric(k, device=device) for k in metric_keys]
     conditions = plan(protos, perturbations)
-    samples = prepare(Path(gen), audio, ref, work, max_side, max_seconds)
+    samples = prepare(Path(gen), audio, ref, work, max_side, max_seconds, progress)
     if not samples:
         raise HxbenchError(f"{gen}: no samples")
     partner = P.partners([s.sample_id for s in samples], [s.group for s in samples])
