@@ -110,3 +110,47 @@ def test_planted_bugs_are_flagged_and_ssim_passes(videos, tmp_path, planted, cap
                  "planted_ignores_input", "planted_reads_audio", "--json", "--no-fail",
                  "--perturbations", "blur", "noise", "silence", "freeze", "identity", "shift+5"]) == 0
     assert {p: p.stat().st_size for p in (out / "runs").rglob("samples.jsonl")} == before
+
+
+def test_every_declaration_names_a_known_perturbation_and_an_output():
+    import hxbench.metrics  # noqa: F401  (registers every metric)
+    from hxbench.io.perturb import PERTURBATIONS
+
+    offline = ("ssim", "psnr", "lpips", "fid", "fvd", "lmd", "av_sync", "id_sim", "emo_sim", "hkc", "hkv", "iqa",
+               "sync", "ase")
+    for name in offline:
+        cls = METRICS.get(name)
+        assert cls.declared, f"{name} declares nothing"
+        for e in cls.declared:
+            assert e.perturbation in PERTURBATIONS and e.output in cls.outputs, (name, e)
+            assert e.expect in (WORSE, INVARIANT, "tracks_shift"), (name, e)
+
+
+def test_av_sync_says_what_it_is_valid_for(capsys):
+    from hxbench.cli import main
+    from hxbench.metrics.base import build_metric
+
+    notes = build_metric("av_sync").result_notes()
+    assert any(n.startswith("validity: valid for hx-synth-like renders only") for n in notes)
+    assert main(["ls", "metrics"]) == 0
+    out = capsys.readouterr().out
+    block = out[out.index("av_sync"):out.index("command_accuracy")]
+    assert "VALIDITY: valid for hx-synth-like renders only" in block and "NOT a lip-sync score for real videos" in block
+    assert "worse under: blur, jpeg, noise, drop_frames, freeze, shuffle, reencode" in out[out.index("\nssim"):]
+    assert out.count("VALIDITY:") == sum(1 for _, c in METRICS.items() if c.validity_caveat)
+
+
+def test_run_report_shows_the_validity_banner(tmp_path):
+    from hxbench.board.report import validity_warnings
+    from hxbench.eval.schema import MetricResult, RunResults
+
+    res = RunResults(hxbench_version="x", git_hash=None, created="now", task=None, dataset=None, model=None,
+                     environment={}, n_samples=1, n_reused_records=0,
+                     metrics={"av_sync[mouth-energy]": MetricResult("av_sync[mouth-energy]", "ok", metric="av_sync",
+                                                                   variant="mouth-energy", version="1",
+                                                                   notes=["weights x are unpinned"]),
+                              "ssim[rgb-255]": MetricResult("ssim[rgb-255]", "ok", metric="ssim", variant="rgb-255",
+                                                            version="1")})
+    html = "".join(validity_warnings(list(res.metrics), [res]))
+    assert "class='banner'" in html and "av_sync[mouth-energy]" in html and "hx-synth-like renders only" in html
+    assert "ssim" not in html and "weights x are unpinned" in html

