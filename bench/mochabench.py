@@ -5,8 +5,8 @@
         four models' videos and to each context's denoised speech track (matched through
         example_results_contexts.csv), the layout ``hxbench validity --gen --audio`` reads.
 
-    python bench/mochabench.py alignment --data ../shared/data/mochabench --run RUN_DIR [--json OUT]
-        Agreement of every per-video metric output in RUN_DIR/samples.jsonl (e.g. the clean
+    python bench/mochabench.py alignment --data ../shared/data/mochabench --run RUN_DIR [RUN_DIR ...] [--json OUT]
+        Agreement of every per-video metric output in each RUN_DIR/samples.jsonl (e.g. the clean
         condition of a validity run, ``OUT/runs/clean``) with the human ratings of
         viescore-alignment.csv, next to GPT-4o's on the same videos, computed the same way
         (``hxbench.stats.agreement.alignment``): per-example Spearman across the four models
@@ -88,13 +88,15 @@ def metric_table(run: Path, n_examples: int) -> dict[str, np.ndarray]:
     return out
 
 
-def alignment_table(data: Path, run: Path | None, drop_last: bool = False) -> list[dict]:
+def alignment_table(data: Path, run: list[Path] | None, drop_last: bool = False) -> list[dict]:
     from hxbench.stats.agreement import alignment
 
     r = ratings(data)
     n = next(iter(r.values())).shape[0]
     keep = slice(0, n - 1) if drop_last else slice(0, n)
-    metrics = metric_table(run, n) if run else {}
+    metrics = {}
+    for r in run or []:
+        metrics.update(metric_table(r, n))
     rows = []
     for aspect in ASPECTS:
         human = r[("Human Major Vote", aspect)][keep]
@@ -113,7 +115,7 @@ def main() -> None:
     p.add_argument("--examples", nargs="*", default=None)
     p = sub.add_parser("alignment")
     p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--run", type=Path, default=None, help="a run directory with per-video records")
+    p.add_argument("--run", type=Path, nargs="*", default=None, help="run directories with per-video records")
     p.add_argument("--drop-last", action="store_true", help="drop example 20, as MoChaBench's script does")
     p.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()

@@ -332,7 +332,7 @@ def compare(metric: Metric, values: dict, aggregates: dict, conditions: Sequence
             continue
         row = Row(key, e.output, e.perturbation, e.expect, e.why)
         if e.perturbation not in conditions:
-            row.note = "not run"
+            row.verdict = row.note = "not run"
             rows.append(row)
             continue
         direction = metric.outputs[e.output]

