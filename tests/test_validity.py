@@ -154,3 +154,33 @@ def test_run_report_shows_the_validity_banner(tmp_path):
     html = "".join(validity_warnings(list(res.metrics), [res]))
     assert "class='banner'" in html and "av_sync[mouth-energy]" in html and "hx-synth-like renders only" in html
     assert "ssim" not in html and "weights x are unpinned" in html
+
+
+class RefDistance(_Planted):
+    """A correct full-reference metric: mean absolute pixel difference to the reference."""
+
+    name = "planted_ref_distance"
+    outputs = {"dist": "lower"}
+    requires = ("gen", "ref")
+    declared = (Expect("other_ref", "dist", WORSE, "another sample's reference"),
+                Expect("identity", "dist", INVARIANT, "lossless rewrite"))
+
+    def score_sample(self, sample: SampleData) -> dict[str, float]:
+        return {"dist": float(np.abs(sample.gen.frames.astype(float) - sample.ref.frames.astype(float)).mean())}
+
+
+def test_other_ref_and_given_references(videos, tmp_path):
+    from hxbench.eval.validity import run_validity
+
+    register_metric(RefDistance)
+    try:
+        # references given (here the same videos, prepared like gen): clean scores 0, another reference > 0
+        res = run_validity(videos, [], tmp_path / "v", ref=videos, metrics=[RefDistance()], progress=False,
+                           log=lambda *_: None)
+    finally:
+        METRICS._entries.pop(RefDistance.name, None)
+    rows = {r.perturbation: r for r in res.rows}
+    assert res.conditions == ["clean", "identity", "other_ref"]
+    assert rows["other_ref"].verdict == "ok" and rows["other_ref"].auc == 1.0 and rows["other_ref"].clean == 0.0
+    assert rows["identity"].verdict == "ok" and rows["identity"].delta == 0.0
+    assert (tmp_path / "v" / "work" / "ref" / "s0.mp4").exists()
