@@ -172,11 +172,12 @@ class AVSync(PerSampleMetric):
     description = ("hxbench's offline audio-mouth synchrony score (MediaPipe mouth opening vs speech energy); "
                    "valid for hx-synth-like renders only, not a lip-sync score for real videos (docs/validity.md)")
     validity_caveat = (
-        "valid for hx-synth-like renders only (their mouth is driven by the speech energy this measures); "
-        "NOT a lip-sync score for real videos: on MoChaBench's 80 real videos it is near chance for all four "
-        "models (mean av_conf 0.32-0.38) while SyncNet ranks them MoCha 6.33 > Hallo3 4.87 > SadTalker 4.73 > "
-        "AniPortrait 1.74; on 215 real videos it correlates with Sync-C at Spearman 0.10 and separates matched "
-        "from other speech at AUC 0.65 (issue 17); use sync[syncnet-pipeline] for real videos")
+        "valid for hx-synth-like renders only (their mouth is driven by the speech energy it measures); NOT a "
+        "lip-sync score for real videos: on MoChaBench's 80 real videos (hxbench validity) it does not tell the "
+        "matched speech from another context's (av_conf AUC 0.53) or from the speech shifted by 2-10 frames "
+        "(AUC 0.46-0.53), and the four models score alike (mean av_conf 0.30-0.36) where SyncNet ranks MoCha 6.33 > "
+        "Hallo3 4.87 > SadTalker 4.73 > AniPortrait 1.74; on 215 more real videos it correlates with Sync-C at "
+        "Spearman 0.10 (docs/validity.md); use sync[syncnet-pipeline] for real videos")
 
     def check_available(self) -> None:
         from hxbench.face import require_mediapipe
