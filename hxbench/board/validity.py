@@ -81,3 +81,18 @@ def render(result: dict[str, Any], title: str = "hxbench validity") -> str:
                               title=f"{metric} {output}: AUC", spec=".2f"))
     body.append("</div>")
     return page(title, "".join(body))
+
+
+def markdown_table(result: dict[str, Any], columns: tuple[str, ...] = ("metric", "output", "perturbation", "expect",
+                   "n", "refused", "clean", "perturbed", "delta", "share", "AUC", "AUC 95% CI", "effect", "verdict"),
+                   skip_not_run: bool = True) -> str:
+    """The table as Markdown (docs/validity.md), FAILS in bold."""
+    idx = [COLUMNS.index(c) for c in columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    for r in result["rows"]:
+        if skip_not_run and r["verdict"] == "not run":
+            continue
+        cells = row_cells(r)
+        cells[-1] = "**FAILS**" if cells[-1] == "FAILS" else cells[-1]
+        lines.append("| " + " | ".join(cells[i].replace("|", "\\|") for i in idx) + " |")
+    return "\n".join(lines)

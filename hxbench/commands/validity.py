@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     add_budget_arg(p)
     p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--no-fail", action="store_true", help="exit 0 even when a metric fails its declaration")
     p.set_defaults(func=run)
 
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from hxbench.board.validity import render, summary_lines, text_table
+    from hxbench.board.validity import markdown_table, render, summary_lines, text_table
     from hxbench.commands._common import dump_json
     from hxbench.eval.results import write_json
     from hxbench.eval.validity import run_validity
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         dump_json(data)
     else:
-        print(text_table(data))
+        print(markdown_table(data) if args.markdown else text_table(data))
         for line in summary_lines(data):
             print(line)
         print(f"report: {args.out / 'validity.html'}  json: {args.out / 'validity.json'}")
