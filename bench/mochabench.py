@@ -95,8 +95,8 @@ def alignment_table(data: Path, run: list[Path] | None, drop_last: bool = False)
     n = next(iter(r.values())).shape[0]
     keep = slice(0, n - 1) if drop_last else slice(0, n)
     metrics = {}
-    for r in run or []:
-        metrics.update(metric_table(r, n))
+    for run_dir in run or []:
+        metrics.update(metric_table(run_dir, n))
     rows = []
     for aspect in ASPECTS:
         human = r[("Human Major Vote", aspect)][keep]

@@ -67,3 +67,41 @@ def test_alignment_reproduces_mochabench_compute_alignment_on_a_hand_made_table(
 def test_alignment_checks_shapes():
     with pytest.raises(ValueError):
         alignment(np.ones((3, 4)), np.ones((3, 3)))
+
+
+def test_mochabench_bench_script_reads_the_three_header_csv(tmp_path):
+    """bench/mochabench.py on a hand-made viescore-alignment.csv (3 examples): per-example
+    Spearman across the four models, as MoChaBench's compute_alignment; --drop-last drops the
+    last example as its script does."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "mochabench.py"
+    spec = importlib.util.spec_from_file_location("mochabench_bench", path)
+    mb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mb)
+    models = ["MoCha", "Hallo3", "Aniportrait", "SadTalker"]  # the csv's column order
+    aspects = list(mb.ASPECTS)
+    head = [["Model"], ["Aspect"], ["Example idx"]]
+    for m in models:
+        for a in aspects:
+            for rater in ("Human Major Vote", "GPT4o"):
+                head[0].append(m), head[1].append(a), head[2].append(rater)
+    # human / gpt per example and model (same for every aspect); models in csv order
+    human = [[4, 3, 1, 2], [4, 2, 1, 1], [1, 2, 3, 4]]
+    gpt = [[4, 3, 1, 2], [3, 3, 1, 2], [4, 3, 2, 1]]
+    body = []
+    for e in range(3):
+        row = [str(e + 1)]
+        for j in range(4):
+            for _ in aspects:
+                row += [str(human[e][j]), str(gpt[e][j])]
+        body.append(row)
+    (tmp_path / "viescore-alignment.csv").write_text("\n".join(",".join(r) for r in head + body) + "\n")
+    rows = mb.alignment_table(tmp_path, None)
+    assert len(rows) == 4 and all(r["rater"] == "GPT-4o (anchor)" for r in rows)
+    expected = np.nanmean(per_example_spearman(np.array(human, float), np.array(gpt, float)))
+    assert rows[0]["rho_example"] == pytest.approx(expected) and rows[0]["n_example"] == 3
+    dropped = mb.alignment_table(tmp_path, None, drop_last=True)
+    assert dropped[0]["n_example"] == 2 and dropped[0]["rho_example"] == pytest.approx(
+        np.nanmean(per_example_spearman(np.array(human[:2], float), np.array(gpt[:2], float))))
