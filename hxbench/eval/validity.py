@@ -166,7 +166,9 @@ def prepare(gen: Path, audio: Path | None, ref: Path | None, work: Path, max_sid
                 track = None  # a video without sound and no --audio: no audio perturbations
             if track is not None:
                 n_frames = media.probe(video).n_frames
-                track = P.fit_length(track, int(round(n_frames / fps * P.SAMPLE_RATE))) if max_seconds else track
+                if max_seconds:  # the cut video's length; zeros after the end of a shorter track
+                    n = int(round(n_frames / fps * P.SAMPLE_RATE))
+                    track = np.pad(track[:n], (0, max(0, n - len(track))))
                 _write_wav_if_missing(wav, track.astype(np.float32))
                 group = cached_sha256(Path(apath)) if apath else sid
         refv = None
