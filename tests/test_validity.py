@@ -138,6 +138,9 @@ def test_av_sync_says_what_it_is_valid_for(capsys):
     assert "VALIDITY: valid for hx-synth-like renders only" in block and "NOT a lip-sync score for real videos" in block
     assert "worse under: blur, jpeg, noise, drop_frames, freeze, shuffle, reencode" in out[out.index("\nssim"):]
     assert out.count("VALIDITY:") == sum(1 for _, c in METRICS.items() if c.validity_caveat)
+    assert "VALIDITY [piqe]: rates Gaussian noise" in out
+    assert any("validity: rates Gaussian noise" in n for n in build_metric("iqa[piqe-1fps]").result_notes())
+    assert not any(n.startswith("validity") for n in build_metric("ssim").result_notes())
 
 
 def test_run_report_shows_the_validity_banner(tmp_path):

@@ -58,10 +58,11 @@ def validity_warnings(keys: list[str], results: list) -> list[str]:
 
     caveats, notes = [], []
     for key in keys:
-        name = parse_metric_key(key)[0]
+        name, variant = parse_metric_key(key)
         cls = METRICS._entries.get(name) if hasattr(METRICS, "_entries") else None
-        if cls is not None and getattr(cls, "validity_caveat", None):
-            caveats.append(f"<li><b>{html.escape(key)}</b>: {html.escape(cls.validity_caveat)}</li>")
+        caveat = cls.caveat(variant or cls.variants[0]) if cls is not None and hasattr(cls, "caveat") else None
+        if caveat:
+            caveats.append(f"<li><b>{html.escape(key)}</b>: {html.escape(caveat)}</li>")
         for r in results:
             entry = r.metrics.get(key)
             for n in (entry.notes if entry is not None and entry.ok else []):

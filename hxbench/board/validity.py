@@ -90,7 +90,7 @@ def markdown_table(result: dict[str, Any], columns: tuple[str, ...] = ("metric",
     idx = [COLUMNS.index(c) for c in columns]
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     for r in result["rows"]:
-        if skip_not_run and r["verdict"] == "not run":
+        if skip_not_run and (r["verdict"] == "not run" or r.get("note") == "not run"):
             continue
         cells = row_cells(r)
         cells[-1] = "**FAILS**" if cells[-1] == "FAILS" else cells[-1]

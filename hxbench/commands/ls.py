@@ -56,8 +56,10 @@ def declared_lines(cls) -> list[str]:
     for kind, label in ((WORSE, "worse under"), (INVARIANT, "ignores"), (TRACKS_SHIFT, "offset follows")):
         if names(kind):
             out.append(f"{label}: {names(kind)}")
-    if cls.declared and not cls.validity_caveat:
+    if cls.declared and not (cls.validity_caveat or cls.variant_caveats):
         out.append("validity: check with `hxbench validity`; measured on real videos: docs/validity.md")
     if cls.validity_caveat:
         out.append(f"VALIDITY: {cls.validity_caveat}")
+    for key, caveat in cls.variant_caveats.items():
+        out.append(f"VALIDITY [{key}]: {caveat}")
     return out

@@ -151,6 +151,13 @@ class Metric:
     # measured validity caveat (None: none known): where the metric failed its declaration on
     # real data, with the numbers; shown by ``hxbench ls metrics`` and written beside every result
     validity_caveat: ClassVar[str | None] = None
+    # the same for single variants, keyed by variant or by its method (the part before the first '-')
+    variant_caveats: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def caveat(cls, variant: str) -> str | None:
+        """The measured validity caveat of ``variant`` (its own, else the metric's), or None."""
+        return cls.variant_caveats.get(variant) or cls.variant_caveats.get(variant.split("-")[0]) or cls.validity_caveat
 
     def __init__(self, variant: str | None = None, device: str = "cpu") -> None:
         variant = variant or self.variants[0]
@@ -202,8 +209,9 @@ class Metric:
         notes = [f"weights {w!r} are unpinned (no published sha256): this result used the file with "
                  f"sha256 {weight_sha256(w)}; compare it only with results that name the same hash"
                  for w in self.weight_names() if get_spec(w).sha256 is None]
-        if self.validity_caveat:
-            notes.append(f"validity: {self.validity_caveat}")
+        caveat = self.caveat(self.variant)
+        if caveat:
+            notes.append(f"validity: {caveat}")
         return notes
 
     # -- state ------------------------------------------------------------------------------
