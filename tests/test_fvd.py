@@ -161,6 +161,12 @@ def _count_fake_forwards(monkeypatch, tmp_path) -> list[int]:
         calls.append(x.shape[0])
         return _fake_forward(self, x)
 
+    from hxbench.paths import hxbench_home
+
+    weights_dir = hxbench_home() / "weights"  # fetched weights stay reachable; caches start empty
+    (tmp_path / "home").mkdir()
+    if weights_dir.is_dir():
+        (tmp_path / "home" / "weights").symlink_to(weights_dir)
     monkeypatch.setenv("HXBENCH_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(FVD, "forward", counting_forward)
     return calls

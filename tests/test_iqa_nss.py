@@ -136,7 +136,7 @@ def test_bad_input_errors_and_defined_values():
         _score("iqa[piqe]", nan)
 
 
-def test_unavailable_without_parameter_files(monkeypatch):
+def test_unavailable_without_parameter_files(monkeypatch, tmp_path):
     from hxbench.errors import MetricUnavailable
     from hxbench.weights import PackageFile
 
@@ -144,6 +144,7 @@ def test_unavailable_without_parameter_files(monkeypatch):
 
     spec = w.get_spec("niqe-pristine")
     monkeypatch.setattr(PackageFile, "locate", lambda self: None)
+    monkeypatch.setenv("HXBENCH_HOME", str(tmp_path))  # no fetched copy either
     m = build_metric("iqa[niqe]")
     with pytest.raises(MetricUnavailable) as err:
         m.check_available()

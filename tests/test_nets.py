@@ -13,8 +13,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# the registered weight names before the registrations moved to hxbench/nets (commit 9409ecb)
+# the registered weight names: those before the registrations moved to hxbench/nets (commit
+# 9409ecb), plus the no-reference IQA parameters and the Q-Align snapshot (nets/nss_params.py,
+# nets/qalign.py)
 EXPECTED_WEIGHTS = {
+    "brisque-allmodel", "brisque-allrange", "niqe-pristine", "q-align-onealign",
     "all-minilm-l6-v2", "arcface-r100", "arcface-r100-torch", "arcface-r50", "arcface-r50-torch",
     "dwpose-ll-ucoco-384", "dwpose-yolox-l", "emonet-8", "facenet-512", "fer-7class",
     "fid-inception-pt", "fid-inception-torchscript", "fvd-i3d-kinetics400", "fvd-i3d-torchscript",

@@ -70,14 +70,45 @@ def test_score_returns_run_results_in_the_v1_layout(scored_now):
     for doc in (now, v1):  # machine-dependent values, not layout
         doc["environment"] = {}
     assert _layout(now) == _layout(v1)
-    # Same numbers as the code at 9409ecb. SSIM's per-frame values now come from scipy's filter
-    # and an exact sum (float64 either way), so they agree to rounding, not bit for bit; the
-    # stderr, from a sum of squares minus a squared sum, amplifies that by mean^2 / variance
-    # (~1e5 here): 1e-9 relative covers it.
-    assert _numbers_close(now["metrics"], v1["metrics"])
-    assert _numbers_close([SampleRecord.from_json(json.loads(x), "now").to_json()
-                           for x in (run_dir / "samples.jsonl").read_text().splitlines()],
-                          [json.loads(x) for x in (V1 / "samples.jsonl").read_text().splitlines()])
+    # Strings, counts and failures as the code at 9409ecb wrote them. The float values are not
+    # compared with v1's: they came from videos that libx264 encoded with automatic threads, which
+    # gives different bytes from run to run, so those inputs cannot be re-created; instead every
+    # stored value must be what the metric computes on today's (deterministic) inputs, and each
+    # aggregate the mean of its per-sample values (float64: 1e-12 relative covers the sum order).
+    assert _numbers_close(_floats_blank(now["metrics"]), _floats_blank(v1["metrics"]))
+    now_records = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
+    v1_records = [json.loads(x) for x in (V1 / "samples.jsonl").read_text().splitlines()]
+    assert [(r["sample_id"], r["metric"], r.get("error")) for r in now_records] == \
+        [(r["sample_id"], r["metric"], r.get("error")) for r in v1_records]
+    from hxbench.io.media import Clip
+    from hxbench.metrics.base import SampleData, build_metric
+
+    tmp = run_dir.parent
+    for key in ("ssim[rgb-255]", "psnr[rgb-255]"):
+        name = key.split("[")[0]
+        values = []
+        for r in now_records:
+            if r["metric"] != key or "values" not in r:
+                continue
+            sid = r["sample_id"]
+            direct = build_metric(key).update(SampleData(
+                sid, gen=Clip(source=str(tmp / "gen" / f"{sid}.mp4"), kind="video"),
+                ref=Clip(source=str(tmp / "ref" / f"{sid}.mp4"), kind="video"))).values[name]
+            assert r["values"][name] == pytest.approx(direct, rel=1e-12)
+            values.append(direct)
+        assert len(values) == 2
+        assert now["metrics"][key]["outputs"][name]["value"] == pytest.approx(np.mean(values), rel=1e-12)
+
+
+def _floats_blank(obj):
+    """``obj`` with every float replaced by 0.0 (structure, strings and ints kept)."""
+    if isinstance(obj, float):
+        return 0.0
+    if isinstance(obj, dict):
+        return {k: _floats_blank(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_floats_blank(v) for v in obj]
+    return obj
 
 
 def _numbers_close(a, b, rel: float = 1e-9) -> bool:

@@ -298,7 +298,13 @@ def write_video(path: str | Path, frames: np.ndarray | Iterator[np.ndarray], fps
                 vstream = container.add_stream("libx264rgb" if lossless_rgb else "libx264", rate=rate)
                 vstream.width, vstream.height = w, h
                 vstream.pix_fmt = "rgb24" if lossless_rgb else "yuv420p"
-                vstream.options = {"crf": "0" if lossless_rgb else str(crf), "preset": preset}
+                # Every video hxbench writes must be reproducible byte for byte. libx264's
+                # macroblock-tree rate control is not: on a loaded machine one 6-frame clip gave
+                # 2-4 different files in 40-60 encodes, with one thread as with automatic threads;
+                # with mbtree=0 it gave one file in 220. One thread as well, because x264's output
+                # may depend on its thread count, which differs between machines.
+                vstream.options = {"crf": "0" if lossless_rgb else str(crf), "preset": preset, "threads": "1",
+                                   "x264-params": "mbtree=0"}
                 if audio is not None:
                     astream = container.add_stream("aac", rate=int(sample_rate))
                     astream.layout = "mono"

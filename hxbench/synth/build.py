@@ -10,8 +10,9 @@ Layout written under ``out_dir``::
 Protocols: ``lip_sync``, ``listen_to_command``, ``multi_person``, ``full_body``, ``audio_qa``.
 Every random choice comes from ``numpy.random.default_rng([seed, protocol, index, split])`` and
 espeak-ng runs with a fresh engine per utterance, so the same seed gives byte-identical
-manifests, WAVs, .npy files and MP4s (libx264 and FFmpeg's AAC encoder are deterministic for
-identical input; the MP4 muxer writes no creation time).
+manifests, WAVs, .npy files and MP4s (``write_video`` runs libx264 with one thread and without
+macroblock-tree rate control, which is deterministic, as FFmpeg's AAC encoder is; the MP4
+muxer writes no creation time).
 """
 
 from __future__ import annotations
