@@ -92,7 +92,8 @@ class Row:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["auc_ci"] = list(self.auc_ci) if self.auc_ci else None
-        return d
+        # strict JSON: an infinite effect (a change where nothing varied) or a NaN is written as null
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
 @dataclass
