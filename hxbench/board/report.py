@@ -49,6 +49,35 @@ def _title(run_dirs: list[Path], title: str | None) -> str:
     return title or f"hxbench report: {task.get('name', 'scores')}"
 
 
+def validity_warnings(keys: list[str], results: list) -> list[str]:
+    """A banner naming every metric of the report that fails its declared behaviour on real
+    videos (``Metric.validity_caveat``, measured with ``hxbench validity``: docs/validity.md),
+    then the caveats recorded with the results (``MetricResult.notes``), each once."""
+    from hxbench.metrics.base import parse_metric_key
+    from hxbench.registry import METRICS
+
+    caveats, notes = [], []
+    for key in keys:
+        name, variant = parse_metric_key(key)
+        cls = METRICS._entries.get(name) if hasattr(METRICS, "_entries") else None
+        caveat = cls.caveat(variant or cls.variants[0]) if cls is not None and hasattr(cls, "caveat") else None
+        if caveat:
+            caveats.append(f"<li><b>{html.escape(key)}</b>: {html.escape(caveat)}</li>")
+        for r in results:
+            entry = r.metrics.get(key)
+            for n in (entry.notes if entry is not None and entry.ok else []):
+                item = f"<li><b>{html.escape(key)}</b>: {html.escape(n)}</li>"
+                if item not in notes and not n.startswith("validity:"):
+                    notes.append(item)
+    out = []
+    if caveats:
+        out.append("<div class='banner'>Fails its declared behaviour on real videos (hxbench validity):<ul>"
+                   + "".join(caveats) + "</ul></div>")
+    if notes:
+        out.append("<p>Caveats recorded with the results:</p><ul>" + "".join(notes) + "</ul>")
+    return out
+
+
 def report_body(run_dirs: list[Path], title: str | None = None, n_worst: int = 4) -> str:
     """The report's sections (heading, scores, distributions, worst samples) without the page
     shell, so that several tasks can share one page."""
@@ -119,6 +148,7 @@ def report_body(run_dirs: list[Path], title: str | None = None, n_worst: int = 4
     out.append("</table></div>")
     if notes:
         out.append("<p>Unavailable metrics (never estimated):</p><ul>" + "".join(notes) + "</ul>")
+    out += validity_warnings(keys, [r for _, _, r, _ in runs])
 
     out.append(_group_section(runs))
 

@@ -23,6 +23,8 @@ def run(args: argparse.Namespace) -> int:
             if callable(scale):  # metrics whose variants differ in scale say so, one line each
                 for v in cls.variants:
                     print(f"{'':14s}       [{v}] {scale(v)}")
+            for line in declared_lines(cls):
+                print(f"{'':14s}       {line}")
     elif args.kind == "tasks":
         for name, lazy in TASKS.items():
             spec = lazy.spec()
@@ -36,3 +38,28 @@ def run(args: argparse.Namespace) -> int:
         for name, spec in WEIGHTS.items():
             print(f"{name:28s} {spec.description}")
     return 0
+
+
+def declared_lines(cls) -> list[str]:
+    """The metric's declared behaviour in two lines (worse under / ignores), and its measured
+    validity caveat (``hxbench validity``; docs/validity.md) when it fails its declaration."""
+    from hxbench.metrics.base import INVARIANT, TRACKS_SHIFT, WORSE
+
+    def names(kind: str) -> str:
+        seen: list[str] = []
+        for e in cls.declared:
+            if e.expect == kind and e.perturbation not in seen:
+                seen.append(e.perturbation)
+        return ", ".join(seen)
+
+    out = []
+    for kind, label in ((WORSE, "worse under"), (INVARIANT, "ignores"), (TRACKS_SHIFT, "offset follows")):
+        if names(kind):
+            out.append(f"{label}: {names(kind)}")
+    if cls.declared and not (cls.validity_caveat or cls.variant_caveats):
+        out.append("validity: check with `hxbench validity`; measured on real videos: docs/validity.md")
+    if cls.validity_caveat:
+        out.append(f"VALIDITY: {cls.validity_caveat}")
+    for key, caveat in cls.variant_caveats.items():
+        out.append(f"VALIDITY [{key}]: {caveat}")
+    return out

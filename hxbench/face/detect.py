@@ -88,6 +88,18 @@ def cached(name: str, options: tuple, frames: np.ndarray | None, key: str | None
     return value
 
 
+def set_cache_capacity(n: int) -> int:
+    """Keep up to ``n`` per-video results in the cache (default 64); returns the old capacity.
+    ``hxbench validity`` raises it so that a video scored under several conditions (audio
+    perturbations reuse the clean video) is tracked once."""
+    global _CACHE_MAX
+    with _LOCK:
+        old, _CACHE_MAX = _CACHE_MAX, int(n)
+        while len(_CACHE) > _CACHE_MAX:
+            _CACHE.popitem(last=False)
+    return old
+
+
 def clear_cache() -> None:
     with _LOCK:
         _CACHE.clear()

@@ -273,11 +273,12 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int = 16000) -> 
 # -- encoding -----------------------------------------------------------------------------------
 def write_video(path: str | Path, frames: np.ndarray | Iterator[np.ndarray], fps: float,
                 audio: np.ndarray | None = None, sample_rate: int = 16000,
-                crf: int = 18, preset: str = "medium") -> Path:
+                crf: int = 18, preset: str = "medium", lossless_rgb: bool = False) -> Path:
     """Write frames (T, H, W, 3) uint8 (or an iterator of chunks) as H.264 mp4 with AAC audio.
 
-    Width and height must be even (yuv420p). ``crf`` 18 is visually lossless; use 0 for
-    lossless H.264 (tests that need exact round-trips).
+    Width and height must be even (yuv420p). ``crf`` 18 is visually lossless; 0 is lossless
+    H.264 of the yuv420p frames (the RGB -> YUV conversion still rounds). ``lossless_rgb``:
+    H.264 in RGB (libx264rgb, crf 0): decoding gives back exactly the frames written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -298,15 +299,16 @@ def write_video(path: str | Path, frames: np.ndarray | Iterator[np.ndarray], fps
                 h, w = chunk.shape[1:3]
                 if h % 2 or w % 2:
                     raise MediaError(path, f"frame size {w}x{h} must be even for H.264 yuv420p")
-                vstream = container.add_stream("libx264", rate=rate)
+                vstream = container.add_stream("libx264rgb" if lossless_rgb else "libx264", rate=rate)
                 vstream.width, vstream.height = w, h
-                vstream.pix_fmt = "yuv420p"
+                vstream.pix_fmt = "rgb24" if lossless_rgb else "yuv420p"
                 # Every video hxbench writes must be reproducible byte for byte. libx264's
                 # macroblock-tree rate control is not: on a loaded machine one 6-frame clip gave
                 # 2-4 different files in 40-60 encodes, with one thread as with automatic threads;
                 # with mbtree=0 it gave one file in 220. One thread as well, because x264's output
                 # may depend on its thread count, which differs between machines.
-                vstream.options = {"crf": str(crf), "preset": preset, "threads": "1", "x264-params": "mbtree=0"}
+                vstream.options = {"crf": "0" if lossless_rgb else str(crf), "preset": preset, "threads": "1",
+                                   "x264-params": "mbtree=0"}
                 if audio is not None:
                     astream = container.add_stream("aac", rate=int(sample_rate))
                     astream.layout = "mono"

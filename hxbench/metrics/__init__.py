@@ -9,8 +9,8 @@ import importlib
 import pkgutil
 
 from hxbench.metrics.base import (  # noqa: F401  (re-exported)
-    HIGHER, LOWER, NEUTRAL, AggregateValue, Metric, PerSampleMetric, SampleData, SampleScore,
-    build_metric, parse_metric_key, register_metric,
+    HIGHER, INVARIANT, LOWER, NEUTRAL, TRACKS_SHIFT, WORSE, AggregateValue, Expect, Metric, PerSampleMetric,
+    SampleData, SampleScore, build_metric, expect_all, parse_metric_key, register_metric,
 )
 
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):

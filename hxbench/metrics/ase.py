@@ -16,6 +16,7 @@ from __future__ import annotations
 from hxbench.io.budget import memory_budget
 from hxbench.metrics import _qalign
 from hxbench.metrics.base import HIGHER, PerSampleMetric, SampleData, register_metric, require_fields
+from hxbench.metrics.base import DEGRADATIONS, INVARIANT, WORSE, expect_all
 
 
 @register_metric
@@ -25,6 +26,8 @@ class ASE(PerSampleMetric):
     variants = _qalign.variants()
     outputs = {"ase": HIGHER}
     requires = ("gen",)
+    declared = (expect_all(DEGRADATIONS, ("ase",), WORSE, "aesthetics drop with image quality")
+                + expect_all(("shift+5", "other_speech", "silence"), ("ase",), INVARIANT, "reads no audio"))
     description = "no-reference aesthetics (Q-Align one-align)"
     qalign = None  # an injected Q-Align model (tests); else the imported snapshot
 

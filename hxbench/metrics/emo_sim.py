@@ -50,6 +50,7 @@ from hxbench.errors import SampleError
 from hxbench.metrics._mesh import Batcher, SideMesh
 from hxbench.metrics.base import (HIGHER, NEUTRAL, PerSampleMetric, SampleData, SampleStream, register_metric,
                                  require_fields)
+from hxbench.metrics.base import INVARIANT, WORSE, expect_all
 
 FER_SCALE = 1.1
 EMONET_SCALE = 1.2
@@ -234,6 +235,9 @@ class EmoSim(PerSampleMetric):
     outputs = {"emo_sim": HIGHER, "ccc_valence": HIGHER, "pcc_valence": HIGHER, "ccc_arousal": HIGHER,
                "pcc_arousal": HIGHER, "emo_match": HIGHER, "face_pairs": NEUTRAL}
     requires = ("gen", "ref")
+    declared = (expect_all(("other_ref",), ("emo_sim",), WORSE, "another clip's expression sequence")
+                + expect_all(("shift+5", "other_speech", "silence"), ("emo_sim",), INVARIANT, "reads no audio")
+                + expect_all(("identity",), ("emo_sim",), INVARIANT, "lossless rewrite"))
     description = "emotion-sequence agreement (CCC + PCC) between generated and reference videos"
 
     def __init__(self, variant: str | None = None, device: str = "cpu") -> None:

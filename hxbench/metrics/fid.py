@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from hxbench.io.budget import frames_per_chunk, memory_budget
 from hxbench.metrics._setstats import InputBuilder, SetFeatureMetric
 from hxbench.metrics.base import LOWER, SampleData, register_metric
+from hxbench.metrics.base import DEGRADATIONS, INVARIANT, WORSE, expect_all
 
 _MODELS: dict[tuple, tuple[torch.nn.Module, str]] = {}
 INCEPTION_SIZE = 299  # pytorch-fid's InceptionV3 input size
@@ -76,6 +77,10 @@ class FID(SetFeatureMetric):
     variants = ("pytorch-fid",)
     outputs = {"fid": LOWER}
     requires = ("gen", "ref")
+    # frame-level: the order of frames does not enter, so shuffling must not move it
+    declared = (expect_all(DEGRADATIONS + ("freeze",), ("fid",), WORSE, "frame statistics change")
+                + expect_all(("shuffle",), ("fid",), INVARIANT, "a set of frames has no order")
+                + expect_all(("shift+5", "other_speech", "silence"), ("fid",), INVARIANT, "reads no audio"))
     description = "Fréchet Inception Distance over all frames, pytorch-fid protocol (299 bilinear, [-1, 1], pool3)"
 
     feature_dim = 2048

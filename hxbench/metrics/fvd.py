@@ -48,6 +48,7 @@ from hxbench.errors import SampleError
 from hxbench.io.budget import frames_per_chunk, memory_budget
 from hxbench.metrics._setstats import InputBuilder, SetFeatureMetric
 from hxbench.metrics.base import LOWER, SampleData, register_metric
+from hxbench.metrics.base import DEGRADATIONS, INVARIANT, TEMPORAL, WORSE, expect_all
 
 _MODELS: dict[tuple, torch.nn.Module] = {}
 _LOCK = threading.Lock()
@@ -94,6 +95,8 @@ class FVD(SetFeatureMetric):
     variants = ("styleganv-16f", "styleganv-16f-all", "common-16f", "common-allf")
     outputs = {"fvd": LOWER}
     requires = ("gen", "ref")
+    declared = (expect_all(DEGRADATIONS + TEMPORAL, ("fvd",), WORSE, "clip statistics change (motion included)")
+                + expect_all(("shift+5", "other_speech", "silence"), ("fvd",), INVARIANT, "reads no audio"))
     description = "Fréchet Video Distance, I3D Kinetics-400 logits; protocol and clip sampling in the variant"
 
     feature_dim = 400

@@ -74,6 +74,7 @@ import numpy as np
 from hxbench.nets.dwpose import WEIGHT_NAMES as DWPOSE_WEIGHTS
 from hxbench.errors import SampleError
 from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, SampleStream, register_metric
+from hxbench.metrics.base import INVARIANT, WORSE, expect_all
 
 HKV_HEIGHT = 512.0  # HKV coordinates are pixels at this frame height
 WRIST_VISIBILITY = 0.5
@@ -290,6 +291,9 @@ class HandStream(SampleStream):
 class HKC(_HandMetric):
     name = "hkc"
     outputs = {"hkc": HIGHER, "hand_frames": NEUTRAL}
+    declared = (expect_all(("blur", "noise"), ("hkc",), WORSE, "degraded hands are detected with less confidence")
+                + expect_all(("shift+5", "other_speech", "silence"), ("hkc",), INVARIANT, "reads no audio")
+                + expect_all(("shuffle",), ("hkc",), INVARIANT, "a mean over frames ignores their order"))
     description = "hand keypoint confidence (CyberHost): mean hand keypoint confidence where hands are expected"
 
     def values(self, kp: HandKeypoints) -> dict[str, float]:
@@ -300,6 +304,9 @@ class HKC(_HandMetric):
 class HKV(_HandMetric):
     name = "hkv"
     outputs = {"hkv": HIGHER, "hand_frames": NEUTRAL}
+    declared = (expect_all(("freeze",), ("hkv",), WORSE, "frozen hands do not move")
+                + expect_all(("shift+5", "other_speech", "silence"), ("hkv",), INVARIANT, "reads no audio")
+                + expect_all(("shuffle",), ("hkv",), INVARIANT, "variance over time ignores frame order"))
     description = "hand keypoint variance (CyberHost): variance of hand keypoints over time, px^2 at 512 px height"
 
     def values(self, kp: HandKeypoints) -> dict[str, float]:

@@ -47,6 +47,7 @@ import numpy as np
 from hxbench.errors import SampleError
 from hxbench.metrics._mesh import Batcher, SideMesh
 from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, SampleStream, register_metric
+from hxbench.metrics.base import INVARIANT, WORSE, expect_all
 
 FACENET_SCALE = 1.3
 _NETS: dict[str, object] = {}
@@ -165,6 +166,11 @@ class IDSim(PerSampleMetric):
     variants = ("facenet-512", "arcface-r50", "arcface-r100", "arcface-r50-torch", "arcface-r100-torch")
     outputs = {"id_sim": HIGHER, "id_sim_first": HIGHER, "face_frames": NEUTRAL}
     requires = ("gen",)
+    # without ground truth the clean video is the reference; another sample's is another person
+    declared = (expect_all(("other_ref",), ("id_sim",), WORSE, "another person's reference")
+                + expect_all(("shift+5", "other_speech", "silence"), ("id_sim", "id_sim_first"), INVARIANT, "reads no audio")
+                + expect_all(("shuffle", "reencode", "identity"), ("id_sim", "id_sim_first"), INVARIANT,
+                             "identity does not depend on frame order or a mild re-encode"))
     description = "identity cosine similarity (reference vs generated frames) of face embeddings"
 
     def weight_names(self) -> tuple[str, ...]:

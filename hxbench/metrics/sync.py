@@ -64,6 +64,7 @@ from hxbench.errors import MetricUnavailable, SampleError
 from hxbench.metrics.base import HIGHER, LOWER, NEUTRAL, PerSampleMetric, SampleData, SampleStream, register_metric
 from hxbench.metrics.stream import chunk_bytes
 from hxbench.nets.syncnet import FoldedSyncNet, LipStream, load_state, syncnet_model
+from hxbench.metrics.base import AUDIO_PERTURBATIONS, INVARIANT, TRACKS_SHIFT, WORSE, expect_all
 
 FPS = 25
 SAMPLE_RATE = 16000
@@ -222,6 +223,12 @@ class SyncNetSync(PerSampleMetric):
     variants = tuple(PROTOCOLS)
     outputs = {"sync_c": HIGHER, "sync_d": LOWER, "offset": NEUTRAL}
     requires = ("gen",)
+    declared = (expect_all(AUDIO_PERTURBATIONS + ("freeze",), ("sync_c",), WORSE,
+                           "lip sync must drop when speech and mouth no longer belong together")
+                + expect_all(("blur", "reencode", "identity"), ("sync_c", "sync_d", "offset"), INVARIANT,
+                             "mild degradation keeps the lip motion")
+                + expect_all(("shift+2", "shift-2", "shift+5", "shift-5", "shift+10", "shift-10"), ("offset",),
+                             TRACKS_SHIFT, "the offset must report the shift"))
     description = "SyncNet lip-sync confidence (Sync-C / LSE-C) and distance (Sync-D / LSE-D)"
 
     def __init__(self, variant: str | None = None, device: str = "cpu") -> None:
