@@ -95,3 +95,21 @@ def test_motion_floor_scales_a_nearly_still_mouth():
     assert small["av_conf"] == pytest.approx(big["av_conf"] * gain, rel=1e-9)
     assert small["av_offset"] == big["av_offset"] == 0
 
+
+
+def test_a_video_at_another_rate_is_read_at_25_fps(talking_face, tmp_path):
+    """The measure is defined at 25 fps: a 30 fps file of the same motion is re-read at 25 fps
+    (nearest earlier frame, as ``ffmpeg -r 25``) and keeps the in-sync peak at lag 0."""
+    from hxbench.io import media
+    from hxbench.io.media import clip_from_video
+    from hxbench.metrics.base import SampleData
+    from hxbench.metrics.stream import needs_resampling
+
+    frames, audio = talking_face
+    t30 = np.arange(int(N * 30 / 25)) / 30  # each 30 fps frame shows the 25 fps frame of its time
+    frames30 = frames[np.minimum((t30 * 25 + 1e-9).astype(int), N - 1)]
+    path = media.write_video(tmp_path / "v30.mp4", frames30, 30, audio=audio, sample_rate=16000)
+    clip = clip_from_video(str(path))
+    assert needs_resampling(clip, 25) and not needs_resampling(clip, 30)
+    out = AVSync().score_sample(SampleData("v30", gen=clip, audio=audio, sample_rate=16000))
+    assert abs(out["av_offset"]) <= 1 and out["av_corr"] > 0.5, out

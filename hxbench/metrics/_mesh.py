@@ -126,3 +126,22 @@ class Batcher:
         for i, row in zip(self.index, y):
             self.out[i] = row
         self.index, self.rows = [], []
+
+
+def whole_array_features(frames: np.ndarray, backbone,
+                         key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame features of the main face in a whole (T, H, W, 3) or (H, W, 3) uint8 array (an
+    image, or a video already in memory; the metrics stream clips instead) through a face
+    ``backbone`` (``prepare(frames, landmarks, found) -> (inputs, found)``, ``run``, ``dim``).
+    Returns (features (T, dim) float32 with NaN rows where no face, found (T,) bool)."""
+    from hxbench.face.align import faces_for
+
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    mesh = faces_for(frames, key=key)
+    inputs, found = backbone.prepare(frames, mesh.landmarks, mesh.found.copy())
+    feats = np.full((len(frames), backbone.dim), np.nan, np.float32)
+    if found.any():
+        feats[found] = backbone.run(inputs)
+    return feats, found

@@ -40,6 +40,7 @@ from hxbench.errors import SampleError
 from hxbench.metrics._mesh import MeshStream
 from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, register_metric
 from hxbench.metrics.base import AUDIO_PERTURBATIONS, INVARIANT, TRACKS_SHIFT, WORSE, expect_all
+from hxbench.metrics.stream import needs_resampling, score_alone
 
 FPS = 25
 SAMPLE_RATE = 16000
@@ -189,22 +190,12 @@ class AVSync(PerSampleMetric):
         and the run decodes it at another rate (``score_sample`` then reads it alone)."""
         if sample.gen is None:
             raise SampleError(f"sample {sample.sample_id!r} has no video")
-        if needs_resampling(sample.gen):
+        if needs_resampling(sample.gen, FPS):
             return None
         return AVSyncStream(self, sample, self.load_audio(sample))
 
     def score_sample(self, sample: SampleData) -> dict[str, float]:
-        from hxbench.io.media import clip_from_video
-        from hxbench.metrics.stream import run_streams
-
-        if sample.gen is not None and needs_resampling(sample.gen):  # the measure is defined at 25 fps
-            sample = SampleData(sample.sample_id, gen=clip_from_video(sample.gen.source, target_fps=FPS),
-                                audio=sample.load_audio(SAMPLE_RATE), sample_rate=SAMPLE_RATE)
-        stream = self.open_stream(sample)
-        error = run_streams(sample, {0: stream})[0]
-        if error is not None:
-            raise error
-        return stream.finish()
+        return score_alone(self, sample, FPS, SAMPLE_RATE)  # the protocol is at 25 fps
 
     @staticmethod
     def load_audio(sample: SampleData) -> np.ndarray:
@@ -223,11 +214,6 @@ class AVSync(PerSampleMetric):
         except SampleError as err:
             raise SampleError(f"sample {sample_id!r}: {err}") from None
 
-
-def needs_resampling(clip) -> bool:
-    """True for a video decoded at a rate other than the measure's 25 fps."""
-    rate = clip.target_fps or clip.fps
-    return bool(clip.kind == "video" and rate and abs(rate - FPS) > 1e-3)
 
 
 class AVSyncStream(MeshStream):

@@ -47,7 +47,7 @@ import threading
 import numpy as np
 
 from hxbench.errors import SampleError
-from hxbench.metrics._mesh import Batcher, SideMesh
+from hxbench.metrics._mesh import Batcher, SideMesh, whole_array_features
 from hxbench.metrics.base import (HIGHER, NEUTRAL, PerSampleMetric, SampleData, SampleStream, register_metric,
                                  require_fields)
 from hxbench.metrics.base import INVARIANT, WORSE, expect_all
@@ -151,18 +151,7 @@ def emotion_sequence(frames: np.ndarray, backbone: str, key: str | None = None) 
 
     ``fer-7class``: (T, 7) probabilities; ``emonet-8``: (T, 2) (valence, arousal).
     Returns (features with NaN rows where no face, found (T,) bool)."""
-    from hxbench.face.align import faces_for
-
-    frames = np.asarray(frames)
-    if frames.ndim == 3:
-        frames = frames[None]
-    mesh = faces_for(frames, key=key)
-    b = emotion_backbone(backbone)
-    inputs, found = b.prepare(frames, mesh.landmarks, mesh.found.copy())
-    feats = np.full((len(frames), b.dim), np.nan, np.float32)
-    if found.any():
-        feats[found] = b.run(inputs)
-    return feats, found
+    return whole_array_features(frames, emotion_backbone(backbone), key)
 
 
 def emo_sim_sequences(fg: np.ndarray, okg: np.ndarray, fr: np.ndarray, okr: np.ndarray,

@@ -45,7 +45,7 @@ import threading
 import numpy as np
 
 from hxbench.errors import SampleError
-from hxbench.metrics._mesh import Batcher, SideMesh
+from hxbench.metrics._mesh import Batcher, SideMesh, whole_array_features
 from hxbench.metrics.base import HIGHER, NEUTRAL, PerSampleMetric, SampleData, SampleStream, register_metric
 from hxbench.metrics.base import INVARIANT, WORSE, expect_all
 
@@ -131,18 +131,7 @@ def face_embeddings(frames: np.ndarray, backbone_name: str, key: str | None = No
     """Identity embeddings of the main face per frame of a whole (T, H, W, 3) uint8 array (one
     image, or a video already in memory; the metric streams clips instead, ``IDSimStream``).
     Returns (emb (T, D) float32 unit vectors, NaN rows where no face; found (T,) bool)."""
-    from hxbench.face.align import faces_for
-
-    frames = np.asarray(frames)
-    if frames.ndim == 3:
-        frames = frames[None]
-    mesh = faces_for(frames, key=key)
-    b = backbone(backbone_name)
-    inputs, found = b.prepare(frames, mesh.landmarks, mesh.found.copy())
-    emb = np.full((len(frames), b.dim), np.nan, np.float32)
-    if found.any():
-        emb[found] = b.run(inputs)
-    return emb, found
+    return whole_array_features(frames, backbone(backbone_name), key)
 
 
 # -- the metric ---------------------------------------------------------------------------------

@@ -181,3 +181,26 @@ def shared_reduction(sample: "SampleData", key: Hashable, make) -> SharedReducti
     if key not in sample.shared:
         sample.shared[key] = SharedReduction(make())
     return sample.shared[key]
+
+
+def needs_resampling(clip, fps: float) -> bool:
+    """True for a video decoded at a rate other than ``fps`` (a protocol defined at a fixed rate,
+    read as ``ffmpeg -r`` would)."""
+    rate = clip.target_fps or clip.fps
+    return bool(clip.kind == "video" and rate and abs(rate - fps) > 1e-3)
+
+
+def score_alone(metric, sample: "SampleData", fps: float, sample_rate: int) -> dict[str, float]:
+    """One sample scored through the metric's own stream outside a shared pass; a generated
+    video at another rate than ``fps`` is re-read at ``fps`` first, with its audio at
+    ``sample_rate`` (the metrics whose protocol fixes the frame rate: sync, av_sync)."""
+    from hxbench.io.media import clip_from_video
+
+    if sample.gen is not None and needs_resampling(sample.gen, fps):
+        sample = type(sample)(sample.sample_id, gen=clip_from_video(sample.gen.source, target_fps=fps),
+                            audio=sample.load_audio(sample_rate), sample_rate=sample_rate)
+    stream = metric.open_stream(sample)
+    error = run_streams(sample, {0: stream})[0]
+    if error is not None:
+        raise error
+    return stream.finish()

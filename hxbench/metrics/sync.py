@@ -62,9 +62,9 @@ import torch
 
 from hxbench.errors import MetricUnavailable, SampleError
 from hxbench.metrics.base import HIGHER, LOWER, NEUTRAL, PerSampleMetric, SampleData, SampleStream, register_metric
-from hxbench.metrics.stream import chunk_bytes
-from hxbench.nets.syncnet import FoldedSyncNet, LipStream, load_state, syncnet_model
 from hxbench.metrics.base import AUDIO_PERTURBATIONS, INVARIANT, TRACKS_SHIFT, WORSE, expect_all
+from hxbench.metrics.stream import chunk_bytes, needs_resampling, score_alone
+from hxbench.nets.syncnet import FoldedSyncNet, LipStream, load_state, syncnet_model
 
 FPS = 25
 SAMPLE_RATE = 16000
@@ -303,7 +303,7 @@ class SyncNetSync(PerSampleMetric):
         clip = sample.gen
         if clip is None:
             raise SampleError(f"sample {sample.sample_id!r} has no video")
-        if needs_resampling(clip):
+        if needs_resampling(clip, FPS):
             return None
         return self._stream(sample.sample_id, self.load_audio(sample),
                             lambda: clip.iter_chunks(1 << 16, max_bytes=chunk_bytes()), sample)
@@ -334,24 +334,9 @@ class SyncNetSync(PerSampleMetric):
         return stream.finish_details()
 
     def score_sample(self, sample: SampleData) -> dict[str, float]:
-        from hxbench.io.media import clip_from_video
-        from hxbench.metrics.stream import run_streams
-
         self.check_available()
-        if sample.gen is not None and needs_resampling(sample.gen):  # the protocol is at 25 fps
-            sample = SampleData(sample.sample_id, gen=clip_from_video(sample.gen.source, target_fps=FPS),
-                                audio=sample.load_audio(SAMPLE_RATE), sample_rate=SAMPLE_RATE)
-        stream = self.open_stream(sample)
-        error = run_streams(sample, {0: stream})[0]
-        if error is not None:
-            raise error
-        return stream.finish()
+        return score_alone(self, sample, FPS, SAMPLE_RATE)  # the protocol is at 25 fps
 
-
-def needs_resampling(clip) -> bool:
-    """True for a video decoded at a rate other than the protocols' 25 fps (``ffmpeg -r 25``)."""
-    rate = clip.target_fps or clip.fps
-    return bool(clip.kind == "video" and rate and abs(rate - FPS) > 1e-3)
 
 
 class SyncStream(SampleStream):
