@@ -591,7 +591,7 @@ def main() -> int:
           flush=True)
     rows = []
     head = (f"{'family':9} {'implementation':30} {'value':>14} {'|diff| vs hx':>12} {'wall s':>8} {'CPU s':>8} "
-            f"{'peak MiB':>8} {'CPU x':>6} {'mem x':>6} {'load':>9}")
+            f"{'peak MiB':>8} {'+MiB':>6} {'CPU x':>6} {'mem x':>6} {'load':>9}")
     print(head, flush=True)
     for family in args.family:
         impls = [x for x in IMPLS[family] if args.only is None or x[1] == "hx" or x[0] in args.only]
@@ -629,9 +629,12 @@ def main() -> int:
             diff = f"{row['abs_diff']:12.2e}" if "abs_diff" in row else f"{'-':>12}"
             cx = f"{row['cpu_ratio']:6.2f}" if "cpu_ratio" in row else f"{'-':>6}"
             mx = f"{row['mem_ratio']:6.2f}" if "mem_ratio" in row else f"{'-':>6}"
+            grow = r["peak_rss_mib"] - r["rss_after_imports_mib"]
             print(f"{family:9} {impl:30} {r['value']:14.6f} {diff} {r['wall_s']:8.2f} {r['cpu_s']:8.2f} "
-                  f"{r['peak_rss_mib']:8.0f} {cx} {mx} {r['load_before']:4.1f}-{r['load_after']:4.1f}", flush=True)
-    print("\nCPU x / mem x: peer / hxbench (above 1: hxbench uses less). Notes:")
+                  f"{r['peak_rss_mib']:8.0f} {grow:6.0f} {cx} {mx} {r['load_before']:4.1f}-{r['load_after']:4.1f}",
+                  flush=True)
+    print("\n+MiB: peak minus the resident set after the imports. CPU x / mem x (peak): peer / hxbench "
+          "(above 1: hxbench uses less). Notes:")
     for family in args.family:
         for impl, side, note in IMPLS[family]:
             if side != "hx" and (args.only is None or impl in args.only):
