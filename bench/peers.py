@@ -6,6 +6,12 @@ the ratios, and writes the rows as JSON::
     .venv/bin/python bench/peers.py --setup                 # create/reuse the peers' own venv
     .venv/bin/python bench/peers.py --family fid [--clips 64] [--frames 4] [--size 256]
     .venv/bin/python bench/peers.py --family ssim psnr lpips fvd --json out.json
+    .venv/bin/python bench/peers.py --family fid --only pytorch-fid torch-fidelity --repeats 2
+    .venv/bin/python bench/peers.py --family fid --real GEN_DIR REF_DIR --clips 20 --frames 8
+
+Families: fid, ssim, psnr, lpips (AlexNet), lpips-vgg, fvd (``IMPLS`` lists each family's
+implementations and why a peer's value may differ by design). Measured tables and their
+reading: docs/performance.md, "Against the peer packages".
 
 Environments. hxbench runs in the interpreter that runs this script (hxbench's own venv). The
 peers run in a venv of their own, never hxbench's: ``--peer-venv`` (default ``$HXBENCH_PEERS_VENV``
