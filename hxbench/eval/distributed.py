@@ -36,12 +36,15 @@ def launched_distributed() -> bool:
     return world()[1] > 1
 
 
-def init(backend: str | None = None) -> None:
+def init(backend: str | None = None) -> bool:
+    """Join the torchrun process group; True when this call created it (and must destroy it)."""
     import torch
     import torch.distributed as dist
 
-    if not dist.is_initialized():
-        dist.init_process_group(backend or ("nccl" if torch.cuda.is_available() else "gloo"))
+    if dist.is_initialized():
+        return False
+    dist.init_process_group(backend or ("nccl" if torch.cuda.is_available() else "gloo"))
+    return True
 
 
 def score_distributed(samples: Sequence, metric_keys: Sequence[str], run_dir: str | Path,
@@ -52,7 +55,7 @@ def score_distributed(samples: Sequence, metric_keys: Sequence[str], run_dir: st
     from hxbench.eval.results import RunStore
     from hxbench.eval.scoring import SampleSource, score
 
-    init()
+    created = init()
     rank, size = world()
     run_dir = Path(run_dir)
     rank_dir = run_dir / "ranks" / f"{rank}-of-{size}"
@@ -109,6 +112,11 @@ def score_distributed(samples: Sequence, metric_keys: Sequence[str], run_dir: st
 
         write_json(run_dir / "results.json", results.to_json())
     dist.barrier()
+    if created:
+        # a process group left to the interpreter's exit can abort the rank ("terminate called
+        # without an active exception": gloo's threads outlive it), seen under load in the
+        # two-process test
+        dist.destroy_process_group()
     return results
 
 
