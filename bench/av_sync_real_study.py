@@ -4,7 +4,7 @@ real videos? (issue 17's target; docs/validity.md)
     .venv/bin/python bench/av_sync_real_study.py --gen DIR --audio DIR --cache OUT.npz [--json OUT.json]
 
 DIR: videos and their speech tracks paired by name (e.g. ``bench/mochabench.py links``, or the
-clean copies of a validity run, ``OUT/work/clean``). For every video: the mouth opening per
+clean copies of a validity run, ``OUT/copies/clean``). For every video: the mouth opening per
 frame at 25 fps (``av_sync.mouth_from_mesh``, the metric's own signal), the same for a still
 image (its first frame repeated, the length of the video), and the speech energy per frame
 (``av_sync.frame_energy_db``); cached in ``--cache``. Then, per rule, the AUC of the matched

@@ -103,7 +103,7 @@ def test_planted_bugs_are_flagged_and_ssim_passes(videos, tmp_path, planted, cap
     assert "planted_ignores_input" in html and "<svg" in html and "FAILS" in html
     # the inputs were only read; the perturbed videos are gone once scored, the clean copies stay
     assert sorted(p.name for p in videos.iterdir()) == [f"s{i}.mp4" for i in range(6)]
-    assert (out / "work" / "clean" / "s0.mp4").exists() and not (out / "work" / "blur").exists()
+    assert (out / "copies" / "clean" / "s0.mp4").exists() and not (out / "copies" / "blur").exists()
     # resumable: a re-run recomputes nothing
     before = {p: p.stat().st_size for p in (out / "runs").rglob("samples.jsonl")}
     assert main(["validity", "--gen", str(videos), "--out", str(out), "--metrics", "ssim", "psnr",
@@ -186,4 +186,4 @@ def test_other_ref_and_given_references(videos, tmp_path):
     assert res.conditions == ["clean", "identity", "other_ref"]
     assert rows["other_ref"].verdict == "ok" and rows["other_ref"].auc == 1.0 and rows["other_ref"].clean == 0.0
     assert rows["identity"].verdict == "ok" and rows["identity"].delta == 0.0
-    assert (tmp_path / "v" / "work" / "ref" / "s0.mp4").exists()
+    assert (tmp_path / "v" / "copies" / "ref" / "s0.mp4").exists()

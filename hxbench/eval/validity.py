@@ -3,11 +3,11 @@ metric against its declared behaviour (``Metric.declared``, ``hxbench.metrics.ba
 
 ``run_validity`` (``hxbench validity``):
 
-1. prepares a clean copy of every sample in ``out_dir/work/clean`` (optionally downscaled and
+1. prepares a clean copy of every sample in ``out_dir/copies/clean`` (optionally downscaled and
    cut; written losslessly) and its audio as 16 kHz WAV (``--audio`` or the video's own track);
    the inputs are only read;
 2. writes every perturbation the selected metrics declare (``hxbench.io.perturb``) from the
-   clean copies into ``out_dir/work/<perturbation>/`` (an audio perturbation writes only a
+   clean copies into ``out_dir/copies/<perturbation>/`` (an audio perturbation writes only a
    WAV and reuses the clean video);
 3. scores the clean condition and each perturbed one with ``hxbench.eval.scoring.score`` (the
    code path of ``hxbench score``: one decoding pass per sample, batched networks, resumable:
@@ -271,7 +271,7 @@ def run_validity(gen: Path, metric_keys: Sequence[str], out_dir: Path, audio: Pa
     from hxbench.face.detect import set_cache_capacity
 
     out_dir = Path(out_dir)
-    work = out_dir / "work"
+    work = out_dir / "copies"
     protos = list(metrics) if metrics is not None else [build_metric(k, device=device) for k in metric_keys]
     conditions = plan(protos, perturbations)
     samples = prepare(Path(gen), audio, ref, work, max_side, max_seconds, progress)
