@@ -170,17 +170,6 @@ class IDSim(PerSampleMetric):
         from hxbench.face import require_mediapipe
 
         require_mediapipe()
-        if self.variant == "facenet-512":
-            import cv2
-
-            from hxbench.errors import MetricUnavailable
-
-            if not hasattr(cv2.dnn, "readNetFromTensorflow"):  # OpenCV 5.1 removed the TensorFlow importer
-                raise MetricUnavailable(
-                    self.key, f"OpenCV {cv2.__version__} cannot read the FaceNet TensorFlow graph (its TensorFlow "
-                              "importer was removed)",
-                    "pip install 'opencv-python-headless<5.1'  or  use id_sim[arcface-r50] "
-                    "(hxbench weights import arcface-r50 buffalo_l.zip)")
         if self.variant in ("arcface-r50", "arcface-r100"):
             import importlib.util
 
