@@ -143,24 +143,25 @@ def _hf_rows(clone: Path) -> list[dict]:
     return rows
 
 
+def _write_parquet(path, rows):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(rows), path)
+
+
 def test_import_the_hugging_face_layout(tmp_path, home, fake_pins, monkeypatch):
-    """A snapshot of the HF dataset: parquet shards whose rows embed the media. pyarrow writes
-    the shard when it is installed; otherwise the shard reader is replaced by the same rows."""
+    """A snapshot of the HF dataset: parquet shards (written by pyarrow, a test dependency)
+    whose rows embed the media as the datasets library's Audio / Image structs {bytes, path}."""
     clone = fake_clone(tmp_path / "MoChaBench")
     fake_pins(clone / "benchmark", "benchmark/")
     snap = tmp_path / "hf"
     (snap / "data").mkdir(parents=True)
     (snap / "README.md").write_text("---\nlicense: apache-2.0\n---\n# MoChaBench\n")
     rows = _hf_rows(clone)
-    shard = snap / "data" / "test-00000-of-00001.parquet"
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        pq.write_table(pa.Table.from_pylist(rows), shard)
-    except ImportError:
-        shard.write_bytes(b"PAR1")
-        monkeypatch.setattr(mb, "_parquet_rows", lambda path: rows)
+    # two shards, as the published dataset has (test-00000-of-00002, test-00001-of-00002)
+    _write_parquet(snap / "data" / "test-00000-of-00002.parquet", rows[:1])
+    _write_parquet(snap / "data" / "test-00001-of-00002.parquet", rows[1:])
     record = import_data("mochabench", snap)
     assert record["layout"] == "huggingface" and record["n_contexts"] == 3
     assert record["manifests"]["mochabench"] == 2
@@ -180,13 +181,13 @@ def test_hugging_face_rows_that_differ_from_the_pins_are_recorded_not_refused(tm
     rows[0]["first-frame-from-mocha-generation"]["bytes"] = buf.getvalue()
     snap = tmp_path / "hf"
     (snap / "data").mkdir(parents=True)
-    (snap / "data" / "test.parquet").write_bytes(b"PAR1")
-    monkeypatch.setattr(mb, "_parquet_rows", lambda path: rows)
+    _write_parquet(snap / "data" / "test.parquet", rows)
     record = import_data("mochabench", snap)
     rel = "benchmark/first-frames-from-mocha-generation/1p_closeup_facingcamera/1_man_guitar.png"
     assert record["files"][rel]["pinned"] is False  # recorded at first import
     # a corrupt embedded speech track is named
     rows[1]["speech"]["bytes"] = b"not a wav"
+    _write_parquet(snap / "data" / "test.parquet", rows)
     with pytest.raises(DataError, match="7_woman_office_pointing_speech.wav.*unreadable"):
         import_data("mochabench", snap)
 
@@ -513,3 +514,11 @@ def test_generation_writes_the_mochabench_layout(tmp_path, home, fake_pins):
     assert generate(load_adapter("still-image"), manifest, out, task="mochabench", progress=False) == 2
     assert (out / "2p_1clip_1talk" / "7_woman_office_pointing.mp4").is_file()
     assert validate_outputs(manifest, out) == []
+
+
+def test_a_corrupt_parquet_shard_is_named(tmp_path, home, fake_pins):
+    snap = tmp_path / "hf"
+    (snap / "data").mkdir(parents=True)
+    (snap / "data" / "test-00000-of-00001.parquet").write_bytes(b"PAR1 truncated")
+    with pytest.raises(DataError, match=r"test-00000-of-00001\.parquet: not a readable parquet file"):
+        import_data("mochabench", snap)
