@@ -76,11 +76,21 @@ def _hash_cache_path() -> Path:
     return hxbench_home() / "hash-cache.json"
 
 
+_HASHES: dict[str, str] = {}  # this process's answers: the cache file is read once per new key
+
+
 def cached_sha256(path: str | Path) -> str:
-    """sha256 of a file, cached by (absolute path, size, mtime_ns)."""
+    """sha256 of a file, cached by (absolute path, size, mtime_ns) in memory and in
+    ``$HXBENCH_HOME/hash-cache.json`` (shared by processes)."""
     path = Path(path).resolve()
     st = path.stat()
     key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+    if key not in _HASHES:
+        _HASHES[key] = _stored_sha256(path, key)
+    return _HASHES[key]
+
+
+def _stored_sha256(path: Path, key: str) -> str:
     cache_file = _hash_cache_path()
     cache: dict[str, str] = {}
     if cache_file.is_file():

@@ -164,3 +164,14 @@ def test_compute_cli_lpips_json_uint8_and_float_npy(tmp_path):
         out = json.loads(proc.stdout)
         assert (out["metric"], out["variant"], out["key"], out["n"]) == ("lpips", "alex-v0.1", "lpips[alex-v0.1]", 2)
         assert abs(out["value"] - expected) <= 1e-6
+
+
+def test_input_scaling_is_bit_identical_to_lpips_normalize():
+    """lpips ``normalize=True`` computes 2 * (x / 255) - 1 in float32; the in-place version
+    must give the same bits (any re-association, e.g. x * (2 / 255) - 1, would not)."""
+    from hxbench.metrics.lpips import uint8_to_lpips_input
+
+    frames = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=3)
+    got = uint8_to_lpips_input(frames, "cpu")
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).to(torch.float32)
+    assert torch.equal(got, 2 * (x / 255.0) - 1)
