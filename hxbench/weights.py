@@ -575,6 +575,11 @@ class _ScriptUnpickler(pickle.Unpickler):
             return collections.OrderedDict
         if module == "torch" and name in _SCRIPT_STORAGES:
             return _SCRIPT_STORAGES[name]
+        if module == "torch.jit._pickle" and name in ("build_intlist", "build_doublelist", "build_boollist",
+                                                      "build_tensorlist"):
+            return list  # typed lists of module attributes (pickler.cpp's specialised lists)
+        if (module, name) == ("torch.jit._pickle", "restore_type_tag"):
+            return lambda value, _tag: value
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a TorchScript archive")
 
     def persistent_load(self, pid):

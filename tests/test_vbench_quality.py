@@ -110,6 +110,22 @@ def test_torchscript_reader_refuses_code(tmp_path):
         load_torchscript_state_dict(path)
 
 
+def test_torchscript_reader_reads_typed_lists(tmp_path):
+    """pickler.cpp writes List[int] attributes as torch.jit._pickle.build_intlist(list): read as a list."""
+    from hxbench.weights import load_torchscript_state_dict
+
+    pkl = (b"\x80\x02c__torch__\nM\n)\x81}(X\x05\x00\x00\x00sizes"
+           b"ctorch.jit._pickle\nbuild_intlist\n](K\x01K\x02e\x85Rub.")
+    path = tmp_path / "lists.pt"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("m/data.pkl", pkl)
+    assert load_torchscript_state_dict(path) == {}
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("m/data.pkl", pkl.replace(b"build_intlist", b"build_evillist"))
+    with pytest.raises(pickle.UnpicklingError, match="build_evillist"):
+        load_torchscript_state_dict(path)
+
+
 # -- the CLIP tower against transformers' implementation ----------------------------------------
 def _to_hf(state: dict) -> dict:
     """OpenAI ``visual.*`` names -> transformers ``CLIPVisionModelWithProjection`` names."""
