@@ -95,6 +95,18 @@ def test_torchscript_reader_equals_jit_load(tmp_path):
     assert VisionTransformer.config_of(visual) == SMALL
 
 
+def test_tower_takes_its_parameters_and_names_missing_ones():
+    from hxbench.nets.clip_vit import VisionTransformer
+
+    state = dict(_visual(4).state_dict())
+    extra = dict(state, input_resolution=torch.tensor(224))  # a tensor attribute, no parameter
+    m = VisionTransformer.from_state_dict(extra)
+    assert all(torch.equal(v, state[k]) for k, v in m.state_dict().items())
+    del state["transformer.resblocks.1.ln_2.bias"]
+    with pytest.raises(ValueError, match=r"lacks transformer\.resblocks\.1\.ln_2\.bias"):
+        VisionTransformer.from_state_dict(state)
+
+
 def test_torchscript_reader_refuses_code(tmp_path):
     from hxbench.weights import load_torchscript_state_dict
 

@@ -111,8 +111,15 @@ class VisionTransformer(nn.Module):
 
     @classmethod
     def from_state_dict(cls, state: dict) -> "VisionTransformer":
+        """The tower with every parameter taken from ``state`` (float32). Tensors of ``state``
+        that are no parameter of the tower are ignored: an archive read as data also holds
+        tensor attributes that ``torch.jit.load(...).state_dict()`` leaves out."""
         model = cls(**cls.config_of(state))
-        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+        missing = [k for k in model.state_dict() if k not in state]
+        if missing:
+            raise ValueError(f"CLIP image tower: the checkpoint lacks {', '.join(missing[:5])}"
+                             + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+        model.load_state_dict({k: state[k].float() for k in model.state_dict()}, strict=True)
         return model.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
