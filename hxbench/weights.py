@@ -534,3 +534,100 @@ def load_numpy_pickle(path: str | Path):
     only numpy arrays, dicts and lists are constructed, never arbitrary objects."""
     with open(path, "rb") as f:
         return _NumpyOnlyUnpickler(f).load()
+
+
+# -- TorchScript archives, read as data ---------------------------------------------------------
+_SCRIPT_STORAGES = {
+    "HalfStorage": "float16", "FloatStorage": "float32", "DoubleStorage": "float64", "BFloat16Storage": "bfloat16",
+    "LongStorage": "int64", "IntStorage": "int32", "ShortStorage": "int16", "CharStorage": "int8",
+    "ByteStorage": "uint8", "BoolStorage": "bool",
+}
+
+
+class _ScriptObject:
+    """Stand-in for a TorchScript class instance (``__torch__.*``): keeps its attribute state."""
+
+    def __setstate__(self, state) -> None:
+        self.state = state
+
+
+def _script_rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
+    return storage.as_strided(tuple(size), tuple(stride), offset).clone()
+
+
+class _ScriptUnpickler(pickle.Unpickler):
+    """Unpickle a TorchScript ``data.pkl`` as data: ``__torch__`` classes become attribute
+    holders (no TorchScript code is compiled or run), tensors are rebuilt from the archive's
+    ``data/<key>`` records, and any other global is refused."""
+
+    def __init__(self, f, read_record) -> None:
+        super().__init__(f)
+        self.read_record = read_record
+
+    def find_class(self, module, name):
+        import collections
+
+        if module == "__torch__" or module.startswith("__torch__."):
+            return _ScriptObject
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _script_rebuild_tensor
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if module == "torch" and name in _SCRIPT_STORAGES:
+            return _SCRIPT_STORAGES[name]
+        if module == "torch.jit._pickle" and name in ("build_intlist", "build_doublelist", "build_boollist",
+                                                      "build_tensorlist"):
+            return list  # typed lists of module attributes (pickler.cpp's specialised lists)
+        if (module, name) == ("torch.jit._pickle", "restore_type_tag"):
+            return lambda value, _tag: value
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a TorchScript archive")
+
+    def persistent_load(self, pid):
+        import torch
+
+        kind, dtype, key, _location, numel = pid
+        if kind != "storage" or dtype not in _SCRIPT_STORAGES.values():
+            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r}")
+        dt = getattr(torch, dtype)
+        data = bytearray(self.read_record(key))
+        flat = torch.frombuffer(data, dtype=dt) if data else torch.empty(0, dtype=dt)
+        if flat.numel() != numel:
+            raise pickle.UnpicklingError(f"record {key}: {flat.numel()} elements, the pickle says {numel}")
+        return flat
+
+
+def load_torchscript_state_dict(path: str | Path) -> dict:
+    """The tensors of a TorchScript archive (``torch.jit.save``), named as the scripted module's
+    ``state_dict()`` names them (``visual.conv1.weight`` ...), without ``torch.jit.load``: the
+    archive's ``data.pkl`` is read by a restricted unpickler (``_ScriptUnpickler``), so no
+    TorchScript code from the file is compiled and no Python object other than tensors,
+    containers and attribute holders is built. Non-tensor attributes (``training`` ...) are
+    left out. Little-endian archives only (every archive torch writes on x86 / ARM)."""
+    import io
+    import sys
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        pkl = [n for n in names if n.count("/") == 1 and n.endswith("/data.pkl")]
+        if len(pkl) != 1:
+            raise ValueError(f"{path}: not a TorchScript archive (no <archive>/data.pkl)")
+        prefix = pkl[0][: -len("data.pkl")]
+        order = f"{prefix}byteorder"
+        if (order in names and zf.read(order).strip() != b"little") or sys.byteorder != "little":
+            raise ValueError(f"{path}: only little-endian TorchScript archives are read")
+        root = _ScriptUnpickler(io.BytesIO(zf.read(pkl[0])), lambda key: zf.read(f"{prefix}data/{key}")).load()
+
+    import torch
+
+    out: dict = {}
+
+    def walk(obj, name: str) -> None:
+        if isinstance(obj, torch.Tensor):
+            out[name] = obj
+        elif isinstance(obj, _ScriptObject) and isinstance(getattr(obj, "state", None), dict):
+            for k, v in obj.state.items():
+                walk(v, f"{name}.{k}" if name else k)
+
+    walk(root, "")
+    return out

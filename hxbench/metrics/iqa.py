@@ -26,6 +26,12 @@ Offline variants (parameters from PyPI packages, ``hxbench.nets.nss_params``; ma
   ``piqe`` (no learned parameters). A flat frame scores 100 (MATLAB's documented value).
   Frames need at least 16x16 pixels.
 
+VBench variant ``musiq-spaq-vbench`` (VBench's ``imaging_quality``): output ``iqa`` in [0, 1],
+higher is better: MUSIQ (pyiqa's arch) with the SPAQ checkpoint on every frame, the longer side
+brought to 512 when above it, the mean MOS / 100 (``hxbench.metrics._vbench``); the checkpoint
+is the user's imported file (``hxbench.nets.musiq``; unpinned: results record its sha256),
+unavailable (with the fix) until imported. Its numbers are VBench's scale, not Q-Align's.
+
 ``niqe``, ``brisque`` and ``piqe`` alone name the ``-1fps`` variants (the key in results is
 always the full one, e.g. ``iqa[niqe-1fps]``).
 
@@ -45,7 +51,7 @@ import numpy as np
 
 from hxbench.errors import SampleError
 from hxbench.io.budget import memory_budget
-from hxbench.metrics import _nss, _qalign
+from hxbench.metrics import _nss, _qalign, _vbench
 from hxbench.metrics._sampling import FrameSampler
 from hxbench.metrics.base import HIGHER, LOWER, PerSampleMetric, SampleData, SampleStream, register_metric, require_fields
 from hxbench.metrics.base import DEGRADATIONS, INVARIANT, WORSE, expect_all
@@ -85,7 +91,11 @@ def nss_frame_score(method: str, frame: np.ndarray) -> float:
 
 
 def _variants() -> tuple[str, ...]:
-    return _qalign.variants() + tuple(f"{m}-{s}" for m in NSS_METHODS for s in ("1fps", "all"))
+    return (_qalign.variants() + tuple(f"{m}-{s}" for m in NSS_METHODS for s in ("1fps", "all"))
+            + (MUSIQ_VARIANT,))
+
+
+MUSIQ_VARIANT = "musiq-spaq-vbench"
 
 
 @register_metric
@@ -103,7 +113,7 @@ class IQA(PerSampleMetric):
                              "reads no audio")
                 + expect_all(("shuffle", "identity"), ("iqa", "niqe", "brisque", "piqe"), INVARIANT,
                              "per-frame quality ignores frame order"))
-    description = "no-reference image quality (Q-Align, or offline NIQE / BRISQUE / PIQE)"
+    description = "no-reference image quality (Q-Align, VBench's MUSIQ, or offline NIQE / BRISQUE / PIQE)"
     # measured with hxbench validity on MoChaBench's 80 real videos (256 px, first 2 s; docs/validity.md)
     variant_caveats = {
         "niqe": "responds to blur and JPEG on 90-94 % of real videos but by less than the spread between videos "
@@ -115,6 +125,7 @@ class IQA(PerSampleMetric):
                 "MoChaBench, 256 px); blur and JPEG are detected (AUC 0.95 / 0.79) (docs/validity.md)",
     }
     qalign = None  # an injected Q-Align model (tests); else the imported snapshot
+    musiq = None  # an injected MUSIQ network (tests); else the imported musiq-spaq checkpoint
 
     def __init__(self, variant: str | None = None, device: str = "cpu") -> None:
         variant = self.aliases.get(variant, variant) if variant else variant
@@ -127,6 +138,8 @@ class IQA(PerSampleMetric):
         """What a variant's number is: its output, range, direction and protocol."""
         if variant.startswith("qalign-"):
             return _qalign.describe(variant, "image quality (iqa)")
+        if variant == MUSIQ_VARIANT:
+            return _vbench.describe(variant)
         method, sampling = variant.rsplit("-", 1)
         frames = "1 frame per second" if sampling == "1fps" else "every frame"
         return f"{NSS_SCALE[method]}; {frames}, mean per video"
@@ -137,7 +150,7 @@ class IQA(PerSampleMetric):
 
     @property
     def output(self) -> str:
-        return "iqa" if self.method == "qalign" else self.method
+        return "iqa" if self.method in ("qalign", "musiq") else self.method
 
     @property
     def sampling(self) -> str:
@@ -146,6 +159,10 @@ class IQA(PerSampleMetric):
     def check_available(self) -> None:
         if self.method == "qalign":
             if self.qalign is not None:
+                return
+            _qalign.check_pyiqa(self.key)
+        if self.method == "musiq":
+            if self.musiq is not None:
                 return
             _qalign.check_pyiqa(self.key)
         super().check_available()
@@ -157,20 +174,30 @@ class IQA(PerSampleMetric):
             from hxbench.nets.qalign import ONEALIGN
 
             return (ONEALIGN.name,)
+        if self.method == "musiq":
+            from hxbench.nets.musiq import MUSIQ_SPAQ
+
+            return (MUSIQ_SPAQ.name,)
         if self.method == "niqe":
             return (nss_params.NIQE_PRISTINE.name,)
         if self.method == "brisque":
             return (nss_params.BRISQUE_MODEL.name, nss_params.BRISQUE_RANGE.name)
         return ()
 
-    def open_stream(self, sample: SampleData) -> "NSSStream | None":
-        """NIQE / BRISQUE / PIQE stream the sampled frames; Q-Align reads the clip itself (its
-        video mode passes the sampled frames to the model together)."""
+    def open_stream(self, sample: SampleData) -> "NSSStream | _vbench.VBenchStream | None":
+        """NIQE / BRISQUE / PIQE stream the sampled frames, MUSIQ every frame; Q-Align reads the
+        clip itself (its video mode passes the sampled frames to the model together)."""
         if self.method == "qalign":
             return None
         require_fields(self, sample)
         self.check_available()
         clip = sample.gen
+        if self.method == "musiq":
+            from hxbench.nets.musiq import load_musiq
+
+            model = self.musiq if self.musiq is not None else load_musiq(self.device)
+            return _vbench.VBenchStream("iqa", _vbench.musiq_scorer(model, self.device), 100.0, 8, clip.source,
+                                        f"{self.key}: sample {sample.sample_id!r}: ")
         fps = getattr(clip, "target_fps", None) or getattr(clip, "fps", None)
         where = f"{self.key}: sample {sample.sample_id!r}: "
         return NSSStream(self.method, FrameSampler(self.sampling, fps, clip.source, where), where)
