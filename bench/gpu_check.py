@@ -43,6 +43,7 @@ METRICS = [
     "ssim[rgb-255]", "psnr[rgb-255]", "lpips[alex-v0.1]", "lpips[vgg-v0.1]", "fid[pytorch-fid]",
     "fvd[styleganv-16f]", "fvd[common-allf]", "sync[syncnet-pipeline]", "lmd[mediapipe-lips40]",
     "id_sim[facenet-512]", "emo_sim[fer-7class]", "iqa[niqe-1fps]", "iqa[qalign-1to5-1fps-frames]",
+    "iqa[musiq-spaq-vbench]", "ase[laion-vbench]",
 ]
 FLOAT64 = {"ssim", "psnr"}
 MODELS = ["humanexpert-tiny", "omnihuman-tiny-hxsynth"]
