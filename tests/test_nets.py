@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # nets/qalign.py)
 EXPECTED_WEIGHTS = {
     "brisque-allmodel", "brisque-allrange", "niqe-pristine", "q-align-onealign",
+    "clip-vit-l-14-openai", "laion-aesthetic-vit-l-14", "musiq-spaq",
     "all-minilm-l6-v2", "arcface-r100", "arcface-r100-torch", "arcface-r50", "arcface-r50-torch",
     "dwpose-ll-ucoco-384", "dwpose-yolox-l", "emonet-8", "facenet-512", "fer-7class",
     "fid-inception-pt", "fid-inception-torchscript", "fvd-i3d-kinetics400", "fvd-i3d-torchscript",
