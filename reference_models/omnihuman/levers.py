@@ -20,6 +20,7 @@ from pathlib import Path
 VARIANTS: dict[str, dict] = {
     "default": {},                                   # 10 Euler steps, CFG 1.5 joint, plf_shift 1
     "seed1": {"seed": 1},                            # sampling noise only
+    "seed2": {"seed": 2},
     "steps5": {"steps": 5},
     "steps20": {"steps": 20},
     "cfg1": {"guidance": 1.0},                       # no guidance
@@ -28,6 +29,7 @@ VARIANTS: dict[str, dict] = {
     "audio1.5-text1": {"guidance_audio": 1.5, "guidance_text": 1.0},
     "plf0": {"plf_shift": 0},
     "plf2": {"plf_shift": 2},
+    "ref-first": {"ref_mode": "first_frame"},        # reference latent as first frame instead
     "ref-both": {"ref_mode": "both"},                # reference latent as first frame too
     "tshift3": {"time_shift": 3.0},                  # SD3 time shift: more steps at high noise
 }

@@ -239,7 +239,9 @@ class Recipe:
         tmp.replace(self.out / "state.pt")  # atomic: a kill never leaves half a state
 
     def _load(self) -> None:
-        st = torch.load(self.out / "state.pt", map_location=self.device, weights_only=False)
+        # on the CPU: the RNG states must stay CPU tensors; load_state_dict copies the weights and
+        # the optimiser state onto the parameters' device
+        st = torch.load(self.out / "state.pt", map_location="cpu", weights_only=False)
         if st["plan"] != asdict(self.plan) or st["cfg"] != self.cfg.to_dict():
             raise ValueError(f"{self.out / 'state.pt'} was written by another plan or config: "
                              f"{st['plan']} / {st['cfg']['name']}; use a new --out")
