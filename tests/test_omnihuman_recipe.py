@@ -93,6 +93,14 @@ def test_short_run_losses_fall_and_checkpoint_loads(tmp_path):
     pipe = OmniPipeline(tmp_path, steps=2)  # the exported checkpoint is what the pipeline loads
     frames, _ = pipe.generate(blob_video(5).frames[0], np.zeros(16000, np.float32), 0.64)
     assert frames.shape == (16, 64, 64, 3)
+    # a DiT on an existing VAE: vae_steps 0 + vae_init uses it as is (normalisation included)
+    again = Recipe([blob_video(i) for i in range(3)], cfg,
+                   Plan(vae_steps=0, dit_steps=(2,), warmup=False, batch=2, seed=1, vae_init=str(tmp_path / "vae.pt")),
+                   tmp_path / "on-vae", log=quiet).run()
+    assert len(again.losses) == 2
+    assert all(torch.equal(v, pipe.vae.state_dict()[k]) for k, v in again.vae.state_dict().items())
+    with pytest.raises(ValueError, match="untrained VAE"):
+        Plan(vae_steps=0, dit_steps=(2,), warmup=False).phases()
 
 
 def test_small_recipe_shapes_on_meta_device():
@@ -123,7 +131,7 @@ def test_small_recipe_shapes_on_meta_device():
 
 @pytest.mark.slow
 def test_small_recipe_one_real_step_each_on_cpu(tmp_path):
-    """One VAE and one DiT step of `small` on a 40-frame 128 px clip (35 s, 2.6 GB on one thread)."""
+    """One VAE and one DiT step of `small` on a 40-frame 128 px clip (35-46 s, 2.6 GB on one thread)."""
     cfg = get_config("small")
     rng = np.random.default_rng(0)
     T = cfg.clip_frames + cfg.max_last_gap * cfg.vae_tf

@@ -44,7 +44,7 @@ import torch
 
 from .flow import flow_loss
 from .model import OmniConfig, OmniMMDiT, get_config
-from .train import WindowSampler, _to, _vae_batch, save_fp16, sha256, stage2_state
+from .train import WindowSampler, _to, _vae_batch, load_fp32, save_fp16, sha256, stage2_state
 from .vae import VideoVAE, frames_to_tensor
 
 
@@ -60,11 +60,14 @@ class Plan:
     lr: float = 1e-3                                # DiT (stage 2: x 0.5)
     vae_lr: float = 2e-3
     seed: int = 0
+    vae_init: str = ""                              # start from this vae.pt (vae_steps 0: use it as is)
 
     def phases(self) -> list[tuple[str, int]]:
         dit = (["0-base", "1-warmup", "2-finetune"] if self.warmup else ["joint"])
         if len(self.dit_steps) != len(dit):
             raise ValueError(f"dit_steps {self.dit_steps}: need {len(dit)} count(s)")
+        if self.vae_steps == 0 and not self.vae_init and any(self.dit_steps):
+            raise ValueError("vae_steps 0 without vae_init would train the DiT on an untrained VAE")
         return [("vae", self.vae_steps), *zip(dit, self.dit_steps)]
 
 
@@ -104,6 +107,8 @@ class Recipe:
         torch.manual_seed(plan.seed)
         self.vae = VideoVAE(cfg).to(device)
         self.dit = OmniMMDiT(cfg).to(device)
+        if plan.vae_init:
+            load_fp32(self.vae, Path(plan.vae_init))
         self.step = 0                       # global step: optimiser steps done over all phases
         self.vae_rng = random.Random(plan.seed)
         self.dit_sampler: WindowSampler | None = None
@@ -286,6 +291,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--device", default="cpu", help="cpu | cuda (bf16 autocast)")
     ap.add_argument("--vae-steps", type=int, default=800)
+    ap.add_argument("--vae-init", default="", help="start from this vae.pt (with --vae-steps 0: use it as is)")
     ap.add_argument("--dit-steps", type=int, nargs="+", default=[400, 350, 500])
     ap.add_argument("--no-warmup", action="store_true")
     ap.add_argument("--batch", type=int, default=8)
@@ -311,7 +317,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"{args.manifest}: no usable talking videos for config {cfg.name}")
     print(f"{len(videos)} videos, {sum(len(v.frames) for v in videos)} frames at {cfg.image_size} px", flush=True)
     plan = Plan(args.vae_steps, tuple(args.dit_steps), not args.no_warmup, args.batch, args.vae_batch,
-                args.lr, args.vae_lr, args.seed)
+                args.lr, args.vae_lr, args.seed, args.vae_init)
     rec = Recipe(videos, cfg, plan, args.out, args.device, args.ckpt_every,
                  log=lambda s: print(s, flush=True), log_every=args.log_every)
     print(f"vae {sum(p.numel() for p in rec.vae.parameters()) / 1e6:.1f}M, dit "
