@@ -45,7 +45,7 @@ import torch
 from .flow import flow_loss
 from .model import OmniConfig, OmniMMDiT, get_config
 from .train import WindowSampler, _to, _vae_batch, load_fp32, save_fp16, sha256, stage2_state
-from .vae import VideoVAE, frames_to_tensor
+from .vae import VideoVAE, frames_to_tensor, psnr
 
 
 @dataclass
@@ -160,6 +160,15 @@ class Recipe:
             vae.lat_shift.fill_(z.mean())
             vae.lat_scale.fill_(1.0 / z.std().clamp_min(1e-6))
 
+    @torch.no_grad()
+    def vae_psnr(self, n: int = 8, length: int = 32) -> float:
+        """Mean round-trip PSNR (dB) of the VAE on the first ``length`` frames of ``n`` videos."""
+        vals = []
+        for v in self.videos[:n]:
+            x = frames_to_tensor(v.frames[:length]).to(self.device)
+            vals.append(psnr(self.vae.eval().decode(self.vae.encode(x)), x))
+        return float(np.mean(vals))
+
     def _latents(self) -> list[torch.Tensor]:
         """Per-video latents (C, T/tf, h, w) on the CPU, encoded in chunks of 64 frames."""
         if self.latents is None:
@@ -220,11 +229,16 @@ class Recipe:
                 self._losses = []
                 if name == "vae":
                     self._end_vae()
+                    self.history[-1]["psnr_db_first_32_frames"] = self.vae_psnr()
+                    self.log(f"vae psnr {self.history[-1]['psnr_db_first_32_frames']:.2f} dB "
+                             "(first 32 frames of up to 8 training videos)")
             if self.step % self.ckpt_every == 0 and self.step < end:
                 self.save_state()
         self.save_state()
         if self.step == total:
             self.export()
+        else:
+            self.log(f"stopped after global step {self.step} of {total}; the same command resumes")
         return self
 
     # --- state ---------------------------------------------------------------------------------
