@@ -145,6 +145,44 @@ def test_pseudo_last_frame_offset_applied_and_dropped():
     torch.testing.assert_close(out_ff[:, :, :1], ref)
 
 
+def test_separate_text_and_audio_guidance_and_reference_as_both_frames():
+    """guidance_text == guidance_audio is the joint CFG formula; different scales change the
+    result (and guidance_audio 1 = no audio guidance); ref_mode "both" keeps the reference as
+    generated frame 0 and fills the pseudo-last-frame slot."""
+    torch.manual_seed(0)
+    cfg = micro_cfg()
+    model = OmniMMDiT(cfg).eval()
+    for p in model.parameters():
+        if p.dim() >= 2:
+            torch.nn.init.normal_(p, std=0.05)
+    N, h, C = cfg.latent_frames, cfg.latent_size, cfg.latent_channels
+    ids, mask = tokenize(["a calm person talks"], cfg)
+    audio = torch.randn(1, cfg.clip_frames, cfg.n_mels)
+    ref, noise = torch.randn(1, C, 1, h, h), torch.randn(1, C, N, h, h)
+    kw = dict(ref=ref, steps=3, noise=noise)
+    joint = sample_latents(model, ids, mask, audio, guidance=2.0, **kw)
+    torch.testing.assert_close(sample_latents(model, ids, mask, audio, guidance_text=2.0, guidance_audio=2.0, **kw), joint)
+    split = sample_latents(model, ids, mask, audio, guidance_text=2.0, guidance_audio=1.0, **kw)
+    assert not torch.allclose(split, joint, atol=1e-5)
+    # guidance_audio 1 with guidance_text g: v_0 + g (v_text - v_0) + (v_both - v_text)
+    off = torch.zeros(1, dtype=torch.bool)
+    vt, _ = layout_video(noise, cfg.patch, slot=ref, slot_time=float(N - 1 + cfg.plf_shift))
+    t = torch.ones(1)
+    v0 = model(vt, t, ids, mask, audio, text_keep=off, audio_keep=off)
+    vtx = model(vt, t, ids, mask, audio, audio_keep=off)
+    vb = model(vt, t, ids, mask, audio)
+    one = sample_latents(model, ids, mask, audio, guidance_text=2.0, guidance_audio=1.0, ref=ref, steps=1, noise=noise)
+    from reference_models.omnihuman.model import unpatchify
+    v = (v0 + 2.0 * (vtx - v0) + (vb - vtx))[:, : N * cfg.tokens_per_frame]
+    torch.testing.assert_close(one, noise - unpatchify(v, C, N, h, h, cfg.patch))
+    both, lay = sample_latents(model, ids, mask, audio, ref_mode="both", return_layout=True, **kw)
+    torch.testing.assert_close(both[:, :, :1], ref)
+    tpf = cfg.tokens_per_frame
+    assert lay.n_frames == N + 1 and torch.all(lay.cond[0, :tpf] == 1) and torch.all(lay.cond[0, -tpf:] == 1)
+    with pytest.raises(ValueError, match="unknown ref_mode"):
+        sample_latents(model, ids, mask, audio, ref_mode="last", **kw)
+
+
 def test_flow_loss_trains_and_masks_conditioning():
     torch.manual_seed(0)
     cfg = micro_cfg()

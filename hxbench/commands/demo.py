@@ -3,7 +3,9 @@
 1. builds the hx-synth benchmark (``--size tiny`` by default) into ``DIR/data``;
 2. for each demo task, runs the ground truth (``folder:`` adapter over the reference videos),
    the still-image baseline and the bundled reference models, scoring each with the task's
-   metrics (unavailable metrics are reported with their fix, never estimated);
+   metrics (unavailable metrics are reported with their fix, never estimated); for lip_sync
+   also ``vae-recon``, the ground truth through the OmniHuman-style checkpoint's VAE (its
+   ceiling: what a perfect generator on that VAE would score, ``reference_models/omnihuman/vae_recon.py``);
 3. scores real videos: the outputs that four published models (MoCha, Hallo3, SadTalker,
    AniPortrait) made on MoChaBench, when its data has been imported or fetched (``hxbench data
    import mochabench PATH``; otherwise the demo prints that one command and goes on), staged in
@@ -23,7 +25,7 @@ from pathlib import Path
 from hxbench.commands._common import print_group_table, print_results_table
 
 DEMO_TASKS: dict[str, list[str]] = {
-    "lip_sync": ["ground-truth", "still-image", "humanexpert-tiny", "omnihuman-tiny-hxsynth"],
+    "lip_sync": ["ground-truth", "still-image", "humanexpert-tiny", "vae-recon", "omnihuman-tiny-hxsynth"],
     "listen_to_command": ["ground-truth", "still-image", "humanexpert-tiny", "omnihuman-tiny-hxsynth"],
     "audio_qa_text": ["echo-answer", "humanexpert-tiny"],
 }
@@ -91,6 +93,14 @@ def run(args: argparse.Namespace) -> int:
                 if model == "ground-truth":
                     _ground_truth_outputs(manifest, outputs)
                     info = {"name": "ground-truth", "adapter": "folder", "outputs": str(outputs)}
+                elif model == "vae-recon":  # made from the ground truth: not an adapter
+                    from reference_models.omnihuman.vae_recon import HXSYNTH_CKPT, write_folder
+
+                    print(f"[demo] {task_name}: the ground truth through the {HXSYNTH_CKPT.name} VAE",
+                          file=sys.stderr)
+                    write_folder(manifest.path, outputs, HXSYNTH_CKPT, progress=lambda s: None)
+                    info = {"name": "vae-recon", "adapter": "folder", "outputs": str(outputs),
+                            "vae": str(HXSYNTH_CKPT / "vae.pt")}
                 else:
                     adapter = load_adapter(model)
                     print(f"[demo] {task_name}: generating with {model}", file=sys.stderr)

@@ -165,6 +165,7 @@ def sample_latents(model: OmniMMDiT, text_ids: torch.Tensor, text_mask: torch.Te
                    first: torch.Tensor | None = None, ref: torch.Tensor | None = None,
                    ref_mode: str = "pseudo_last", plf_shift: int | None = None,
                    steps: int = 20, guidance: float = 1.0, time_shift: float = 1.0,
+                   guidance_text: float | None = None, guidance_audio: float | None = None,
                    generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
                    audio_speaker=None, audio_pos=None, video_speaker=None,
                    return_layout: bool = False):
@@ -174,8 +175,12 @@ def sample_latents(model: OmniMMDiT, text_ids: torch.Tensor, text_mask: torch.Te
     ref (B, C, 1, h, w): the reference image's latent. ref_mode "pseudo_last" puts it in the
     last-frame slot at RoPE time (N - 1) + plf_shift and drops it from the output;
     "first_frame" uses it as a first frame instead (the conventional reference-in-sequence
-    conditioning, for the ablation); "none" ignores it.
+    conditioning, for the ablation); "both" does both (pseudo last frame, and the first frame
+    when no ``first`` is given); "none" ignores it.
     guidance: classifier-free guidance scale over (text, audio) jointly (1 = off).
+    guidance_text / guidance_audio: separate scales (default: ``guidance``); when they differ,
+    three passes per step: v = v_0 + s_text (v_text - v_0) + s_audio (v_text,audio - v_text)
+    (v_0: both dropped; v_text: audio dropped), the joint formula when the two are equal.
     video_speaker (B, Nv_gen) long: multi-person regions (see model.speaker_attention_mask).
     """
     from .model import speaker_attention_mask
@@ -193,9 +198,13 @@ def sample_latents(model: OmniMMDiT, text_ids: torch.Tensor, text_mask: torch.Te
         slot, slot_time = ref, float(N - 1 + shift)
     elif ref is not None and ref_mode == "first_frame" and first is None:
         first = ref
-    elif ref_mode not in ("pseudo_last", "first_frame", "none"):
+    elif ref is not None and ref_mode == "both":
+        slot, slot_time = ref, float(N - 1 + shift)
+        first = ref if first is None else first
+    if ref_mode not in ("pseudo_last", "first_frame", "both", "none"):
         raise ValueError(f"unknown ref_mode {ref_mode!r}")
-    n_audio = 1 if audio is None else audio.shape[1]
+    g_text = guidance if guidance_text is None else guidance_text
+    g_audio = guidance if guidance_audio is None else guidance_audio
     layout_info = {}
 
     def velocity(x, t):
@@ -211,11 +220,17 @@ def sample_latents(model: OmniMMDiT, text_ids: torch.Tensor, text_mask: torch.Te
             mask = None
         v = model(vt, t, text_ids, text_mask, audio, audio_speaker=audio_speaker,
                   audio_pos=audio_pos, attn_mask=mask)
-        if guidance != 1.0:
-            off = torch.zeros(B, dtype=torch.bool, device=dev)
+        off = torch.zeros(B, dtype=torch.bool, device=dev)
+        if g_text != g_audio:
             vu = model(vt, t, text_ids, text_mask, audio, text_keep=off, audio_keep=off,
                        audio_speaker=audio_speaker, audio_pos=audio_pos, attn_mask=mask)
-            v = vu + guidance * (v - vu)
+            vtx = model(vt, t, text_ids, text_mask, audio, audio_keep=off,
+                        audio_speaker=audio_speaker, audio_pos=audio_pos, attn_mask=mask)
+            v = vu + g_text * (vtx - vu) + g_audio * (v - vtx)
+        elif g_text != 1.0:
+            vu = model(vt, t, text_ids, text_mask, audio, text_keep=off, audio_keep=off,
+                       audio_speaker=audio_speaker, audio_pos=audio_pos, attn_mask=mask)
+            v = vu + g_text * (v - vu)
         v = v[:, : N * cfg.tokens_per_frame]
         v = unpatchify(v, cfg.latent_channels, N, h, h, cfg.patch)
         if first is not None:  # conditioning frames stay fixed

@@ -35,7 +35,13 @@ DEFAULT_CKPT = Path(str(resources.files(__package__) / "checkpoints" / "tiny")) 
 class OmniPipeline:
     def __init__(self, ckpt_dir: str | Path = DEFAULT_CKPT, steps: int = 10, guidance: float = 1.5,
                  use_planner: bool = True, ref_mode: str = "pseudo_last", reflect: bool = True,
-                 agent: str | None = None, seed: int = 0, verify: bool = True) -> None:
+                 agent: str | None = None, seed: int = 0, verify: bool = True,
+                 guidance_text: float | None = None, guidance_audio: float | None = None,
+                 plf_shift: int | None = None, time_shift: float = 1.0) -> None:
+        """steps: Euler steps per pass; guidance: CFG scale over text and audio jointly, or
+        ``guidance_text`` / ``guidance_audio`` separately; ref_mode: "pseudo_last" (default),
+        "first_frame", "both" or "none" (flow.sample_latents); plf_shift: RoPE distance of the
+        pseudo last frame (default cfg.plf_shift); time_shift: SD3 time shift of the steps."""
         ckpt = Path(ckpt_dir)
         for name in ("config.json", "vae.pt", "dit.pt"):
             if not (ckpt / name).is_file():
@@ -52,12 +58,17 @@ class OmniPipeline:
         self.ckpt = ckpt
         self.steps, self.guidance, self.use_planner = steps, guidance, use_planner
         self.ref_mode, self.reflect, self.agent, self.seed = ref_mode, reflect, agent, seed
+        # sampler settings beyond the defaults (named in info() only when set, so that the
+        # identity of outputs made with the defaults stays what it was)
+        self.extra = {k: v for k, v in dict(guidance_text=guidance_text, guidance_audio=guidance_audio,
+                                            plf_shift=plf_shift, time_shift=time_shift).items()
+                      if v is not None and not (k == "time_shift" and v == 1.0)}
 
     def info(self) -> dict:
         sums = (self.ckpt / "SHA256SUMS").read_text() if (self.ckpt / "SHA256SUMS").is_file() else ""
         return {"checkpoint": str(self.ckpt), "sha256": sums, "steps": self.steps,
                 "guidance": self.guidance, "planner": self.use_planner, "ref_mode": self.ref_mode,
-                "agent": self.agent or "rule-based (offline default, not an MLLM)"}
+                "agent": self.agent or "rule-based (offline default, not an MLLM)", **self.extra}
 
     def n_passes(self, n_frames: int) -> int:
         cfg = self.cfg
@@ -113,7 +124,7 @@ class OmniPipeline:
             lat = sample_latents(self.dit, ids, mask, mel, first=first, ref=ref,
                                  ref_mode=self.ref_mode, steps=self.steps, guidance=self.guidance,
                                  noise=noise, audio_speaker=audio_speaker, audio_pos=audio_pos,
-                                 video_speaker=video_speaker)
+                                 video_speaker=video_speaker, **self.extra)
             lat_all.append(lat if k == 0 else lat[:, :, 1:])
             first = lat[:, :, -1:]
             if self.reflect and self.use_planner and k + 1 < n_pass:
