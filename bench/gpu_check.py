@@ -17,7 +17,10 @@ listed as unavailable, not skipped silently.
 Then the reference models: ``humanexpert-tiny`` and ``omnihuman-tiny-hxsynth`` generate the
 same samples on both devices (seconds per sample; PSNR between the two devices' videos: equal
 videos print inf; bf16 or cuDNN differences print a finite PSNR, which is reported, not
-failed). Exit status 1 when a metric's difference exceeds its bound.
+failed). Last, ``--train-steps N`` (default 40 per phase) runs the OmniHuman-style ``small``
+training recipe (``reference_models/omnihuman/recipe.py``: bf16 autocast on CUDA) on the tiny
+set's lip_sync train split and prints its log (steps/s, peak memory per phase). Exit status 1
+when a metric's difference exceeds its bound or the recipe fails.
 
 ``--device cpu`` runs the whole script against itself: a smoke test of this script on a
 machine without a GPU (every difference 0).
@@ -29,6 +32,7 @@ import argparse
 import json
 import math
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -132,6 +136,7 @@ def main() -> int:
     ap.add_argument("--models", nargs="*", default=MODELS)
     ap.add_argument("--json", type=Path, default=None, help="default OUT/gpu_check.json")
     ap.add_argument("--no-tf32", action="store_true", help="cuDNN convolutions in plain float32")
+    ap.add_argument("--train-steps", type=int, default=40, help="recipe steps per phase (0: skip)")
     args = ap.parse_args()
     if args.no_tf32:
         global NETWORK_REL
@@ -192,6 +197,23 @@ def main() -> int:
                             args.out / model / "device" / f"{s.sample_id}.mp4") for s in manifest.samples]
         report["models"][model] = {"s_per_sample": secs, "psnr_cpu_vs_device": psnrs}
         print(f"{model:26} {secs['cpu']:13.2f} {secs['device']:15.2f}  {', '.join(f'{p:.1f}' for p in psnrs)}")
+
+    if args.train_steps > 0:
+        n = str(args.train_steps)
+        cmd = [sys.executable, "-m", "reference_models.omnihuman.recipe",
+               "--manifest", str(data / "lip_sync" / "train.jsonl"), "--config", "small",
+               "--out", str(args.out / "recipe-small"), "--device", args.device, "--vae-steps", n,
+               "--dit-steps", n, n, n, "--batch", "8", "--vae-batch", "4", "--log-every", str(max(1, args.train_steps // 4)),
+               "--ckpt-every", "1000000"]
+        shutil.rmtree(args.out / "recipe-small", ignore_errors=True)
+        print(f"\nrecipe (small, {n} steps per phase): {' '.join(cmd[1:])}", flush=True)
+        t = time.perf_counter()
+        run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        log = [line for line in (run.stdout + run.stderr).splitlines() if line.strip()]
+        print("\n".join(log[-20:]))
+        report["recipe"] = {"cmd": cmd, "returncode": run.returncode, "wall_s": time.perf_counter() - t, "log": log}
+        if run.returncode != 0:
+            failed.append("recipe")
 
     path = args.json or args.out / "gpu_check.json"
     path.write_text(json.dumps(report, indent=1, default=str))
