@@ -248,3 +248,20 @@ def test_set_metric_extracts_each_reference_once_per_run(videos, tmp_path):
     rows = {r.perturbation: r for r in res.rows}
     assert rows["silence"].verdict == "ok" and rows["silence"].delta == 0.0
     assert rows["blur"].clean == pytest.approx(0.0, abs=1e-6) and rows["noise"].verdict == "ok"
+
+
+def test_measured_findings_show_in_ls_and_in_results(capsys):
+    """Findings of the real-video runs (docs/validity.md) are carried like av_sync's: `hxbench ls
+    metrics` prints them and every result of the failing variant has them in its notes."""
+    from hxbench.cli import main
+    from hxbench.metrics.base import build_metric
+
+    assert main(["ls", "metrics"]) == 0
+    out = capsys.readouterr().out
+    hkc = out[out.index("\nhkc "):out.index("\nhkv ")]
+    assert "VALIDITY [mediapipe]: does not reliably drop when the hands are degraded" in hkc
+    assert any(n.startswith("validity: does not reliably drop") for n in build_metric("hkc[mediapipe]").result_notes())
+    assert not any(n.startswith("validity") for n in build_metric("hkc[dwpose]").result_notes())  # not checked
+    assert not any(n.startswith("validity") for n in build_metric("hkv[mediapipe]").result_notes())  # met it
+    turns = out[out.index("\nav_sync_turns "):]
+    assert "VALIDITY: NOT a lip-sync score for real videos" in turns
