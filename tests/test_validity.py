@@ -265,3 +265,6 @@ def test_measured_findings_show_in_ls_and_in_results(capsys):
     assert not any(n.startswith("validity") for n in build_metric("hkv[mediapipe]").result_notes())  # met it
     turns = out[out.index("\nav_sync_turns "):]
     assert "VALIDITY: NOT a lip-sync score for real videos" in turns
+    lmd = out[out.index("\nlmd "):]
+    assert "VALIDITY: mild degradation moves it" in lmd[:lmd.index("\n", lmd.index("VALIDITY"))]
+    assert any(n.startswith("validity: mild degradation") for n in build_metric("lmd").result_notes())
