@@ -268,3 +268,9 @@ def test_measured_findings_show_in_ls_and_in_results(capsys):
     lmd = out[out.index("\nlmd "):]
     assert "VALIDITY: mild degradation moves it" in lmd[:lmd.index("\n", lmd.index("VALIDITY"))]
     assert any(n.startswith("validity: mild degradation") for n in build_metric("lmd").result_notes())
+    # and `hxbench report` names them in its banner (hkv, which met its declaration, is not there)
+    from hxbench.board.report import validity_warnings
+
+    html = "".join(validity_warnings(["hkc[mediapipe]", "hkv[mediapipe]", "lmd[mediapipe-lips40]"], []))
+    assert "class='banner'" in html and "hkc[mediapipe]" in html and "lmd[mediapipe-lips40]" in html
+    assert "hkv[mediapipe]" not in html
