@@ -187,3 +187,90 @@ def test_other_ref_and_given_references(videos, tmp_path):
     assert rows["other_ref"].verdict == "ok" and rows["other_ref"].auc == 1.0 and rows["other_ref"].clean == 0.0
     assert rows["identity"].verdict == "ok" and rows["identity"].delta == 0.0
     assert (tmp_path / "v" / "copies" / "ref" / "s0.mp4").exists()
+
+
+class FrameMeans:
+    """A toy set metric's input builder: each frame's mean RGB, counted per clip read."""
+
+    built: list[str] = []
+
+    def __init__(self, source: str) -> None:
+        FrameMeans.built.append(source)
+        self.done = False
+
+    def feed(self, chunk):
+        import torch
+
+        return [torch.as_tensor(chunk.reshape(len(chunk), -1, 3).mean(axis=1), dtype=torch.float32)]
+
+    def finish(self):
+        return []
+
+
+def test_set_metric_extracts_each_reference_once_per_run(videos, tmp_path):
+    """FID / FVD under ``hxbench validity``: the clean reference of a sample is the same in every
+    condition, so its features are extracted once (OUT/ref-features/) and read back after."""
+    from hxbench.eval.validity import run_validity
+    from hxbench.metrics._setstats import SetFeatureMetric
+
+    class ToyFrameSet(SetFeatureMetric):
+        name = "planted_toy_frame_set"
+        variants = ("v",)
+        version = "1"
+        outputs = {"fd": "lower"}
+        requires = ("gen", "ref")
+        feature_dim = 3
+        output = "fd"
+        declared = (Expect("blur", "fd", WORSE, "frames change"), Expect("noise", "fd", WORSE, "frames change"),
+                    Expect("silence", "fd", INVARIANT, "reads no audio"))
+
+        def weight_names(self):
+            return ()
+
+        def input_builder(self, sample, source):
+            return FrameMeans(source)
+
+        def forward(self, x):
+            return x.numpy()
+
+    register_metric(ToyFrameSet)
+    FrameMeans.built.clear()
+    try:
+        res = run_validity(videos, [], tmp_path / "v", metrics=[ToyFrameSet()], progress=False, log=lambda *_: None)
+    finally:
+        METRICS._entries.pop(ToyFrameSet.name, None)
+    assert res.conditions == ["clean", "silence", "blur", "noise"]
+    clean = [s for s in FrameMeans.built if "/copies/clean/" in s]
+    # clean condition: gen and ref (both the clean copy) read; later conditions: gen only
+    assert len(clean) == 6 * 2 + 6  # + the silence condition's gen, which is the clean video
+    assert sum("/copies/blur/" in s for s in FrameMeans.built) == 6
+    assert len(list((tmp_path / "v" / "ref-features").rglob("*.npy"))) == 6
+    rows = {r.perturbation: r for r in res.rows}
+    assert rows["silence"].verdict == "ok" and rows["silence"].delta == 0.0
+    assert rows["blur"].clean == pytest.approx(0.0, abs=1e-6) and rows["noise"].verdict == "ok"
+
+
+def test_measured_findings_show_in_ls_and_in_results(capsys):
+    """Findings of the real-video runs (docs/validity.md) are carried like av_sync's: `hxbench ls
+    metrics` prints them and every result of the failing variant has them in its notes."""
+    from hxbench.cli import main
+    from hxbench.metrics.base import build_metric
+
+    assert main(["ls", "metrics"]) == 0
+    out = capsys.readouterr().out
+    hkc = out[out.index("\nhkc "):out.index("\nhkv ")]
+    assert "VALIDITY [mediapipe]: does not reliably drop when the hands are degraded" in hkc
+    assert any(n.startswith("validity: does not reliably drop") for n in build_metric("hkc[mediapipe]").result_notes())
+    assert not any(n.startswith("validity") for n in build_metric("hkc[dwpose]").result_notes())  # not checked
+    assert not any(n.startswith("validity") for n in build_metric("hkv[mediapipe]").result_notes())  # met it
+    turns = out[out.index("\nav_sync_turns "):]
+    assert "VALIDITY: NOT a lip-sync score for real videos" in turns
+    lmd = out[out.index("\nlmd "):]
+    assert "VALIDITY: mild degradation moves it" in lmd[:lmd.index("\n", lmd.index("VALIDITY"))]
+    assert any(n.startswith("validity: mild degradation") for n in build_metric("lmd").result_notes())
+    # and `hxbench report` names them in its banner (hkv, which met its declaration, is not there)
+    from hxbench.board.report import validity_warnings
+
+    html = "".join(validity_warnings(["hkc[mediapipe]", "hkv[mediapipe]", "lmd[mediapipe-lips40]"], []))
+    assert "class='banner'" in html and "hkc[mediapipe]" in html and "lmd[mediapipe-lips40]" in html
+    assert "hkv[mediapipe]" not in html

@@ -3,7 +3,7 @@
 Checks every metric's declared behaviour (``Metric.declared``) on your own videos: perturbed
 copies (shifted / other / silent audio, blur, JPEG, noise, dropped / frozen / shuffled frames,
 re-encoding, another sample's reference; ``hxbench.io.perturb``) are written under
-``OUT/work`` (your inputs are only read) and scored clean and perturbed through the scoring
+``OUT/copies`` (your inputs are only read) and scored clean and perturbed through the scoring
 loop of ``hxbench score`` (resumable: re-run the same command). Prints the table, writes
 ``OUT/validity.json`` and ``OUT/validity.html``; exit code 1 when a metric fails its
 declaration (``--no-fail`` to exit 0).

@@ -17,6 +17,9 @@ metric against its declared behaviour (``Metric.declared``, ``hxbench.metrics.ba
 
 Full-reference metrics without ``--ref`` take the clean copy as the reference (so clean scores
 perfect and any change is the perturbation's); ``other_ref`` hands them the partner sample's.
+Set metrics (FID, FVD) extract each reference clip's features once per run and read them from
+``out_dir/ref-features/`` in every later condition (``SetFeatureMetric.ref_cache_dir``, keyed
+by sample id and the clip's content hash).
 
 Verdicts (constants below), per row:
 
@@ -46,6 +49,7 @@ import numpy as np
 from hxbench.errors import HxbenchError
 from hxbench.io import media
 from hxbench.io import perturb as P
+from hxbench.metrics._setstats import SetFeatureMetric
 from hxbench.metrics.base import (HIGHER, INVARIANT, LOWER, TRACKS_SHIFT, WORSE, Metric, PerSampleMetric,
                                   SampleData, build_metric)
 from hxbench.eval.scoring import SampleSource, score
@@ -295,6 +299,9 @@ def run_validity(gen: Path, metric_keys: Sequence[str], out_dir: Path, audio: Pa
             log(f"[validity] {i + 1}/{len(conditions) + 1} {cond}: {len(sources)} samples x "
                 f"{', '.join(m.key for m in todo)}")
             fresh = [type(m)(variant=m.variant, device=device) for m in todo]
+            for m in fresh:  # set metrics: each reference's features once per run, not once per condition
+                if isinstance(m, SetFeatureMetric):
+                    m.ref_cache_dir = out_dir / "ref-features"
             records = []
             results = score(sources, [m.key for m in fresh], run_dir=out_dir / "runs" / cond, device=device,
                             progress=progress, metrics=fresh, keep_records=records,

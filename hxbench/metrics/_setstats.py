@@ -10,7 +10,9 @@ inputs of several samples share forward passes, ``batch_rows`` rows each). Refer
 features of samples that come from a manifest (``SampleData.meta["dataset_revision"]``) are
 cached under ``$HXBENCH_HOME/stats/<key>-v<version>-<revision>-<weights sha>/`` one file per
 sample (named by sample id and the reference clip's content hash); the next run loads them
-instead of running the network on the real videos (``HXBENCH_REF_CACHE=0`` turns it off).
+instead of running the network on the real videos (``HXBENCH_REF_CACHE=0`` turns it off);
+a metric's ``ref_cache_dir`` puts that cache in another folder and extends it to samples from
+no manifest (``hxbench validity``: the clean references, the same in every condition).
 Payloads still carry the ref features, so
 resume/replay, shards and the set bootstrap are unchanged. ``reference_stats`` computes
 whole-set statistics for a dict of clips (cached by dataset content hash).
@@ -67,6 +69,10 @@ class SetFeatureMetric(Metric):
     batch_rows: int = 8
     # cache reference-video features on disk when the sample comes from a manifest
     use_ref_cache: bool = True
+    # a folder for that cache that also covers samples from no manifest (keyed by sample id and
+    # the reference clip's content hash): ``hxbench validity`` sets it to OUT/ref-features, so
+    # the clean references, the same in every condition, are extracted once per run
+    ref_cache_dir: Path | None = None
 
     def input_builder(self, sample: SampleData, source: str) -> "InputBuilder":
         """A builder that turns one clip's chunks of uint8 frames into network inputs."""
@@ -223,10 +229,12 @@ class SetFeatureMetric(Metric):
     # -- reference-feature cache (samples from a manifest) ----------------------------------
     def _ref_cache_path(self, sample: SampleData) -> Path | None:
         revision = (sample.meta or {}).get("dataset_revision")
+        if not revision and self.ref_cache_dir is not None:
+            revision = "local"
         if (not self.use_ref_cache or not revision or sample.ref is None
                 or os.environ.get("HXBENCH_REF_CACHE", "1") == "0"):
             return None
-        return ref_feature_cache(self, revision) / f"{_ref_file_key(sample)}.npy"
+        return ref_feature_cache(self, revision, self.ref_cache_dir) / f"{_ref_file_key(sample)}.npy"
 
     def _ref_cache_load(self, sample: SampleData) -> np.ndarray | None:
         try:

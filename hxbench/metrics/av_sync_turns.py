@@ -1,4 +1,8 @@
-"""Lip sync per speaker turn of a two-clip dialogue (MoChaBench ``2p_2clip_2talk``).
+"""Audio-mouth synchrony per speaker turn of a two-clip dialogue (MoChaBench ``2p_2clip_2talk``).
+
+**Not a lip-sync score for real videos** (``validity_caveat``): each turn is scored by
+``av_sync[mouth-energy]``'s measure, which fails its validity checks on real generated videos
+(docs/validity.md); this metric was not checked apart.
 
 MoChaBench's dialogue contexts ask for two clips, Person1 speaking in the first and Person2 in
 the second, over one speech track that holds both turns; it publishes no speaker mask or turn
@@ -58,6 +62,11 @@ class AVSyncTurns(PerSampleMetric):
     outputs = {"av_corr_turn1": HIGHER, "av_corr_turn2": HIGHER, "av_corr_turns": HIGHER, "cut_s": NEUTRAL}
     requires = ("gen",)
     description = "hxbench's offline audio-mouth synchrony, per speaker turn (the two clips of a dialogue)"
+    validity_caveat = (
+        "NOT a lip-sync score for real videos: each turn is scored by av_sync[mouth-energy]'s measure (mouth "
+        "opening vs speech energy), which on MoChaBench's 80 real videos does not tell the matched speech from "
+        "another context's or from shifted speech (AUC 0.46-0.56, docs/validity.md); not checked apart; use "
+        "sync[mochabench] for lip sync")
 
     def check_available(self) -> None:
         from hxbench.face import require_mediapipe

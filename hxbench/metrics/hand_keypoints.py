@@ -295,6 +295,14 @@ class HKC(_HandMetric):
                 + expect_all(("shift+5", "other_speech", "silence"), ("hkc",), INVARIANT, "reads no audio")
                 + expect_all(("shuffle",), ("hkc",), INVARIANT, "a mean over frames ignores their order"))
     description = "hand keypoint confidence (CyberHost): mean hand keypoint confidence where hands are expected"
+    # measured with ``hxbench validity`` (docs/validity.md); dwpose was not checked
+    variant_caveats = {
+        "mediapipe": "does not reliably drop when the hands are degraded: Gaussian blur lowers it (or loses the "
+                     "hands) on 58 % of real videos (AUC clean vs blurred 0.63) and Gaussian noise (sigma 10/255) not "
+                     "at all (AUC 0.53), below the 0.75 the declaration asks (MoChaBench, 52 of 80 videos with hands, "
+                     "256 px, 2 s); its confidence is MediaPipe's handedness score, not a keypoint confidence "
+                     "(docs/validity.md)",
+    }
 
     def values(self, kp: HandKeypoints) -> dict[str, float]:
         return {"hkc": hand_keypoint_confidence(kp), "hand_frames": float(kp.found.any(axis=1).mean())}
