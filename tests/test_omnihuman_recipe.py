@@ -11,23 +11,14 @@ import torch
 
 from reference_models.omnihuman.model import count_params, get_config
 from reference_models.omnihuman.recipe import Plan, Recipe
+from tests.test_reference_training import omni_cfg, omni_videos
 
 torch.set_num_threads(1)
 quiet = lambda *a: None  # noqa: E731
 
 
-def micro_cfg():
-    cfg = get_config("tiny")
-    cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.vae_base = 48, 2, 4, 8
-    return cfg
-
-
-def noise_videos(cfg, n=2):
-    rng = np.random.default_rng(0)
-    T = cfg.clip_frames + cfg.max_last_gap * cfg.vae_tf + 8
-    return [SimpleNamespace(frames=rng.integers(0, 255, (T, cfg.image_size, cfg.image_size, 3), dtype=np.uint8),
-                            mel=rng.standard_normal((T, cfg.n_mels)).astype(np.float32),
-                            shot_texts=["speaking", "nod; speaking"]) for _ in range(n)]
+# the micro configuration and noise clips of the train.py reproducibility tests
+micro_cfg, noise_videos = omni_cfg, omni_videos
 
 
 def blob_video(seed, T=40, S=64):
