@@ -91,6 +91,9 @@ class Registry(Generic[T]):
 METRICS: Registry = Registry("metric")
 TASKS: Registry = Registry("task")
 MODELS: Registry = Registry("model")
+# Rows made from the ground truth (e.g. the ground truth through a model's VAE: what a perfect
+# generator on that VAE would score). Not models: an adapter never sees the ground truth.
+CEILINGS: Registry = Registry("ceiling")
 WEIGHTS: Registry = Registry("weight")
 
 PLUGIN_GROUP = "hxbench.plugins"

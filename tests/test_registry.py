@@ -73,3 +73,27 @@ def test_missing_plugin_module_is_skipped(monkeypatch):
         metadata.EntryPoint("gone", "hxbench_no_such_plugin.adapter", registry.PLUGIN_GROUP)])
     monkeypatch.setattr(registry, "_loaded", False)
     registry.load_plugins()
+
+
+def test_ceiling_rows_are_registered_apart_from_models(monkeypatch, capsys):
+    """A ceiling row (made from the ground truth) is not a model: ``load_adapter`` never finds it,
+    ``hxbench ls ceilings`` lists it; the OmniHuman plug-in registers ``vae-recon``."""
+    from hxbench.adapters.base import load_adapter, register_ceiling
+    from hxbench.cli import main
+    from hxbench.registry import CEILINGS, MODELS
+
+    assert "vae-recon" in CEILINGS and "vae-recon" not in MODELS
+    monkeypatch.setattr(CEILINGS, "_entries", dict(CEILINGS._entries))
+
+    @register_ceiling("test-ceiling")
+    def write(manifest_path, outputs):
+        """Ground truth, copied."""
+        return {}
+
+    with pytest.raises(ValueError, match="registered twice"):
+        register_ceiling("test-ceiling")(lambda m, o: {})
+    with pytest.raises(UnknownNameError, match="unknown model 'test-ceiling'"):
+        load_adapter("test-ceiling")
+    assert main(["ls", "ceilings"]) == 0
+    out = capsys.readouterr().out
+    assert "test-ceiling             Ground truth, copied." in out and "vae-recon" in out

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hxbench.registry import MODELS
+from hxbench.registry import CEILINGS, MODELS
 
 
 @dataclass
@@ -76,6 +76,19 @@ def register_model(name: str):
     def decorate(cls):
         MODELS.add(name, cls)
         return cls
+
+    return decorate
+
+
+def register_ceiling(name: str):
+    """Function decorator: register ``write(manifest_path, outputs) -> dict`` under ``name``, a
+    ceiling row that writes one output per sample made from that sample's ground truth into
+    ``outputs`` and returns what identifies it (checkpoint paths, hashes); ``hxbench demo``
+    scores it beside the models."""
+
+    def decorate(fn):
+        CEILINGS.add(name, fn)
+        return fn
 
     return decorate
 

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from hxbench.adapters.base import load_adapter
     from hxbench.eval.inputs import from_manifest
     from hxbench.io.manifest import load_manifest
-    from hxbench.registry import TASKS
+    from hxbench.registry import CEILINGS, TASKS
     from hxbench.board.report import report_body
     from hxbench.html import page
     from hxbench.eval.runner import generate
@@ -93,14 +93,12 @@ def run(args: argparse.Namespace) -> int:
                 if model == "ground-truth":
                     _ground_truth_outputs(manifest, outputs)
                     info = {"name": "ground-truth", "adapter": "folder", "outputs": str(outputs)}
-                elif model == "vae-recon":  # made from the ground truth: not an adapter
-                    from reference_models.omnihuman.vae_recon import HXSYNTH_CKPT, write_folder
-
-                    print(f"[demo] {task_name}: the ground truth through the {HXSYNTH_CKPT.name} VAE",
-                          file=sys.stderr)
-                    write_folder(manifest.path, outputs, HXSYNTH_CKPT, progress=lambda s: None)
-                    info = {"name": "vae-recon", "adapter": "folder", "outputs": str(outputs),
-                            "vae": str(HXSYNTH_CKPT / "vae.pt")}
+                elif model in CEILINGS:  # made from the ground truth: not an adapter
+                    write = CEILINGS.get(model)
+                    doc = (write.__doc__ or "").strip().splitlines()
+                    print(f"[demo] {task_name}: {model}: {doc[0] if doc else 'a ceiling row'}", file=sys.stderr)
+                    info = {"name": model, "adapter": "folder", "outputs": str(outputs),
+                            **write(manifest.path, outputs)}
                 else:
                     adapter = load_adapter(model)
                     print(f"[demo] {task_name}: generating with {model}", file=sys.stderr)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from hxbench.registry import METRICS, MODELS, TASKS, WEIGHTS
+from hxbench.registry import CEILINGS, METRICS, MODELS, TASKS, WEIGHTS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ls", help="list registered tasks, metrics, models or weights")
-    p.add_argument("kind", choices=["tasks", "metrics", "models", "weights"])
+    p.add_argument("kind", choices=["tasks", "metrics", "models", "ceilings", "weights"])
     p.set_defaults(func=run)
 
 
@@ -33,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.kind == "models":
         for name, obj in MODELS.items():
             doc = (getattr(obj, "description", "") or obj.__doc__ or "").strip().splitlines()
+            print(f"{name:24s} {doc[0] if doc else ''}")
+    elif args.kind == "ceilings":
+        for name, write in CEILINGS.items():
+            doc = (write.__doc__ or "").strip().splitlines()
             print(f"{name:24s} {doc[0] if doc else ''}")
     else:
         for name, spec in WEIGHTS.items():

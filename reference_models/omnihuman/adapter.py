@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hxbench.adapters.base import Adapter, GenerationInput, GenerationOutput, register_model
+from hxbench.adapters.base import Adapter, GenerationInput, GenerationOutput, register_ceiling, register_model
 
 
 @register_model("omnihuman-tiny")
@@ -113,3 +113,12 @@ class OmniHumanTinyHxSynthNoPlan(OmniHumanTinyHxSynth):
 class OmniHumanTinyHxSynthRefImage(OmniHumanTinyHxSynth):
     description = "omnihuman-tiny-hxsynth ablation: reference image as first frame, no pseudo last frame"
     ref_mode = "first_frame"
+
+
+@register_ceiling("vae-recon")
+def vae_recon_ceiling(manifest_path, outputs) -> dict:
+    """The ground truth through the omnihuman-tiny-hxsynth checkpoint's VAE (the model's ceiling)."""
+    from .vae_recon import HXSYNTH_CKPT, write_folder
+
+    write_folder(manifest_path, outputs, HXSYNTH_CKPT, progress=lambda s: None)
+    return {"vae": str(HXSYNTH_CKPT / "vae.pt")}

@@ -70,8 +70,9 @@ def main(argv=None) -> int:
 
     import torch
 
-    from hxbench.cli import main as hxbench_main
+    from hxbench.eval.inputs import from_manifest
     from hxbench.eval.runner import generate
+    from hxbench.eval.scoring import score
     from hxbench.eval.tasks import get_task
     from hxbench.io.manifest import load_manifest
     from hxbench.registry import load_plugins
@@ -89,10 +90,9 @@ def main(argv=None) -> int:
             continue
         print(f"[levers] {name}: generating {VARIANTS[name]}", file=sys.stderr)
         generate(OmniHumanTinyHxSynth(**VARIANTS[name]), manifest, run_dir / "outputs", task=args.task)
-        rc = hxbench_main(["run", "--task", args.task, "--data", str(args.data), "--model",
-                           f"folder:{run_dir / 'outputs'}", "--run-dir", str(run_dir)])
-        if rc:
-            print(f"[levers] {name}: scoring failed (rc {rc})", file=sys.stderr)
+        score(from_manifest(manifest, run_dir / "outputs"), task.metrics, run_dir=run_dir, task=task.identity(),
+              model={"name": f"omnihuman-tiny-hxsynth {name}", "settings": VARIANTS[name]},
+              dataset={"manifest": str(manifest.path), "revision": manifest.revision, "n_samples": len(manifest)})
     print(table([args.out / n for n in names]))
     return 0
 
