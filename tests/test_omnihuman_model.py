@@ -16,6 +16,16 @@ from reference_models.omnihuman.vae import VideoVAE, depth_to_space, space_to_de
 torch.set_num_threads(1)
 
 
+def random_model(cfg) -> OmniMMDiT:
+    """The DiT with its weight matrices drawn at std 0.05 (the zero-initialised output layers
+    would otherwise make every prediction 0); seed the global generator first."""
+    model = OmniMMDiT(cfg).eval()
+    for p in model.parameters():
+        if p.dim() >= 2:
+            torch.nn.init.normal_(p, std=0.05)
+    return model
+
+
 def micro_cfg(**kw):
     cfg = get_config("tiny")
     cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.vae_base = 48, 2, 4, 8
@@ -112,10 +122,7 @@ def test_euler_sampler_integrates_linear_flow_exactly():
 def test_pseudo_last_frame_offset_applied_and_dropped():
     torch.manual_seed(0)
     cfg = micro_cfg(plf_shift=3)
-    model = OmniMMDiT(cfg).eval()
-    for p in model.parameters():  # break zero-init so the output depends on the input
-        if p.dim() >= 2:
-            torch.nn.init.normal_(p, std=0.05)
+    model = random_model(cfg)
     N, h, C = cfg.latent_frames, cfg.latent_size, cfg.latent_channels
     ids, mask = tokenize(["a calm person talks"], cfg)
     audio = torch.randn(1, cfg.clip_frames, cfg.n_mels)
@@ -151,10 +158,7 @@ def test_separate_text_and_audio_guidance_and_reference_as_both_frames():
     generated frame 0 and fills the pseudo-last-frame slot."""
     torch.manual_seed(0)
     cfg = micro_cfg()
-    model = OmniMMDiT(cfg).eval()
-    for p in model.parameters():
-        if p.dim() >= 2:
-            torch.nn.init.normal_(p, std=0.05)
+    model = random_model(cfg)
     N, h, C = cfg.latent_frames, cfg.latent_size, cfg.latent_channels
     ids, mask = tokenize(["a calm person talks"], cfg)
     audio = torch.randn(1, cfg.clip_frames, cfg.n_mels)
@@ -223,10 +227,7 @@ def test_speaker_mask_routes_audio_to_regions():
     # the model accepts the mask: speaker-1 audio does not change speaker-0 tokens
     torch.manual_seed(0)
     cfg = micro_cfg()
-    model = OmniMMDiT(cfg).eval()
-    for p in model.parameters():
-        if p.dim() >= 2:
-            torch.nn.init.normal_(p, std=0.05)
+    model = random_model(cfg)
     N, h = cfg.latent_frames, cfg.latent_size
     tpf = cfg.tokens_per_frame
     ids, tm = tokenize(["two people talk"], cfg)
