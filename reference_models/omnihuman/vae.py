@@ -117,6 +117,14 @@ class VideoVAE(nn.Module):
         loss = (rec - x).abs().mean() + F.mse_loss(rec, x) + kl_weight * kl
         return loss, rec
 
+    def decoder_loss(self, x: torch.Tensor):
+        """Decoder-only fine-tuning: the encoder's mean latents, computed without gradient (so
+        the latents a DiT was trained on stay valid), decoded; L1 + MSE. Returns (loss, recon)."""
+        with torch.no_grad():
+            z = self.encode_dist(x)[0]
+        rec = self._dec(z)
+        return (rec - x).abs().mean() + F.mse_loss(rec, x), rec
+
 
 def frames_to_tensor(frames) -> torch.Tensor:
     """uint8 (T, H, W, 3) numpy -> (1, 3, T, H, W) float in [-1, 1]."""
