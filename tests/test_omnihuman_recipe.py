@@ -7,6 +7,7 @@ fine-tuning, the ``tiny-128`` configuration's shapes, and the adapter's ``device
 
 import hashlib
 import pickle
+import random
 from types import SimpleNamespace
 
 import numpy as np
@@ -265,10 +266,10 @@ def test_lpips_term_uses_hxbench_registry_weights():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 16, 64, 64, generator=g) * 2 - 1
     rec = (x + 0.3 * torch.randn(x.shape, generator=g)).requires_grad_(True)
-    d = lpips_term(net, rec, x, 4, __import__("random").Random(0))
+    d = lpips_term(net, rec, x, 4, random.Random(0))
     d.backward()
     assert d.item() > 0 and rec.grad.abs().sum() > 0 and all(p.grad is None for p in net.parameters())
-    assert lpips_term(net, x, x, 4, __import__("random").Random(0)).item() == pytest.approx(0.0, abs=1e-6)
+    assert lpips_term(net, x, x, 4, random.Random(0)).item() == pytest.approx(0.0, abs=1e-6)
 
 
 def test_tiny_128_configuration_shapes():
