@@ -1,0 +1,79 @@
+"""Where a scoring run's wall time goes: the timing shared by bench_real_sizes.py and
+bench_end_to_end.py.
+
+``instrument_shared(seconds)`` wraps the parts that several metrics share (the one decoding
+pass, the MediaPipe face mesh; with ``detail``, also MediaPipe Hands and Pose, the FaceNet
+forward pass and output validation) and ``instrument_metric(m, seconds)`` one metric's own
+work (its stream's feed/finish, or update_batch). Each adds its wall time to ``seconds[key]``
+exclusive of the timed calls inside it, so the parts add up without double counting (a
+metric's time excludes the shared face mesh it triggers).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+_NESTED: list[float] = []  # time of timed calls inside the timed call in progress
+_PATCHED: set[str] = set()  # the shared parts already wrapped (each is wrapped once per process)
+
+
+def timed(fn: Callable, seconds: dict[str, float], key: str) -> Callable:
+    """``fn`` adding its own wall time to ``seconds[key]``, exclusive of timed calls inside it."""
+    def wrapper(*a, **k):
+        _NESTED.append(0.0)
+        t = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            elapsed = time.perf_counter() - t
+            seconds[key] += elapsed - _NESTED.pop()
+            if _NESTED:
+                _NESTED[-1] += elapsed
+    return wrapper
+
+
+def instrument_shared(seconds: dict[str, float], detail: bool = False) -> None:
+    """Time the shared decoding pass ("decode") and the face mesh ("face mesh"); with
+    ``detail`` also "hands", "pose" (MediaPipe), "FaceNet" (the embedding network) and
+    "validate" (``hxbench score``'s check of the outputs, which decodes every frame)."""
+    import hxbench.eval.validate as validate
+    import hxbench.face.detect as detect
+    import hxbench.metrics.stream as stream
+    import hxbench.nets.facenet as facenet
+
+    parts = [(stream._Side, "fill", "decode"), (detect.FaceMeshSession, "feed", "face mesh")]
+    if detail:
+        # facenet_embed and validate_outputs are looked up at call time (imported inside
+        # id_sim's backbone and score_outputs), so their module attributes are the ones to wrap
+        parts += [(detect.HandsSession, "feed", "hands"), (detect.PoseSession, "feed", "pose"),
+                  (facenet, "facenet_embed", "FaceNet"), (validate, "validate_outputs", "validate")]
+    for owner, attr, key in parts:
+        if key not in _PATCHED:
+            setattr(owner, attr, timed(getattr(owner, attr), seconds, key))
+            _PATCHED.add(key)
+
+
+def instrument_metric(m: Any, seconds: dict[str, float]) -> Any:
+    """``m`` with its streams' feed/finish and its update_batch timed under its key."""
+    open_stream = m.open_stream
+
+    def timed_open(sample, _open=open_stream, _key=m.key):
+        s = _open(sample)
+        if s is not None:
+            s.feed = timed(s.feed, seconds, _key)
+            s.finish = timed(s.finish, seconds, _key)
+        return s
+
+    m.open_stream = timed_open
+    m.update_batch = timed(m.update_batch, seconds, m.key)
+    return m
+
+
+def instrumented_metrics(keys: list[str], seconds: dict[str, float]) -> list:
+    """The metrics, with the shared decoding pass, the face mesh and each metric's own work
+    timed into ``seconds``."""
+    from hxbench.metrics.base import build_metric
+
+    instrument_shared(seconds)
+    return [instrument_metric(build_metric(key), seconds) for key in keys]
