@@ -34,7 +34,7 @@ alone (``sync[mochabench]`` and Q-Align need weights not here; ``lmd``, ``emo_si
 
 Reported per process: wall and CPU seconds (user + system of the process and its children,
 imports and model loading included) and peak RSS (``ru_maxrss``); inside it, the split of the
-scoring wall time (``bench/_instrument.py``): decoding (the shared pass; PyAV in the pyiqa
+scoring's CPU seconds (the table) and wall seconds (the JSON) (``bench/_instrument.py``): decoding (the shared pass; PyAV in the pyiqa
 scripts), validation, detection (MediaPipe face mesh, hands, pose), network (FaceNet), each
 metric's remaining work (its arithmetic; pyiqa's whole computation) and the rest (the loop,
 audio, records). Then the sums of the per-metric workflows and their ratios to the one run,
@@ -74,7 +74,7 @@ METRICS = ["av_sync[mouth-energy]", "id_sim[facenet-512]", "hkc[mediapipe]", "hk
 # hxbench metric -> (pyiqa metric name, output): the metrics with a public package
 PYIQA = {"iqa[niqe-1fps]": ("niqe", "niqe"), "iqa[brisque-1fps]": ("brisque", "brisque"),
          "iqa[piqe-1fps]": ("piqe", "piqe")}
-# the inner wall-time split: column -> the timed parts it sums (anything else timed is a metric's own work)
+# the split of a process's time: column -> the timed parts it sums (anything else timed is a metric's own work)
 SPLIT = {"decode": ("decode",), "validate": ("validate",), "detection": ("face mesh", "hands", "pose"),
          "network": ("FaceNet",)}
 COLUMNS = (*SPLIT, "metric", "other")
@@ -116,14 +116,14 @@ def compare_values(a: Values, b: Values, metric: str, outputs: list[str] | None 
             "mismatched": mismatched}
 
 
-def split_columns(seconds: dict[str, float], inner_wall: float) -> dict[str, float]:
-    """An inner wall-time split (timed part -> seconds) in the table's columns: decode,
-    validate, detection, network, metric (every other timed part: metrics' own work), other
-    (the inner wall time that no timed part covers)."""
+def split_columns(seconds: dict[str, float], total: float) -> dict[str, float]:
+    """A split of a process's scoring time (timed part -> wall or CPU seconds) in the table's
+    columns: decode, validate, detection, network, metric (every other timed part: metrics' own
+    work), other (the part of ``total``, the scoring's whole time, that no timed part covers)."""
     out = {col: sum(seconds.get(k, 0.0) for k in keys) for col, keys in SPLIT.items()}
     shared = {k for keys in SPLIT.values() for k in keys}
     out["metric"] = sum(v for k, v in seconds.items() if k not in shared)
-    out["other"] = max(inner_wall - sum(out.values()), 0.0)
+    out["other"] = max(total - sum(out.values()), 0.0)
     return out
 
 
@@ -132,7 +132,7 @@ def sum_processes(rows: list[dict[str, Any]]) -> dict[str, Any]:
     peak memory is the largest process's."""
     return {"wall": sum(r["wall"] for r in rows), "cpu": sum(r["cpu"] for r in rows),
             "peak_mib": max(r["peak_mib"] for r in rows),
-            "split": {c: sum(r["split"][c] for r in rows) for c in COLUMNS}}
+            **{s: {c: sum(r[s][c] for r in rows) for c in COLUMNS} for s in ("split", "wall_split") if s in rows[0]}}
 
 
 # -- staging -----------------------------------------------------------------------------------
@@ -214,9 +214,10 @@ def child_hxbench(args: argparse.Namespace) -> dict[str, Any]:
 
     torch.set_num_threads(args.threads)
     seconds: dict[str, float] = defaultdict(float)
-    instrument_shared(seconds, detail=True)
+    cpu_seconds: dict[str, float] = defaultdict(float)
+    instrument_shared(seconds, detail=True, cpu_seconds=cpu_seconds)
     build = scoring.build_metric
-    scoring.build_metric = lambda key, device="cpu": instrument_metric(build(key, device=device), seconds)
+    scoring.build_metric = lambda key, device="cpu": instrument_metric(build(key, device=device), seconds, cpu_seconds)
     manifest, task = task_manifest(args.samples)
     values: Values = defaultdict(dict)
     unavailable: dict[str, str] = {}
@@ -232,7 +233,7 @@ def child_hxbench(args: argparse.Namespace) -> dict[str, Any]:
         for rec in RunStore(run_dir).records():
             values[f"{model}/{rec.sample_id}"][rec.metric] = rec.values if rec.values is not None else {"error": rec.error}
     return {"inner_wall": time.perf_counter() - t0, "inner_cpu": time.process_time() - c0,
-            "seconds": dict(seconds), "values": values, "unavailable": unavailable}
+            "seconds": dict(seconds), "cpu_seconds": dict(cpu_seconds), "values": values, "unavailable": unavailable}
 
 
 def one_second_frames(path: str) -> list:
@@ -265,20 +266,23 @@ def child_pyiqa(args: argparse.Namespace) -> dict[str, Any]:
     net = pyiqa.create_metric(args.pyiqa, device="cpu", **kwargs)
     key = next(k for k, (name, _) in PYIQA.items() if name == args.pyiqa)
     seconds: dict[str, float] = defaultdict(float)
+    cpu_seconds: dict[str, float] = defaultdict(float)
     values: Values = defaultdict(dict)
     t0, c0 = time.perf_counter(), time.process_time()
     for video in json.loads((args.work / "videos.json").read_text()):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         frames = one_second_frames(video["path"])
         seconds["decode"] += time.perf_counter() - t
-        t = time.perf_counter()
+        cpu_seconds["decode"] += time.process_time() - c
+        t, c = time.perf_counter(), time.process_time()
         x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
         with torch.no_grad():
             scores = net(x).reshape(-1).double().numpy()
         values[video["id"]][key] = {args.pyiqa: float(np.nanmean(scores))}
         seconds[f"pyiqa {args.pyiqa}"] += time.perf_counter() - t
+        cpu_seconds[f"pyiqa {args.pyiqa}"] += time.process_time() - c
     return {"inner_wall": time.perf_counter() - t0, "inner_cpu": time.process_time() - c0,
-            "seconds": dict(seconds), "values": values, "unavailable": {}}
+            "seconds": dict(seconds), "cpu_seconds": dict(cpu_seconds), "values": values, "unavailable": {}}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -291,6 +295,7 @@ def run_child(args: argparse.Namespace, name: str, extra: list[str]) -> dict[str
     """One script in its own process: its wall, CPU (user + system, its children included)
     and what it measured inside."""
     shutil.rmtree(args.work / "runs" / name, ignore_errors=True)  # nothing resumed from an earlier run
+    (args.work / "results" / f"{name}.json").unlink(missing_ok=True)
     cmd = [sys.executable, __file__, "--child", "--name", name, "--work", str(args.work), "--threads",
            str(args.threads), "--models", *args.models, *extra]
     if args.samples:
@@ -305,7 +310,8 @@ def run_child(args: argparse.Namespace, name: str, extra: list[str]) -> dict[str
     inner = json.loads((args.work / "results" / f"{name}.json").read_text())
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     row = {"name": name, "wall": wall, "cpu": cpu, "peak_mib": inner["peak_mib"],
-           "split": split_columns(inner["seconds"], inner["inner_wall"]), **inner}
+           "split": split_columns(inner["cpu_seconds"], inner["inner_cpu"]),
+           "wall_split": split_columns(inner["seconds"], inner["inner_wall"]), **inner}
     print(f"  {name}: wall {wall:.1f} s, CPU {cpu:.1f} s, peak {row['peak_mib']:.0f} MiB", flush=True)
     return row
 
@@ -362,8 +368,8 @@ def main() -> None:
     rows += [(f"  {m} (pyiqa {PYIQA[m][0]})", peers[m]) for m in ok if m in peers]
     rows += [("peer workflow sum" + (" (pyiqa for IQA)" if peers else ""), peer_sum),
              ("hxbench alone per metric, sum", alone_sum)]
-    print(f"\nload average {load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end; "
-          "split = wall seconds inside each process's scoring (imports excluded)")
+    print(f"\nload average {load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end; split = CPU "
+          "seconds inside each process's scoring, by part (imports and model loading are in the CPU column only)")
     print_table(rows)
     ratios = {}
     for label, side in (("peer workflow", peer_sum), ("hxbench alone per metric", alone_sum)):

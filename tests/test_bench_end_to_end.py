@@ -58,7 +58,7 @@ def test_split_columns_group_the_timed_parts_and_leave_the_rest_as_other():
     b = _bench()
     seconds = {"decode": 2.0, "face mesh": 3.0, "hands": 1.0, "pose": 1.0, "FaceNet": 0.5, "validate": 0.25,
                "id_sim[facenet-512]": 0.75, "hkc[mediapipe]": 0.5}
-    cols = b.split_columns(seconds, inner_wall=10.0)
+    cols = b.split_columns(seconds, total=10.0)
     assert cols == {"decode": 2.0, "validate": 0.25, "detection": 5.0, "network": 0.5, "metric": 1.25, "other": 1.0}
 
 
