@@ -32,6 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._instrument import instrumented_metrics  # noqa: E402
+
 DEFAULT_METRICS = ["ssim", "psnr", "lpips", "fid", "fvd[styleganv-16f-all]", "id_sim[facenet-512]",
                    "av_sync", "lmd"]
 
@@ -49,52 +51,6 @@ def make_pair(source: Path, short_side: int, seconds: float, folder: Path) -> tu
         subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(gen), "-vf", "eq=brightness=0.02",
                         "-c:v", "libx264", "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "copy", str(ref)], check=True)
     return gen, ref
-
-
-_NESTED: list[float] = []  # time of timed calls inside the timed call in progress
-
-
-def _timed(fn, seconds: dict, key):
-    """``fn`` adding its own wall time to ``seconds[key]``, exclusive of timed calls inside it
-    (a metric's time excludes the shared face mesh it triggers)."""
-    def wrapper(*a, **k):
-        _NESTED.append(0.0)
-        t = time.perf_counter()
-        try:
-            return fn(*a, **k)
-        finally:
-            elapsed = time.perf_counter() - t
-            seconds[key] += elapsed - _NESTED.pop()
-            if _NESTED:
-                _NESTED[-1] += elapsed
-    return wrapper
-
-
-def _instrumented_metrics(keys: list[str], seconds: dict) -> list:
-    """The metrics, with the shared decoding pass, the face mesh and each metric's own work
-    (its stream's feed/finish, or update_batch) timed into ``seconds``."""
-    import hxbench.face.detect as detect
-    import hxbench.metrics.stream as stream
-    from hxbench.metrics.base import build_metric
-
-    stream._Side.fill = _timed(stream._Side.fill, seconds, "decode")
-    detect.FaceMeshSession.feed = _timed(detect.FaceMeshSession.feed, seconds, "face mesh")
-    metrics = []
-    for key in keys:
-        m = build_metric(key)
-        open_stream = m.open_stream
-
-        def timed_open(sample, _open=open_stream, _key=m.key):
-            s = _open(sample)
-            if s is not None:
-                s.feed = _timed(s.feed, seconds, _key)
-                s.finish = _timed(s.finish, seconds, _key)
-            return s
-
-        m.open_stream = timed_open
-        m.update_batch = _timed(m.update_batch, seconds, m.key)
-        metrics.append(m)
-    return metrics
 
 
 def child(args: argparse.Namespace) -> None:
@@ -116,7 +72,7 @@ def child(args: argparse.Namespace) -> None:
         print(json.dumps({"frames": n, "wall": time.perf_counter() - t0, "cpu": time.process_time() - c0,
                           "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
         return
-    metrics = _instrumented_metrics(args.metrics, seconds)
+    metrics = instrumented_metrics(args.metrics, seconds)
     sources = from_paths(args.gen, args.ref, args.audio)
     t0, c0 = time.perf_counter(), time.process_time()
     results = score(sources, args.metrics, progress=False, metrics=metrics)

@@ -1,0 +1,89 @@
+"""Where a scoring run's wall time goes: the timing shared by bench_real_sizes.py and
+bench_end_to_end.py.
+
+``instrument_shared(seconds)`` wraps the parts that several metrics share (the one decoding
+pass, the MediaPipe face mesh; with ``detail``, also MediaPipe Hands and Pose, the FaceNet
+forward pass and output validation) and ``instrument_metric(m, seconds)`` one metric's own
+work (its stream's feed/finish, or update_batch). Each adds its wall time to ``seconds[key]``
+(and, given ``cpu_seconds``, the process's CPU time to ``cpu_seconds[key]``) exclusive of the
+timed calls inside it, so the parts add up without double counting (a
+metric's time excludes the shared face mesh it triggers).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+_NESTED: list[list[float]] = []  # [wall, CPU] of timed calls inside the timed call in progress
+_PATCHED: set[str] = set()  # the shared parts already wrapped (each is wrapped once per process)
+
+
+def timed(fn: Callable, seconds: dict[str, float], key: str, cpu_seconds: dict[str, float] | None = None) -> Callable:
+    """``fn`` adding its own wall time to ``seconds[key]`` (and its process CPU time to
+    ``cpu_seconds[key]``), exclusive of timed calls inside it. The CPU time is the whole
+    process's during the call (MediaPipe's, torch's and the decoder's threads included): the
+    parts run one after the other, so it is the part's own (but for decoder threads working
+    ahead, a small share), and unlike wall time it does not grow when other jobs share the cores."""
+    def wrapper(*a, **k):
+        _NESTED.append([0.0, 0.0])
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            return fn(*a, **k)
+        finally:
+            wall, cpu = time.perf_counter() - t, time.process_time() - c
+            inner_wall, inner_cpu = _NESTED.pop()
+            seconds[key] += wall - inner_wall
+            if cpu_seconds is not None:
+                cpu_seconds[key] += cpu - inner_cpu
+            if _NESTED:
+                _NESTED[-1][0] += wall
+                _NESTED[-1][1] += cpu
+    return wrapper
+
+
+def instrument_shared(seconds: dict[str, float], detail: bool = False,
+                      cpu_seconds: dict[str, float] | None = None) -> None:
+    """Time the shared decoding pass ("decode") and the face mesh ("face mesh"); with
+    ``detail`` also "hands", "pose" (MediaPipe), "FaceNet" (the embedding network) and
+    "validate" (``hxbench score``'s check of the outputs, which decodes every frame)."""
+    import hxbench.eval.validate as validate
+    import hxbench.face.detect as detect
+    import hxbench.metrics.stream as stream
+    import hxbench.nets.facenet as facenet
+
+    parts = [(stream._Side, "fill", "decode"), (detect.FaceMeshSession, "feed", "face mesh")]
+    if detail:
+        # facenet_embed and validate_outputs are looked up at call time (imported inside
+        # id_sim's backbone and score_outputs), so their module attributes are the ones to wrap
+        parts += [(detect.HandsSession, "feed", "hands"), (detect.PoseSession, "feed", "pose"),
+                  (facenet, "facenet_embed", "FaceNet"), (validate, "validate_outputs", "validate")]
+    for owner, attr, key in parts:
+        if key not in _PATCHED:
+            setattr(owner, attr, timed(getattr(owner, attr), seconds, key, cpu_seconds))
+            _PATCHED.add(key)
+
+
+def instrument_metric(m: Any, seconds: dict[str, float], cpu_seconds: dict[str, float] | None = None) -> Any:
+    """``m`` with its streams' feed/finish and its update_batch timed under its key."""
+    open_stream = m.open_stream
+
+    def timed_open(sample, _open=open_stream, _key=m.key):
+        s = _open(sample)
+        if s is not None:
+            s.feed = timed(s.feed, seconds, _key, cpu_seconds)
+            s.finish = timed(s.finish, seconds, _key, cpu_seconds)
+        return s
+
+    m.open_stream = timed_open
+    m.update_batch = timed(m.update_batch, seconds, m.key, cpu_seconds)
+    return m
+
+
+def instrumented_metrics(keys: list[str], seconds: dict[str, float]) -> list:
+    """The metrics, with the shared decoding pass, the face mesh and each metric's own work
+    timed into ``seconds``."""
+    from hxbench.metrics.base import build_metric
+
+    instrument_shared(seconds)
+    return [instrument_metric(build_metric(key), seconds) for key in keys]

@@ -1,0 +1,72 @@
+"""The pure logic of bench/bench_end_to_end.py: the per-sample comparison of two sides, the
+split of a process's wall time into the table's columns and the sum of a workflow. No
+scoring, no timing asserted (the benchmark itself never runs in the test suite)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_end_to_end", ROOT / "bench" / "bench_end_to_end.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_equal_sides_have_zero_difference_and_nothing_mismatched():
+    b = _bench()
+    one = {"MoCha/a": {"hkc[mediapipe]": {"hkc": 0.5, "hand_frames": 1.0}}}
+    c = b.compare_values(one, {"MoCha/a": {"hkc[mediapipe]": {"hkc": 0.5, "hand_frames": 1.0}}}, "hkc[mediapipe]")
+    assert (c["n"], c["max_abs_diff"], c["mismatched"]) == (2, 0.0, [])
+
+
+def test_differences_are_measured_per_output_and_restricted_to_the_outputs_asked():
+    b = _bench()
+    one = {"m/a": {"iqa[niqe-1fps]": {"niqe": 5.0}}, "m/b": {"iqa[niqe-1fps]": {"niqe": 4.0}}}
+    peer = {"m/a": {"iqa[niqe-1fps]": {"niqe": 5.5, "other": 1.0}}, "m/b": {"iqa[niqe-1fps]": {"niqe": 3.9}}}
+    c = b.compare_values(one, peer, "iqa[niqe-1fps]", ["niqe"])
+    assert c["n"] == 2
+    assert c["max_abs_diff"] == pytest.approx(0.5)
+    assert c["mean_abs_diff"] == pytest.approx(0.3)
+    assert c["max_rel_diff"] == pytest.approx(0.5 / 5.5)
+
+
+def test_a_sample_scored_on_one_side_and_failed_or_missing_on_the_other_is_mismatched():
+    b = _bench()
+    one = {"m/a": {"k": {"x": 1.0}}, "m/b": {"k": {"error": "no face"}}, "m/c": {"k": {"x": 2.0}}}
+    other = {"m/a": {"k": {"error": "no face"}}, "m/b": {"k": {"error": "no face"}}}
+    c = b.compare_values(one, other, "k")
+    assert c["mismatched"] == ["m/a", "m/c"]  # m/b failed on both sides: reported, not compared
+    assert c["n"] == 0
+
+
+def test_nan_on_both_sides_is_equal_and_on_one_side_a_mismatch():
+    b = _bench()
+    nan = math.nan
+    c = b.compare_values({"s": {"k": {"x": nan, "y": 1.0}}}, {"s": {"k": {"x": nan, "y": nan}}}, "k")
+    assert c["n"] == 0 and c["mismatched"] == ["s y"]
+
+
+def test_split_columns_group_the_timed_parts_and_leave_the_rest_as_other():
+    b = _bench()
+    seconds = {"decode": 2.0, "face mesh": 3.0, "hands": 1.0, "pose": 1.0, "FaceNet": 0.5, "validate": 0.25,
+               "id_sim[facenet-512]": 0.75, "hkc[mediapipe]": 0.5}
+    cols = b.split_columns(seconds, total=10.0)
+    assert cols == {"decode": 2.0, "validate": 0.25, "detection": 5.0, "network": 0.5, "metric": 1.25, "other": 1.0}
+
+
+def test_a_workflow_adds_time_and_takes_the_largest_peak():
+    b = _bench()
+    split = dict.fromkeys(b.COLUMNS, 1.0)
+    rows = [{"wall": 2.0, "cpu": 3.0, "peak_mib": 800.0, "split": split},
+            {"wall": 4.0, "cpu": 5.0, "peak_mib": 1200.0, "split": split}]
+    total = b.sum_processes(rows)
+    assert (total["wall"], total["cpu"], total["peak_mib"]) == (6.0, 8.0, 1200.0)
+    assert total["split"] == dict.fromkeys(b.COLUMNS, 2.0)
