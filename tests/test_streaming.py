@@ -52,6 +52,31 @@ def test_parse_size_and_default_budget(monkeypatch):
     assert frames_per_chunk(64 * 64 * 3, 80, cap=32) == 32
 
 
+def test_settled_heap_keeps_freed_pass_memory_for_the_next_pass():
+    """After ``settle_heap_thresholds`` (run_streams calls it), a pass that allocates and frees
+    24 MB in 4 MB blocks (like a network pass over a few frames) finds its pages again in the
+    next pass instead of faulting them in (glibc's default trimmed them after each pass)."""
+    import platform
+    import resource
+
+    from hxbench.io.budget import _libc, settle_heap_thresholds
+
+    if platform.system() != "Linux" or not _libc():
+        pytest.skip("glibc only")
+    settle_heap_thresholds()
+
+    def one_pass() -> None:
+        blocks = [np.ones(1 << 20, dtype=np.float32) for _ in range(6)]  # 6 x 4 MiB, touched
+        del blocks
+
+    one_pass()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(4):
+        one_pass()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < 6 * 1024  # re-faulting even one pass's blocks would be 4 x 6 x 1024 pages
+
+
 def test_clip_chunks_follow_max_bytes(tmp_path):
     from hxbench.io.media import clip_from_video, write_video
 

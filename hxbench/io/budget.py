@@ -53,7 +53,49 @@ def frames_per_chunk(frame_bytes: int, bytes_per_input_byte: float = 1.0, cap: i
 
 
 
-_TRIM: object = None
+_LIBC: object = None
+_HEAP_SET = False
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+# the values glibc's dynamic thresholds reach (and stop at) once a block of 32 MiB or more, served
+# by its own map, has been freed: blocks from 32 MiB up get their own map, and free() gives the
+# heap's top back to the system once 64 MiB of it are free
+MMAP_THRESHOLD, TRIM_THRESHOLD = 32 << 20, 64 << 20
+
+
+def _libc():
+    """glibc through ctypes, or False where the C library is not glibc."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim, _LIBC.mallopt  # both glibc
+        except (OSError, AttributeError):
+            _LIBC = False
+    return _LIBC
+
+
+def settle_heap_thresholds() -> None:
+    """Set glibc's heap thresholds, once per process, to ``MMAP_THRESHOLD`` / ``TRIM_THRESHOLD``:
+    the values its dynamic policy converges to anyway (a no-op where the C library is not glibc).
+
+    Why: until that policy has seen a large block freed, its trim threshold is twice the largest
+    block freed so far, and a network pass over a few frames (one short video's frames) frees
+    tens of MB of activations at the top of the heap: free() handed those pages back after every
+    pass and the next pass faulted them in again (LPIPS at 4 pairs of 256 px per pass: ~42 MB
+    per pass, ~10 % of its CPU time; docs/performance.md). The decoding pass still returns freed
+    pages after each chunk (``trim_freed_memory``), so at most ``TRIM_THRESHOLD`` of freed heap
+    stays resident between chunks. (A low fixed mmap threshold, 1 MiB, cost SSIM +35 % CPU:
+    see ``trim_freed_memory``.)"""
+    global _HEAP_SET
+    if not _HEAP_SET:
+        libc = _libc()
+        if libc:
+            libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+            libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        _HEAP_SET = True
 
 
 def trim_freed_memory() -> None:
@@ -66,13 +108,6 @@ def trim_freed_memory() -> None:
     frames; with the trim, flat at about 1.0 GB). Cost: within the noise of SSIM at 1080p, one
     frame per chunk. (Fixing the mmap threshold at 1 MiB instead also kept memory flat but
     made SSIM's 16 MB float64 intermediates fresh maps, page-faulted on every frame: +35 % CPU.)"""
-    global _TRIM
-    if _TRIM is None:
-        try:
-            import ctypes
-
-            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _TRIM = False
-    if _TRIM:
-        _TRIM(0)
+    libc = _libc()
+    if libc:
+        libc.malloc_trim(0)

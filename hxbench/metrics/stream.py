@@ -16,7 +16,7 @@ from typing import Any, Hashable, Iterator, Mapping
 import numpy as np
 
 from hxbench.errors import MediaError, SampleError
-from hxbench.io.budget import memory_budget, trim_freed_memory
+from hxbench.io.budget import memory_budget, settle_heap_thresholds, trim_freed_memory
 
 # What fails one sample without stopping a run: its error is recorded and the run goes on. A
 # MemoryError is one: a video too large for the memory left fails alone (lower the budget with
@@ -96,6 +96,7 @@ def run_streams(sample: "SampleData", streams: Mapping[Hashable, SampleStream],
     """Feed ``streams`` from one decoding pass over ``sample`` (a ``SampleData``); returns
     each stream's error (None: fed completely, ready for ``finish``). Both sides advance in lockstep: each step
     hands every stream the same number of frames of each side still running."""
+    settle_heap_thresholds()  # passes over a few frames keep their pages from one sample to the next
     errors: dict[Hashable, Exception | None] = {k: None for k in streams}
     live = dict(streams)
 
