@@ -4,20 +4,15 @@ scoring, no timing asserted (the benchmark itself never runs in the test suite).
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.test_peers_bench import bench_module
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_end_to_end", ROOT / "bench" / "bench_end_to_end.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return bench_module("bench_end_to_end.py", "bench_end_to_end")
 
 
 def test_equal_sides_have_zero_difference_and_nothing_mismatched():

@@ -15,11 +15,9 @@ from reference_models.omnihuman.vae import VideoVAE
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    d = tmp_path_factory.mktemp("omni_ckpt")
-    cfg = get_config("tiny")
-    cfg.d_model, cfg.n_layers, cfg.vae_base = 48, 2, 8
+def write_random_checkpoint(d: Path, cfg) -> Path:
+    """A checkpoint folder as the adapter loads it (fp16 vae.pt / dit.pt, config.json,
+    SHA256SUMS) with seeded random weights for ``cfg``."""
     torch.manual_seed(0)
     save_fp16(VideoVAE(cfg), d / "vae.pt")
     save_fp16(OmniMMDiT(cfg), d / "dit.pt")
@@ -27,6 +25,13 @@ def ckpt(tmp_path_factory):
     (d / "SHA256SUMS").write_text("".join(
         f"{hashlib.sha256((d / n).read_bytes()).hexdigest()}  {n}\n" for n in ("vae.pt", "dit.pt")))
     return d
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    cfg = get_config("tiny")
+    cfg.d_model, cfg.n_layers, cfg.vae_base = 48, 2, 8
+    return write_random_checkpoint(tmp_path_factory.mktemp("omni_ckpt"), cfg)
 
 
 def test_log_mel_aligned_to_frames():

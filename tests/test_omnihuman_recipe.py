@@ -5,7 +5,6 @@ device; one real step on CPU is the slow test). Issue 22's VAE levers: the LPIPS
 the test writes in the layout of the real file, or the real file when installed), decoder-only
 fine-tuning, the ``tiny-128`` configuration's shapes, and the adapter's ``device`` argument."""
 
-import hashlib
 import pickle
 import random
 from types import SimpleNamespace
@@ -304,17 +303,9 @@ def test_adapter_device_argument(tmp_path):
     """The OmniHuman adapter takes ``device`` (bench/gpu_check.py passes "cuda"): the networks
     go there; "cpu" is the default and leaves the outputs and the run identity as they were."""
     from hxbench.adapters.base import GenerationInput, load_adapter
-    from reference_models.omnihuman.model import OmniMMDiT
-    from reference_models.omnihuman.train import save_fp16
-    from reference_models.omnihuman.vae import VideoVAE
+    from tests.test_omnihuman_pipeline import write_random_checkpoint
 
-    cfg = micro_cfg()
-    torch.manual_seed(0)
-    save_fp16(VideoVAE(cfg), tmp_path / "vae.pt")
-    save_fp16(OmniMMDiT(cfg), tmp_path / "dit.pt")
-    (tmp_path / "config.json").write_text(cfg.to_json())
-    (tmp_path / "SHA256SUMS").write_text("".join(
-        f"{hashlib.sha256((tmp_path / n).read_bytes()).hexdigest()}  {n}\n" for n in ("vae.pt", "dit.pt")))
+    write_random_checkpoint(tmp_path, micro_cfg())
     x = GenerationInput("s0", reference_image=blob_video(1).frames[0],
                         driving_audio=np.zeros(16000, np.float32), duration=0.64, fps=25.0)
     default = load_adapter("omnihuman-tiny", checkpoint=str(tmp_path), steps=2)

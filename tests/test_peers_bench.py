@@ -13,11 +13,16 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _peers():
-    spec = importlib.util.spec_from_file_location("bench_peers", ROOT / "bench" / "peers.py")
+def bench_module(filename: str, name: str):
+    """A script of bench/ (not a package) imported as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / filename)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _peers():
+    return bench_module("peers.py", "bench_peers")
 
 
 def test_lpips_backbone_export_loads_into_torchvision_alexnet_with_the_same_features():
