@@ -44,3 +44,38 @@ def test_mediapipe_start_up_prints_nothing():
         face_mesh(frames); hands(frames); pose(frames); detect_faces(frames)
     """)
     assert err == ""
+
+
+
+def test_quiet_start_covers_the_graph_threads_logging_between_start_and_first_frame():
+    # MediaPipe's constructor only starts the graph; its calculators open, and log, on worker
+    # threads until the first process() waits for the graph to go idle. The fake graph below
+    # logs from such a thread as soon as it may; a block that ended at construction let it out.
+    err = _stderr_of("""
+        import os, threading
+        from hxbench.face.detect import QuietStart
+
+        release = threading.Event()
+
+        class Graph:
+            def __init__(self):
+                def open_calculators():
+                    release.wait()
+                    os.write(2, b"W0000 x.cc:114] Feedback manager requires a model with a single signature inference.\\n")
+                self.worker = threading.Thread(target=open_calculators)
+                self.worker.start()
+            def process(self, frame):
+                self.worker.join()  # as MediaPipe waits for idle
+                return frame
+            def close(self):
+                pass
+
+        graphs = []
+        session = QuietStart(lambda: graphs.append(Graph()) or graphs[-1])
+        release.set()
+        for graph in graphs:  # whatever a started graph logs before its first frame
+            graph.worker.join()
+        assert session.process(1) == 1 and session.process(2) == 2
+        session.close()
+    """)
+    assert err == ""

@@ -51,23 +51,27 @@ def require_mediapipe():
 
 
 class QuietStart:
-    """A MediaPipe solution built, and run on its first frame, with its benign start-up log
-    lines dropped (``hxbench.io.native_log``); later frames run unwrapped."""
+    """A MediaPipe solution built, and run on its first frame, inside one block with its benign
+    start-up log lines dropped (``hxbench.io.native_log``); later frames run unwrapped.
+
+    One block, not two: the solution's constructor only starts the graph, and its calculators
+    open (and log) on MediaPipe's worker threads until the first ``process`` waits for the
+    graph to go idle, so a gap between two blocks let a start-up line through now and then."""
 
     def __init__(self, make: Callable[[], Any]) -> None:
-        with native_log_filtered():
-            self._graph = make()
-        self._started = False
+        self._make = make
+        self._graph: Any = None
 
     def process(self, frame: np.ndarray) -> Any:
-        if self._started:
+        if self._graph is not None:
             return self._graph.process(frame)
-        self._started = True
         with native_log_filtered():
+            self._graph = self._make()
             return self._graph.process(frame)
 
     def close(self) -> None:
-        self._graph.close()
+        if self._graph is not None:
+            self._graph.close()
 
 
 def _as_frames(frames: np.ndarray) -> np.ndarray:
