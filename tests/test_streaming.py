@@ -77,6 +77,39 @@ def test_settled_heap_keeps_freed_pass_memory_for_the_next_pass():
     assert faults < 6 * 1024  # re-faulting even one pass's blocks would be 4 x 6 x 1024 pages
 
 
+@pytest.mark.parametrize("env, mapped", [({}, False), ({"MALLOC_MMAP_THRESHOLD_": "1048576"}, True),
+                                         ({"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=1048576"}, True)])
+def test_settled_heap_leaves_a_threshold_the_user_set(env, mapped):
+    """A 2 MiB block is served from the heap under the settled 32 MiB mmap threshold, and by its
+    own map when the user set glibc's threshold to 1 MiB (settle_heap_thresholds keeps it)."""
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    from hxbench.io.budget import _libc
+
+    if platform.system() != "Linux" or not _libc() or not hasattr(_libc(), "mallinfo2"):
+        pytest.skip("glibc >= 2.33 only")
+    code = """
+import ctypes
+import numpy as np
+from hxbench.io.budget import settle_heap_thresholds
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Info
+settle_heap_thresholds()
+before = libc.mallinfo2().hblkhd
+block = np.ones(2 << 20, dtype=np.uint8)
+print(libc.mallinfo2().hblkhd - before >= 2 << 20)
+"""
+    clean = {k: v for k, v in os.environ.items() if k not in ("MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")}
+    run = subprocess.run([sys.executable, "-c", code], env=clean | env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == str(mapped)
+
+
 def test_clip_chunks_follow_max_bytes(tmp_path):
     from hxbench.io.media import clip_from_video, write_video
 

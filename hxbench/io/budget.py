@@ -80,6 +80,10 @@ def _libc():
 def settle_heap_thresholds() -> None:
     """Set glibc's heap thresholds, once per process, to ``MMAP_THRESHOLD`` / ``TRIM_THRESHOLD``:
     the values its dynamic policy converges to anyway (a no-op where the C library is not glibc).
+    A threshold the user set through glibc's own environment (``MALLOC_MMAP_THRESHOLD_``,
+    ``MALLOC_TRIM_THRESHOLD_``, or ``GLIBC_TUNABLES`` naming it) is left as set: a low mmap
+    threshold (1-4 MiB) keeps the heap from fragmenting over a long run, at +20-27 % CPU
+    (docs/performance.md, "The heap over a long run").
 
     Why: until that policy has seen a large block freed, its trim threshold is twice the largest
     block freed so far, and a network pass over a few frames (one short video's frames) frees
@@ -93,8 +97,12 @@ def settle_heap_thresholds() -> None:
     if not _HEAP_SET:
         libc = _libc()
         if libc:
-            libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-            libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+            tunables = os.environ.get("GLIBC_TUNABLES", "")
+            for param, value, env, tunable in (
+                    (_M_MMAP_THRESHOLD, MMAP_THRESHOLD, "MALLOC_MMAP_THRESHOLD_", "glibc.malloc.mmap_threshold"),
+                    (_M_TRIM_THRESHOLD, TRIM_THRESHOLD, "MALLOC_TRIM_THRESHOLD_", "glibc.malloc.trim_threshold")):
+                if env not in os.environ and tunable not in tunables:
+                    libc.mallopt(param, value)
         _HEAP_SET = True
 
 
