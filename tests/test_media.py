@@ -36,6 +36,24 @@ def test_fps_resampling(tmp_path):
     assert list(media.resample_indices(4, 12.5, 25)) == [0, 0, 1, 1, 2, 2, 3, 3]
 
 
+@pytest.mark.parametrize("fps", [None, 25.0, 50.0])
+def test_chunks_are_the_frames_whatever_the_chunking_and_resampling(tmp_path, fps):
+    """Every chunking gives the same frames, in order, as one whole-video read (resampled
+    frames included: duplicates at 50 fps may straddle a chunk boundary), in separate arrays
+    (a chunk kept by its reader is never overwritten by the next one)."""
+    import av
+
+    path = media.write_video(tmp_path / "v.mp4", moving_square_video(30, 32), 30)
+    with av.open(str(path)) as container:  # every frame, decoded here without hxbench
+        decoded = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    whole = decoded if fps is None else decoded[media.resample_indices(30, 30.0, fps)]
+    assert len(whole) == {None: 30, 25.0: 25, 50.0: 50}[fps]
+    for size in (1, 3, 7, 64):
+        chunks = list(media.iter_frames(path, chunk_size=size, fps=fps))  # all kept, then compared
+        assert [len(c) for c in chunks[:-1]] == [size] * (len(chunks) - 1) and 0 < len(chunks[-1]) <= size
+        np.testing.assert_array_equal(np.concatenate(chunks), whole)
+
+
 def test_variable_frame_rate_is_detected(tmp_path):
     import av
 

@@ -150,7 +150,11 @@ def iter_frames(path: str | Path, chunk_size: int = 64, fps: float | None = None
     if fps is not None and abs(fps - info.fps) > 1e-3:
         keep = resample_indices(info.n_frames, info.fps, fps)
     av = _av()
-    buf: list[np.ndarray] = []
+    # Frames are copied into one chunk array as they are decoded, not listed and then stacked:
+    # the chunk is never held twice, and no chunk's worth of frame-sized blocks is left for
+    # glibc's heap to fragment over a long video (docs/performance.md, "The heap over a long run").
+    chunk: np.ndarray | None = None
+    filled = 0
     n_decoded = 0
     try:
         with av.open(str(path)) as container:
@@ -161,20 +165,31 @@ def iter_frames(path: str | Path, chunk_size: int = 64, fps: float | None = None
                 rgb = frame.to_ndarray(format="rgb24")
                 if n_decoded == 0:
                     chunk_size = chunk_frames(chunk_size, rgb.nbytes, max_bytes)
-                if keep is None:
-                    buf.append(rgb)
-                else:
+                copies = 1
+                if keep is not None:
+                    start = next_out
                     while next_out < len(keep) and keep[next_out] == n_decoded:
-                        buf.append(rgb)
                         next_out += 1
+                    copies = next_out - start
                 n_decoded += 1
-                if len(buf) >= chunk_size:
-                    yield np.stack(buf[:chunk_size])
-                    buf = buf[chunk_size:]
+                for _ in range(copies):
+                    if chunk is None:
+                        chunk, filled = np.empty((chunk_size, *rgb.shape), np.uint8), 0
+                    chunk[filled] = rgb
+                    filled += 1
+                    if filled == chunk_size:
+                        out, chunk = chunk, None
+                        yield out
             if keep is not None:  # the container may hold fewer frames than counted
                 while next_out < len(keep) and n_decoded > 0:
-                    buf.append(rgb)
+                    if chunk is None:
+                        chunk, filled = np.empty((chunk_size, *rgb.shape), np.uint8), 0
+                    chunk[filled] = rgb
+                    filled += 1
                     next_out += 1
+                    if filled == chunk_size:
+                        out, chunk = chunk, None
+                        yield out
     except MediaError:
         raise
     except Exception as err:
@@ -182,9 +197,8 @@ def iter_frames(path: str | Path, chunk_size: int = 64, fps: float | None = None
                                f"({type(err).__name__}: {err})") from None
     if n_decoded == 0:
         raise MediaError(path, "has zero decodable frames")
-    while buf:
-        yield np.stack(buf[:chunk_size])
-        buf = buf[chunk_size:]
+    if chunk is not None and filled:
+        yield chunk[:filled]
 
 
 def check_decodes(path: str | Path, n_frames: int | None = None) -> int:
