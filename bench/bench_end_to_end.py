@@ -291,9 +291,28 @@ def child(args: argparse.Namespace) -> None:
     (args.work / "results" / f"{args.name}.json").write_text(json.dumps(out))
 
 
+def run_config(args: argparse.Namespace) -> dict[str, Any]:
+    """What a measured process depends on: a saved row is reused only under the same."""
+    return {"models": args.models, "samples": args.samples, "metrics": args.metrics, "threads": args.threads}
+
+
+def make_row(name: str, wall: float, cpu: float, inner: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "wall": wall, "cpu": cpu, "peak_mib": inner["peak_mib"],
+            "split": split_columns(inner["cpu_seconds"], inner["inner_cpu"]),
+            "wall_split": split_columns(inner["seconds"], inner["inner_wall"]), **inner}
+
+
 def run_child(args: argparse.Namespace, name: str, extra: list[str]) -> dict[str, Any]:
     """One script in its own process: its wall, CPU (user + system, its children included)
-    and what it measured inside."""
+    and what it measured inside. The row is saved in ``WORK/results/NAME.row.json``; with
+    ``--resume`` a saved row of the same configuration is reused instead of run again."""
+    saved = args.work / "results" / f"{name}.row.json"
+    if args.resume and saved.exists():
+        kept = json.loads(saved.read_text())
+        if kept.get("config") == run_config(args):
+            print(f"  {name}: reused (measured {kept['row'].get('measured', '?')}): wall {kept['row']['wall']:.1f} s, "
+                  f"CPU {kept['row']['cpu']:.1f} s, peak {kept['row']['peak_mib']:.0f} MiB", flush=True)
+            return kept["row"]
     shutil.rmtree(args.work / "runs" / name, ignore_errors=True)  # nothing resumed from an earlier run
     (args.work / "results" / f"{name}.json").unlink(missing_ok=True)
     cmd = [sys.executable, __file__, "--child", "--name", name, "--work", str(args.work), "--threads",
@@ -309,9 +328,8 @@ def run_child(args: argparse.Namespace, name: str, extra: list[str]) -> dict[str
         raise SystemExit(f"{name} failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
     inner = json.loads((args.work / "results" / f"{name}.json").read_text())
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    row = {"name": name, "wall": wall, "cpu": cpu, "peak_mib": inner["peak_mib"],
-           "split": split_columns(inner["cpu_seconds"], inner["inner_cpu"]),
-           "wall_split": split_columns(inner["seconds"], inner["inner_wall"]), **inner}
+    row = make_row(name, wall, cpu, inner) | {"measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    saved.write_text(json.dumps({"config": run_config(args), "row": row}))
     print(f"  {name}: wall {wall:.1f} s, CPU {cpu:.1f} s, peak {row['peak_mib']:.0f} MiB", flush=True)
     return row
 
@@ -337,6 +355,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch threads in every process")
     ap.add_argument("--work", type=Path, default=Path("/tmp/hxbench-end-to-end"))
     ap.add_argument("--out", type=Path, help="write everything measured as JSON")
+    ap.add_argument("--resume", action="store_true",
+                    help="reuse the processes already measured in --work under the same configuration")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--name", help=argparse.SUPPRESS)
     ap.add_argument("--validate", action="store_true", help=argparse.SUPPRESS)

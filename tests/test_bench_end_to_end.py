@@ -65,3 +65,28 @@ def test_a_workflow_adds_time_and_takes_the_largest_peak():
     total = b.sum_processes(rows)
     assert (total["wall"], total["cpu"], total["peak_mib"]) == (6.0, 8.0, 1200.0)
     assert total["split"] == dict.fromkeys(b.COLUMNS, 2.0)
+
+
+def test_resume_reuses_a_saved_process_only_under_the_same_configuration(tmp_path, monkeypatch):
+    import argparse
+    import json
+
+    b = _bench()
+    args = argparse.Namespace(work=tmp_path, models=["MoCha"], samples=3, metrics=["hkc[mediapipe]"], threads=2,
+                              resume=True)
+    (tmp_path / "results").mkdir()
+    row = {"name": "alone hkc[mediapipe]", "wall": 5.0, "cpu": 4.0, "peak_mib": 900.0, "measured": "then"}
+    saved = tmp_path / "results" / "alone hkc[mediapipe].row.json"
+    saved.write_text(json.dumps({"config": b.run_config(args), "row": row}))
+
+    class Ran(Exception):
+        pass
+
+    def no_run(*a, **k):
+        raise Ran
+
+    monkeypatch.setattr(b.subprocess, "run", no_run)
+    assert b.run_child(args, "alone hkc[mediapipe]", ["--metrics", "hkc[mediapipe]"]) == row
+    for changed in ({"threads": 1}, {"samples": None}, {"resume": False}):
+        with pytest.raises(Ran):  # measured again
+            b.run_child(argparse.Namespace(**(vars(args) | changed)), "alone hkc[mediapipe]", [])
