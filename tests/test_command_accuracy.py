@@ -114,3 +114,18 @@ def test_rendered_smile_passes_on_every_identity(tmp_path):
         v = m.score_sample(SampleData("x", gen=media.clip_from_video(tmp_path / "smile.mp4"),
                                       meta={"command_name": "smile"}))
         assert v["command_accuracy"] == 1.0, (ident.name, v)
+
+
+def test_measure_gives_nan_for_a_frame_without_a_face_and_warns_nothing():
+    import warnings
+
+    from hxbench.metrics.command_accuracy import measure
+
+    rng = np.random.default_rng(0)
+    landmarks = rng.uniform(10, 90, size=(3, 478, 3)).astype(np.float32)
+    landmarks[1] = np.nan  # no face in frame 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sig = measure(landmarks)
+    assert all(np.isnan(v[1]) for v in sig.values())
+    assert np.isfinite(sig["ear"][[0, 2]]).all()

@@ -37,6 +37,8 @@ decoding pass (``metrics/_mesh.py``); only the (T, 478, 3) landmarks are kept.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from hxbench.errors import SampleError
@@ -80,7 +82,10 @@ def measure(landmarks: np.ndarray) -> dict[str, np.ndarray]:
     from hxbench import face
 
     hp = face.head_pose(landmarks)
-    return {"yaw": hp[:, 0], "pitch": hp[:, 1], "ear": np.nanmean(face.eye_aspect_ratio(landmarks), axis=1),
+    with warnings.catch_warnings():  # a frame without a face is NaN, as documented, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ear = np.nanmean(face.eye_aspect_ratio(landmarks), axis=1)
+    return {"yaw": hp[:, 0], "pitch": hp[:, 1], "ear": ear,
             "mouth_open": face.mouth_opening(landmarks), "mouth_width": face.mouth_width(landmarks),
             "brow": face.brow_height(landmarks)}
 
