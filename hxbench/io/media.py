@@ -156,6 +156,19 @@ def iter_frames(path: str | Path, chunk_size: int = 64, fps: float | None = None
     chunk: np.ndarray | None = None
     filled = 0
     n_decoded = 0
+
+    def put(rgb: np.ndarray, copies: int) -> Iterator[np.ndarray]:
+        """Copy ``rgb`` into the chunk ``copies`` times; yield each chunk as it fills."""
+        nonlocal chunk, filled
+        for _ in range(copies):
+            if chunk is None:
+                chunk, filled = np.empty((chunk_size, *rgb.shape), np.uint8), 0
+            chunk[filled] = rgb
+            filled += 1
+            if filled == chunk_size:
+                full, chunk = chunk, None
+                yield full
+
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -172,24 +185,9 @@ def iter_frames(path: str | Path, chunk_size: int = 64, fps: float | None = None
                         next_out += 1
                     copies = next_out - start
                 n_decoded += 1
-                for _ in range(copies):
-                    if chunk is None:
-                        chunk, filled = np.empty((chunk_size, *rgb.shape), np.uint8), 0
-                    chunk[filled] = rgb
-                    filled += 1
-                    if filled == chunk_size:
-                        out, chunk = chunk, None
-                        yield out
-            if keep is not None:  # the container may hold fewer frames than counted
-                while next_out < len(keep) and n_decoded > 0:
-                    if chunk is None:
-                        chunk, filled = np.empty((chunk_size, *rgb.shape), np.uint8), 0
-                    chunk[filled] = rgb
-                    filled += 1
-                    next_out += 1
-                    if filled == chunk_size:
-                        out, chunk = chunk, None
-                        yield out
+                yield from put(rgb, copies)
+            if keep is not None and n_decoded > 0:  # the container may hold fewer frames than counted
+                yield from put(rgb, len(keep) - next_out)
     except MediaError:
         raise
     except Exception as err:
