@@ -11,7 +11,10 @@ Two modes, each configuration in its own process (so peak RSS is that run's alon
 Each run reports peak RSS (``ru_maxrss``: torch, the networks and the libraries included), wall
 and CPU seconds, and the split of the wall time: decoding (the one shared pass), the face mesh
 (MediaPipe tracking, shared by the landmark metrics) and each metric's own work (its network
-and arithmetic), plus a decode-only pass over the same videos for scale.
+and arithmetic), plus a decode-only pass over the same videos for scale. A thread samples the
+resident size every 0.5 s; ``rss_by_tenth`` is the largest sample in each tenth of the scoring
+(whether memory levels off or keeps growing), and ``env`` holds the allocator settings the run
+had (``MALLOC_*``, ``GLIBC_TUNABLES``, ``HXBENCH_MEMORY_BUDGET``).
 
     .venv/bin/python bench/bench_real_sizes.py --source SadTalker/01.mp4 --sizes 512 720 1080 \\
         --seconds 5 60 --metrics ssim psnr lpips fid fvd av_sync --out bench/real_sizes.json
@@ -24,8 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import os
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -53,6 +58,33 @@ def make_pair(source: Path, short_side: int, seconds: float, folder: Path) -> tu
     return gen, ref
 
 
+class RssSampler(threading.Thread):
+    """Resident size (from /proc/self/statm) every ``period`` seconds while scoring runs."""
+
+    def __init__(self, period: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.period, self.samples, self.halt = period, [], threading.Event()
+        self.page = os.sysconf("SC_PAGE_SIZE")
+
+    def run(self) -> None:
+        while not self.halt.wait(self.period):
+            with open("/proc/self/statm") as f:
+                self.samples.append(int(f.read().split()[1]) * self.page)
+
+    def by_tenth(self) -> list[float]:
+        """MiB: the largest sample in each tenth of the samples (fewer tenths on a short run)."""
+        n = len(self.samples)
+        if n == 0:
+            return []
+        edges = sorted({round(i * n / 10) for i in range(11)})
+        return [round(max(self.samples[a:b]) / 2**20, 1) for a, b in zip(edges, edges[1:]) if b > a]
+
+
+def run_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items()
+            if k.startswith("MALLOC_") or k in ("GLIBC_TUNABLES", "HXBENCH_MEMORY_BUDGET", "LD_PRELOAD")}
+
+
 def child(args: argparse.Namespace) -> None:
     import torch
 
@@ -74,9 +106,12 @@ def child(args: argparse.Namespace) -> None:
         return
     metrics = instrumented_metrics(args.metrics, seconds)
     sources = from_paths(args.gen, args.ref, args.audio)
+    sampler = RssSampler()
+    sampler.start()
     t0, c0 = time.perf_counter(), time.process_time()
     results = score(sources, args.metrics, progress=False, metrics=metrics)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    sampler.halt.set()
     values = {}
     for key, entry in results.metrics.items():
         if entry.ok:
@@ -84,7 +119,8 @@ def child(args: argparse.Namespace) -> None:
         else:
             values[key] = "unavailable"
     print(json.dumps({"wall": wall, "cpu": cpu, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "seconds": dict(seconds), "values": values}))
+                      "seconds": dict(seconds), "values": values, "rss_by_tenth_mib": sampler.by_tenth(),
+                      "env": run_env()}))
 
 
 def run_child(args: argparse.Namespace, gen: str, ref: str | None, audio: str | None, decode_only: bool = False) -> dict:
@@ -106,6 +142,7 @@ def report(name: str, run: dict, decode: dict) -> None:
     parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(s.items(), key=lambda kv: -kv[1]))
     print(f"{name}: peak {run['peak_mib'] / 1024:.2f} GiB, wall {run['wall']:.1f} s, CPU {run['cpu']:.1f} s; "
           f"decode-only pass {decode['wall']:.1f} s ({decode['frames']} frames)\n    time split (s): {parts}")
+    print(f"    resident MiB, largest in each tenth of the run: {run.get('rss_by_tenth_mib')}; env {run.get('env')}")
     for key, v in run["values"].items():
         print(f"    {key}: {v}")
 
