@@ -7,7 +7,11 @@ forward pass and output validation) and ``instrument_metric(m, seconds)`` one me
 work (its stream's feed/finish, or update_batch). Each adds its wall time to ``seconds[key]``
 (and, given ``cpu_seconds``, the process's CPU time to ``cpu_seconds[key]``) exclusive of the
 timed calls inside it, so the parts add up without double counting (a
-metric's time excludes the shared face mesh it triggers).
+metric's time excludes the shared face mesh it triggers). Given ``peaks``, each part also
+records ``peaks[key] = (peak, rise)``, MiB: the largest resident size reached during any of its
+calls, and the largest rise within one call above the size at its start (Linux: the kernel's
+high-water mark, reset at each call's start through ``/proc/self/clear_refs``), so a run's peak
+can be attributed to the part it came from.
 """
 
 from __future__ import annotations
@@ -17,9 +21,24 @@ from typing import Any, Callable
 
 _NESTED: list[list[float]] = []  # [wall, CPU] of timed calls inside the timed call in progress
 _PATCHED: set[str] = set()  # the shared parts already wrapped (each is wrapped once per process)
+_HWM_CARRY: list[float] = []  # per timed call in progress: the largest resident size seen before an inner reset
 
 
-def timed(fn: Callable, seconds: dict[str, float], key: str, cpu_seconds: dict[str, float] | None = None) -> Callable:
+def _hwm_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _reset_hwm() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets the peak resident size to the current one (Linux >= 4.0)
+
+
+def timed(fn: Callable, seconds: dict[str, float], key: str, cpu_seconds: dict[str, float] | None = None,
+          peaks: dict[str, float] | None = None, peak_key: str | None = None) -> Callable:
     """``fn`` adding its own wall time to ``seconds[key]`` (and its process CPU time to
     ``cpu_seconds[key]``), exclusive of timed calls inside it. The CPU time is the whole
     process's during the call (MediaPipe's, torch's and the decoder's threads included): the
@@ -27,11 +46,24 @@ def timed(fn: Callable, seconds: dict[str, float], key: str, cpu_seconds: dict[s
     ahead, a small share), and unlike wall time it does not grow when other jobs share the cores."""
     def wrapper(*a, **k):
         _NESTED.append([0.0, 0.0])
+        if peaks is not None:
+            if _HWM_CARRY:  # the enclosing call's peak so far, before this call resets the mark
+                _HWM_CARRY[-1] = max(_HWM_CARRY[-1], _hwm_mib())
+            _reset_hwm()
+            _HWM_CARRY.append(0.0)
+            start = _hwm_mib()  # the resident size now: the mark was just reset to it
         t, c = time.perf_counter(), time.process_time()
         try:
             return fn(*a, **k)
         finally:
             wall, cpu = time.perf_counter() - t, time.process_time() - c
+            if peaks is not None:
+                mine = max(_HWM_CARRY.pop(), _hwm_mib())
+                pk = peak_key or key
+                peak, rise = peaks.get(pk, (0.0, 0.0))
+                peaks[pk] = (max(peak, mine), max(rise, mine - start))
+                if _HWM_CARRY:
+                    _HWM_CARRY[-1] = max(_HWM_CARRY[-1], mine)
             inner_wall, inner_cpu = _NESTED.pop()
             seconds[key] += wall - inner_wall
             if cpu_seconds is not None:
@@ -43,7 +75,7 @@ def timed(fn: Callable, seconds: dict[str, float], key: str, cpu_seconds: dict[s
 
 
 def instrument_shared(seconds: dict[str, float], detail: bool = False,
-                      cpu_seconds: dict[str, float] | None = None) -> None:
+                      cpu_seconds: dict[str, float] | None = None, peaks: dict[str, float] | None = None) -> None:
     """Time the shared decoding pass ("decode") and the face mesh ("face mesh"); with
     ``detail`` also "hands", "pose" (MediaPipe), "FaceNet" (the embedding network) and
     "validate" (``hxbench score``'s check of the outputs, which decodes every frame)."""
@@ -60,30 +92,31 @@ def instrument_shared(seconds: dict[str, float], detail: bool = False,
                   (facenet, "facenet_embed", "FaceNet"), (validate, "validate_outputs", "validate")]
     for owner, attr, key in parts:
         if key not in _PATCHED:
-            setattr(owner, attr, timed(getattr(owner, attr), seconds, key, cpu_seconds))
+            setattr(owner, attr, timed(getattr(owner, attr), seconds, key, cpu_seconds, peaks))
             _PATCHED.add(key)
 
 
-def instrument_metric(m: Any, seconds: dict[str, float], cpu_seconds: dict[str, float] | None = None) -> Any:
+def instrument_metric(m: Any, seconds: dict[str, float], cpu_seconds: dict[str, float] | None = None,
+                      peaks: dict[str, float] | None = None) -> Any:
     """``m`` with its streams' feed/finish and its update_batch timed under its key."""
     open_stream = m.open_stream
 
     def timed_open(sample, _open=open_stream, _key=m.key):
         s = _open(sample)
         if s is not None:
-            s.feed = timed(s.feed, seconds, _key, cpu_seconds)
-            s.finish = timed(s.finish, seconds, _key, cpu_seconds)
+            s.feed = timed(s.feed, seconds, _key, cpu_seconds, peaks)
+            s.finish = timed(s.finish, seconds, _key, cpu_seconds, peaks, peak_key=_key + " finish")
         return s
 
     m.open_stream = timed_open
-    m.update_batch = timed(m.update_batch, seconds, m.key, cpu_seconds)
+    m.update_batch = timed(m.update_batch, seconds, m.key, cpu_seconds, peaks)
     return m
 
 
-def instrumented_metrics(keys: list[str], seconds: dict[str, float]) -> list:
+def instrumented_metrics(keys: list[str], seconds: dict[str, float], peaks: dict[str, float] | None = None) -> list:
     """The metrics, with the shared decoding pass, the face mesh and each metric's own work
-    timed into ``seconds``."""
+    timed into ``seconds`` (and, given ``peaks``, their peak resident sizes)."""
     from hxbench.metrics.base import build_metric
 
-    instrument_shared(seconds)
-    return [instrument_metric(build_metric(key), seconds) for key in keys]
+    instrument_shared(seconds, peaks=peaks)
+    return [instrument_metric(build_metric(key), seconds, peaks=peaks) for key in keys]

@@ -13,7 +13,8 @@ and CPU seconds, and the split of the wall time: decoding (the one shared pass),
 (MediaPipe tracking, shared by the landmark metrics) and each metric's own work (its network
 and arithmetic), plus a decode-only pass over the same videos for scale. A thread samples the
 resident size every 0.5 s; ``rss_by_tenth`` is the largest sample in each tenth of the scoring
-(whether memory levels off or keeps growing), and ``env`` holds the allocator settings the run
+(whether memory levels off or keeps growing), ``peak_rise_mib_by_part`` the largest resident
+size during each part's calls and the largest rise within one call (``bench/_instrument.py``: which part makes the peak), and ``env`` holds the allocator settings the run
 had (``MALLOC_*``, ``GLIBC_TUNABLES``, ``HXBENCH_MEMORY_BUDGET``).
 
     .venv/bin/python bench/bench_real_sizes.py --source SadTalker/01.mp4 --sizes 512 720 1080 \\
@@ -104,7 +105,8 @@ def child(args: argparse.Namespace) -> None:
         print(json.dumps({"frames": n, "wall": time.perf_counter() - t0, "cpu": time.process_time() - c0,
                           "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
         return
-    metrics = instrumented_metrics(args.metrics, seconds)
+    peaks: dict[str, float] = {}
+    metrics = instrumented_metrics(args.metrics, seconds, peaks)
     sources = from_paths(args.gen, args.ref, args.audio)
     sampler = RssSampler()
     sampler.start()
@@ -120,6 +122,7 @@ def child(args: argparse.Namespace) -> None:
             values[key] = "unavailable"
     print(json.dumps({"wall": wall, "cpu": cpu, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "seconds": dict(seconds), "values": values, "rss_by_tenth_mib": sampler.by_tenth(),
+                      "peak_rise_mib_by_part": {k: [round(v, 1) for v in pr] for k, pr in peaks.items()},
                       "env": run_env()}))
 
 
@@ -143,6 +146,7 @@ def report(name: str, run: dict, decode: dict) -> None:
     print(f"{name}: peak {run['peak_mib'] / 1024:.2f} GiB, wall {run['wall']:.1f} s, CPU {run['cpu']:.1f} s; "
           f"decode-only pass {decode['wall']:.1f} s ({decode['frames']} frames)\n    time split (s): {parts}")
     print(f"    resident MiB, largest in each tenth of the run: {run.get('rss_by_tenth_mib')}; env {run.get('env')}")
+    print(f"    MiB (peak, largest rise in one call) of each part: {run.get('peak_rise_mib_by_part')}")
     for key, v in run["values"].items():
         print(f"    {key}: {v}")
 
