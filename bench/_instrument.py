@@ -32,9 +32,19 @@ def _hwm_mib() -> float:
     return 0.0
 
 
+_RUN_PEAK = [0.0]  # the largest high-water mark read before a reset (the resets also clear ru_maxrss)
+
+
 def _reset_hwm() -> None:
+    _RUN_PEAK[0] = max(_RUN_PEAK[0], _hwm_mib())
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # resets the peak resident size to the current one (Linux >= 4.0)
+
+
+def peak_mib() -> float:
+    """The process's peak resident size, MiB. Once ``peaks`` are recorded, ``ru_maxrss`` only
+    covers the time since the last reset (the kernel keeps one mark for both); this does not."""
+    return max(_RUN_PEAK[0], _hwm_mib())
 
 
 def timed(fn: Callable, seconds: dict[str, float], key: str, cpu_seconds: dict[str, float] | None = None,

@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._instrument import instrumented_metrics  # noqa: E402
+from bench._instrument import instrumented_metrics, peak_mib  # noqa: E402
 
 DEFAULT_METRICS = ["ssim", "psnr", "lpips", "fid", "fvd[styleganv-16f-all]", "id_sim[facenet-512]",
                    "av_sync", "lmd"]
@@ -120,7 +120,7 @@ def child(args: argparse.Namespace) -> None:
             values[key] = {o: v.value for o, v in entry.outputs.items()} | {"failed": entry.n_failed}
         else:
             values[key] = "unavailable"
-    print(json.dumps({"wall": wall, "cpu": cpu, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    print(json.dumps({"wall": wall, "cpu": cpu, "peak_mib": peak_mib(),
                       "seconds": dict(seconds), "values": values, "rss_by_tenth_mib": sampler.by_tenth(),
                       "peak_rise_mib_by_part": {k: [round(v, 1) for v in pr] for k, pr in peaks.items()},
                       "env": run_env()}))

@@ -89,7 +89,10 @@ class FID(SetFeatureMetric):
     min_rows_source = "pytorch-fid recommends at least 2048 images, the feature dimension"
     ddof = 1
     output = "fid"
-    batch_rows = 32  # frames per Inception pass, across samples (images of one size)
+    # frames per Inception pass, across samples (images of one size). 8: the CPU per image of 32
+    # within the noise, less than half its activations (+182 against +455 MiB resident on one
+    # thread), which set a scoring run's peak at small frame sizes (docs/performance.md)
+    batch_rows = 8
     batch_samples = 32  # samples per update_batch (an image folder gives 1-frame samples)
 
     def weight_names(self) -> tuple[str, ...]:
