@@ -201,6 +201,7 @@ def main() -> None:
     ap.add_argument("--protocol", choices=("whole", "tracks", "both", "tracks-stride5"), default="both")
     ap.add_argument("--size", type=int, default=512, help="frame size of the face-track videos")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, help="also write the rows (one per side and protocol) here")
     ap.add_argument("--side", choices=("package", "hxbench"), help=argparse.SUPPRESS)
     ap.add_argument("--variant", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--weights", help=argparse.SUPPRESS)
@@ -212,6 +213,7 @@ def main() -> None:
     if shutil.which("ffmpeg") is None:
         sys.exit("bench_sync: the syncnet-python pipeline needs the ffmpeg binary (apt-get install ffmpeg)")
     protocols = ("whole", "tracks") if args.protocol == "both" else (args.protocol,)
+    rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         for protocol in protocols:
@@ -238,12 +240,20 @@ def main() -> None:
             for name, r in out.items():
                 line = (f"  {name:15s}: wall {r['wall_s']:7.2f} s  cpu {r['cpu_s']:7.2f} s  "
                         f"peak RSS {r['peak_rss_mb']:7.1f} MB")
+                row = {"family": "sync", "protocol": protocol, "implementation": name, "videos": args.videos,
+                       "seconds": args.seconds, "size": size, "threads": args.threads, **r}
                 if r is not pk:
                     diffs = {k: max(abs(a[k] - b[k]) for a, b in zip(pk["results"], r["results"]))
                              for k in ("sync_c", "sync_d", "offset")}
                     line += (f"  ratio wall {pk['wall_s'] / r['wall_s']:.2f}x cpu {pk['cpu_s'] / r['cpu_s']:.2f}x"
                              "  max |diff| " + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items()))
+                    row.update(cpu_ratio=pk["cpu_s"] / r["cpu_s"], wall_ratio=pk["wall_s"] / r["wall_s"],
+                               max_abs_diff=diffs)
+                rows.append(row)
                 print(line, flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+        print(f"rows written to {args.json}")
 
 if __name__ == "__main__":
     main()

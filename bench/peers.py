@@ -10,7 +10,9 @@ the ratios, and writes the rows as JSON::
     .venv/bin/python bench/peers.py --family fid --real GEN_DIR REF_DIR --clips 20 --frames 8
 
 Families: fid, ssim, psnr, lpips (AlexNet), lpips-vgg, fvd (``IMPLS`` lists each family's
-implementations and why a peer's value may differ by design). Measured tables and their
+implementations and why a peer's value may differ by design), and sync: Sync-C/D against the
+syncnet-python package's own pipeline, run by ``bench/bench_sync.py`` (its docstring says how
+both sides get the same weights; ``--clips`` videos, ``--threads``), whose table this prints. Measured tables and their
 reading: docs/performance.md, "Against the peer packages".
 
 Environments. hxbench runs in the interpreter that runs this script (hxbench's own venv). The
@@ -558,7 +560,7 @@ def run_impl(python: str, family: str, impl: str, paths: dict, wdir: Path, threa
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--family", nargs="+", choices=list(IMPLS), default=[])
+    ap.add_argument("--family", nargs="+", choices=[*IMPLS, "sync"], default=[])
     ap.add_argument("--only", nargs="*", default=None, help="run only these implementations (names as printed)")
     ap.add_argument("--clips", type=int, default=64, help="videos per side")
     ap.add_argument("--frames", type=int, default=4,
@@ -581,6 +583,14 @@ def main() -> int:
         args.family = args.family[0]
         child(args)
         return 0
+    if "sync" in args.family:  # the package's whole pipeline, in hxbench's venv (bench_sync.py)
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        out = args.json if args.family == ["sync"] and args.json else args.workdir / "peers-sync.json"
+        subprocess.run([sys.executable, str(ROOT / "bench" / "bench_sync.py"), "--videos", str(args.clips),
+                        "--threads", str(args.threads), "--json", str(out)], check=True)
+        args.family = [f for f in args.family if f != "sync"]
+        if not args.family and not args.setup:
+            return 0
     peer_py = args.peer_venv / "bin" / "python"
     if args.setup or not peer_py.exists():
         peer_py = setup_venv(args.peer_venv)
