@@ -178,6 +178,8 @@ def main() -> None:
             run = run_child(args, str(gen), str(ref), None)
             report(f"{size}p {sec:g} s", run, decode)
             runs.append({"size": size, "seconds": sec, "run": run, "decode_only": decode})
+            if args.out:  # after each configuration, so that a stopped run keeps the finished ones
+                args.out.write_text(json.dumps({"metrics": args.metrics, "threads": args.threads, "runs": runs}, indent=2))
     else:
         decode = run_child(args, args.gen, args.ref, args.audio, decode_only=True)
         run = run_child(args, args.gen, args.ref, args.audio)
