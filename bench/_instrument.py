@@ -48,7 +48,7 @@ def peak_mib() -> float:
 
 
 def timed(fn: Callable, seconds: dict[str, float], key: str, cpu_seconds: dict[str, float] | None = None,
-          peaks: dict[str, float] | None = None, peak_key: str | None = None) -> Callable:
+          peaks: dict[str, tuple[float, float]] | None = None, peak_key: str | None = None) -> Callable:
     """``fn`` adding its own wall time to ``seconds[key]`` (and its process CPU time to
     ``cpu_seconds[key]``), exclusive of timed calls inside it. The CPU time is the whole
     process's during the call (MediaPipe's, torch's and the decoder's threads included): the
@@ -85,7 +85,7 @@ def timed(fn: Callable, seconds: dict[str, float], key: str, cpu_seconds: dict[s
 
 
 def instrument_shared(seconds: dict[str, float], detail: bool = False,
-                      cpu_seconds: dict[str, float] | None = None, peaks: dict[str, float] | None = None) -> None:
+                      cpu_seconds: dict[str, float] | None = None, peaks: dict[str, tuple[float, float]] | None = None) -> None:
     """Time the shared decoding pass ("decode") and the face mesh ("face mesh"); with
     ``detail`` also "hands", "pose" (MediaPipe), "FaceNet" (the embedding network) and
     "validate" (``hxbench score``'s check of the outputs, which decodes every frame)."""
@@ -107,7 +107,7 @@ def instrument_shared(seconds: dict[str, float], detail: bool = False,
 
 
 def instrument_metric(m: Any, seconds: dict[str, float], cpu_seconds: dict[str, float] | None = None,
-                      peaks: dict[str, float] | None = None) -> Any:
+                      peaks: dict[str, tuple[float, float]] | None = None) -> Any:
     """``m`` with its streams' feed/finish and its update_batch timed under its key."""
     open_stream = m.open_stream
 
@@ -123,7 +123,8 @@ def instrument_metric(m: Any, seconds: dict[str, float], cpu_seconds: dict[str, 
     return m
 
 
-def instrumented_metrics(keys: list[str], seconds: dict[str, float], peaks: dict[str, float] | None = None) -> list:
+def instrumented_metrics(keys: list[str], seconds: dict[str, float],
+                         peaks: dict[str, tuple[float, float]] | None = None) -> list:
     """The metrics, with the shared decoding pass, the face mesh and each metric's own work
     timed into ``seconds`` (and, given ``peaks``, their peak resident sizes)."""
     from hxbench.metrics.base import build_metric

@@ -105,7 +105,7 @@ def child(args: argparse.Namespace) -> None:
         print(json.dumps({"frames": n, "wall": time.perf_counter() - t0, "cpu": time.process_time() - c0,
                           "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
         return
-    peaks: dict[str, float] = {}
+    peaks: dict[str, tuple[float, float]] = {}
     metrics = instrumented_metrics(args.metrics, seconds, peaks)
     sources = from_paths(args.gen, args.ref, args.audio)
     sampler = RssSampler()
