@@ -206,6 +206,30 @@ def test_same_seed_gives_identical_bytes(tiny, tmp_path):
     again = build(tmp_path / "again", size="tiny", seed=0, progress=False, protocols=protos)
     a, b = _tree_digest(tiny, protos), _tree_digest(again, protos)
     assert a == b and len(a) > 20
+    first, second = (json.loads((r / "dataset.json").read_text()) for r in (tiny, again))
+    assert {p: first["content"][p] for p in protos} == second["content"]
+
+
+def test_content_digest_names_the_bytes(tiny, tmp_path):
+    """dataset.json's content digest is recomputable and moves with any byte of any file."""
+    import shutil
+
+    from hxbench.synth.build import content_digest
+
+    info = json.loads((tiny / "dataset.json").read_text())
+    assert set(info["content"]) == set(PROTOCOLS)
+    assert content_digest(tiny / "lip_sync") == info["content"]["lip_sync"]
+    copy = tmp_path / "lip_sync"
+    shutil.copytree(tiny / "lip_sync", copy)
+    assert content_digest(copy) == info["content"]["lip_sync"]  # paths are relative
+    wav = sorted(copy.rglob("*.wav"))[0]
+    raw = bytearray(wav.read_bytes())
+    raw[-1] ^= 1  # one bit of one sample
+    wav.write_bytes(bytes(raw))
+    assert content_digest(copy) != info["content"]["lip_sync"]
+    built = info["built_with"]
+    assert built["espeak_ng"] == speech.version() and built["espeak_ng"]
+    assert built["av"] and built["cpu"] and built["numpy"] == np.__version__
 
 
 def test_cli_builds_one_protocol(tmp_path, capsys):

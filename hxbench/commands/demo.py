@@ -77,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"[demo] building hx-synth {args.size} into {data}", file=sys.stderr)
         build(data, size=args.size, seed=args.seed, progress=True)
+    info = json.loads(stamp.read_text())
+    # the bytes scored: a build on another machine can differ (espeak-ng, CPU), and so the scores
+    built = info.get("built_with", {})
+    print("[demo] data content: " + " ".join(f"{k}={v}" for k, v in sorted(info.get("content", {}).items()))
+          + f" (espeak-ng {built.get('espeak_ng')}, {built.get('cpu')}, numpy {built.get('numpy_simd')})",
+          file=sys.stderr)
 
     sections = []
     for task_name in args.tasks or list(DEMO_TASKS):

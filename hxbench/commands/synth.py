@@ -32,4 +32,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"hx-synth {info['size']} (seed {info['seed']}) -> {out}  revision {info['revision']}")
     for key, m in sorted(info["manifests"].items()):
         print(f"  {key:28s} {m['n']:5d} samples  {m['path']}")
+    for proto, digest in sorted(info["content"].items()):
+        print(f"  {proto:28s} content {digest}")
+    print("  built with " + ", ".join(f"{k} {v}" for k, v in sorted(info["built_with"].items())))
     return 0

@@ -27,14 +27,20 @@ from typing import Any
 import numpy as np
 
 from hxbench.eval.schema import SampleRecord, parse_record
+from hxbench.machine import cpu_model, numpy_simd
 from hxbench.paths import git_checkout
 
 
 def environment() -> dict[str, Any]:
+    """Versions and the CPU: float32 network outputs and numpy's float kernels depend on the
+    instruction set they dispatch to, so the same inputs can score in the last digits
+    differently on another CPU."""
     env: dict[str, Any] = {
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpu": cpu_model(),
         "numpy": np.__version__,
+        "numpy_simd": numpy_simd(),
     }
     try:
         import torch
@@ -42,6 +48,7 @@ def environment() -> dict[str, Any]:
         env["torch"] = torch.__version__
         env["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
         env["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+        env["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     except ImportError:
         env["torch"] = None
     return env

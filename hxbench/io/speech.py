@@ -184,6 +184,22 @@ def available() -> bool:
 _available: bool | None = None
 
 
+def version() -> str | None:
+    """The espeak-ng library's version string (``espeak_Info``), None when it cannot load.
+
+    Recorded with hx-synth builds: another espeak-ng release can speak the same text with other
+    samples, which changes every clip built from it."""
+    name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return None
+    lib.espeak_Info.restype = ctypes.c_char_p
+    lib.espeak_Info.argtypes = [ctypes.c_void_p]
+    raw = lib.espeak_Info(None)
+    return raw.decode(errors="replace") if raw else None
+
+
 def _speak_fresh(text: str, voice: str, rate: int, pitch: int) -> tuple[np.ndarray, list, int]:
     """Speak in a forked child with a freshly initialised engine.
 

