@@ -134,6 +134,7 @@ def train_vae(videos, cfg: OmniConfig, steps: int, batch: int = 3, clip: int | N
     if init:
         load_fp32(vae, Path(init))
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+
     def loss_fn() -> torch.Tensor:
         x, ref = _vae_batch(videos, rng, batch, clip, cfg, with_ref=True)
         return vae.loss(x, ref=ref)[0]
