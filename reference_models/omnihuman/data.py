@@ -8,7 +8,9 @@ affine normalisation ``(x + 5) / 4`` so values are ~N(0, 1) for speech).
 Data: any hxbench manifest whose samples carry a talking video (``reference_video``) and its
 audio (``driving_audio`` or the video's own audio track); the transcript is taken from
 ``sample.text``, ``sample.meta["transcript"]`` or ``sample.command`` (in that order) and turned
-into the shot text by the rule-based agent, exactly as at inference.
+into the shot text by the rule-based agent, exactly as at inference. The sample's
+``reference_image``, when given, is kept (resized as the pipeline resizes it) for a decoder that
+sees the reference (``OmniConfig.vae_ref``).
 """
 
 from __future__ import annotations
@@ -71,12 +73,14 @@ class Video:
     transcript: str
     prompt: str | None
     shot_texts: list[str]     # one per clip_frames window, from the rule-based planner
+    ref: np.ndarray | None = None  # uint8 (S, S, 3): the sample's reference image, if any (what a
+                                   # vae_ref decoder sees; train.video_ref falls back to frame 0)
 
 
 def load_videos(manifest_path: str | Path, cfg, max_videos: int | None = None,
                 max_frames: int | None = None) -> list[Video]:
     from hxbench.io.manifest import load_manifest
-    from hxbench.io.media import read_audio, read_video
+    from hxbench.io.media import read_audio, read_image, read_video
 
     from .agent import AgentInputs, run_agent
 
@@ -105,6 +109,9 @@ def load_videos(manifest_path: str | Path, cfg, max_videos: int | None = None,
         n_shots = math.ceil(T / cfg.clip_frames)
         sched = run_agent(AgentInputs(transcript=text, duration=T / cfg.fps,
                                       prompt=s.command), n_shots)
+        ipath = man.resolve(s.reference_image)
+        # resized as the pipeline resizes the reference photo it is given
+        ref = resize_frames(read_image(ipath)[None], cfg.image_size)[0] if ipath and ipath.is_file() else None
         out.append(Video(s.sample_id, frames, mel, text, s.command,
-                         [sh["text"] for sh in sched["shots"]]))
+                         [sh["text"] for sh in sched["shots"]], ref))
     return out

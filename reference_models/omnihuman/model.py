@@ -51,6 +51,8 @@ class OmniConfig:
     vae_stem_sf: int = 0            # VAE space-to-depth stem factor in space (0: vae_sf // 2;
                                     # = vae_sf: the stride-2 conv then halves time only)
     vae_blocks: int = 1             # residual 3D-conv blocks per VAE stage
+    vae_ref: bool = False           # the VAE decoder also sees the reference image (vae.py;
+                                    # a departure from the paper, issue 22)
     # DiT
     patch: int = 2                  # spatial patch over latents
     d_model: int = 96
@@ -87,7 +89,10 @@ class OmniConfig:
         return self.d_model // self.n_heads
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not d["vae_ref"]:  # off: config.json and recipe states stay those of the plain VAE, byte for byte
+            del d["vae_ref"]
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, indent=1)
@@ -123,6 +128,11 @@ CONFIGS: dict[str, OmniConfig] = {
     # d 128 and p_last 0.8 as `tiny-f4`.
     "tiny-128": OmniConfig(name="tiny-128", image_size=128, vae_sf=8, latent_channels=16, vae_base=32,
                            patch=2, d_model=128, p_last=0.8),
+    # `tiny-128` whose VAE decoder also sees the reference image (issue 22: the VAE, not the
+    # DiT, kept the model below a still image): a reference stem at both decoder resolutions
+    # and output = reference + residual, the residual head zero-initialised (vae.py)
+    "tiny-128-ref": OmniConfig(name="tiny-128-ref", image_size=128, vae_sf=8, latent_channels=16, vae_base=32,
+                               patch=2, d_model=128, p_last=0.8, vae_ref=True),
     # one GPU: 128x128, 32 frames -> 8x16x16 latents -> 512 video tokens
     "small": OmniConfig(name="small", image_size=128, clip_frames=32, vae_base=64, d_model=384,
                         n_layers=12, n_heads=6, text_len=32, text_vocab=4096),

@@ -8,7 +8,9 @@
    sampling) and, from the second pass on, the previous pass's last latent frame as the first
    frame (autoregressive continuation). Optional reflective re-planning looks at the last
    decoded frames before the next pass.
-3. The 3D VAE decodes the concatenated latents; frames are resized to the requested size.
+3. The 3D VAE decodes the concatenated latents (a ``vae_ref`` decoder with the reference image
+   as well, in every ``ref_mode``: it is part of the decoder); frames are resized to the requested
+   size.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from .data import log_mel, resize_frames
 from .flow import sample_latents
 from .model import OmniConfig, OmniMMDiT, tokenize
 from .train import load_fp32, sha256
-from .vae import VideoVAE, tensor_to_frames
+from .vae import VideoVAE, image_to_tensor, tensor_to_frames
 
 DEFAULT_CKPT = Path(str(resources.files(__package__) / "checkpoints" / "tiny"))  # shipped in the wheel
 
@@ -93,7 +95,7 @@ class OmniPipeline:
         total = cfg.clip_frames + (n_pass - 1) * step
         img = resize_frames(np.asarray(image)[None], cfg.image_size)[0]
         dev = self.device
-        img_t = torch.as_tensor(img).float().div(127.5).sub(1).permute(2, 0, 1)[None].to(dev)
+        img_t = image_to_tensor(img).to(dev)  # (1, 3, S, S) in [-1, 1]
         ref = self.vae.encode_image(img_t)
         tracks = speaker_audio if speaker_audio else [audio]
         mels = [log_mel(a if a is not None else np.zeros(1, np.float32), total, cfg.fps, cfg.n_mels, sample_rate)
@@ -133,9 +135,9 @@ class OmniPipeline:
             lat_all.append(lat if k == 0 else lat[:, :, 1:])
             first = lat[:, :, -1:]
             if self.reflect and self.use_planner and k + 1 < n_pass:
-                recent = tensor_to_frames(self.vae.decode(lat[:, :, -1:])[0])
+                recent = tensor_to_frames(self.vae.decode(lat[:, :, -1:], ref=img_t)[0])
                 schedule = planner.replan(schedule, k, recent, img)
-        frames = tensor_to_frames(self.vae.decode(torch.cat(lat_all, 2))[0])[:T]
+        frames = tensor_to_frames(self.vae.decode(torch.cat(lat_all, 2), ref=img_t)[0])[:T]
         return frames, schedule
 
 

@@ -55,7 +55,7 @@ import torch
 
 from .flow import flow_loss
 from .model import OmniConfig, OmniMMDiT, get_config
-from .train import WindowSampler, _to, _vae_batch, load_fp32, save_fp16, sha256, stage2_state
+from .train import WindowSampler, _to, _vae_batch, load_fp32, ref_batch, save_fp16, sha256, stage2_state
 from .vae import VideoVAE, frames_to_tensor, psnr
 
 
@@ -210,7 +210,7 @@ class Recipe:
         if name == "vae":
             return list(self.vae.parameters())
         if name == "decoder":
-            return list(self.vae.decoder.parameters())
+            return self.vae.decoder_parameters()
         return list(self.dit.parameters())
 
     def _phase_at(self, step: int) -> tuple[int, int]:
@@ -257,7 +257,8 @@ class Recipe:
         vals = []
         for v in self.videos[:n]:
             x = frames_to_tensor(v.frames[:length]).to(self.device)
-            vals.append(psnr(self.vae.eval().decode(self.vae.encode(x)), x))
+            ref = ref_batch([v]).to(self.device)  # ignored unless cfg.vae_ref
+            vals.append(psnr(self.vae.eval().decode(self.vae.encode(x), ref=ref), x))
         return float(np.mean(vals))
 
     def _latents(self) -> list[torch.Tensor]:
@@ -276,9 +277,12 @@ class Recipe:
             lr, n = (p.vae_lr if name == "vae" else p.decoder_lr), dict(self.phases)[name]
             for g in self.opt.param_groups:  # linear decay to 10 % over the phase
                 g["lr"] = lr * (1.0 - 0.9 * k / n)
-            x = _vae_batch(self.videos, self.vae_rng, p.vae_batch, cfg.clip_frames, cfg).to(dev)
+            # the same draws with or without the reference (train.video_ref: the manifest's
+            # reference image, else the video's first frame), which only a vae_ref VAE reads
+            x, ref = (t.to(dev) for t in _vae_batch(self.videos, self.vae_rng, p.vae_batch,
+                                                    cfg.clip_frames, cfg, with_ref=True))
             with _autocast(dev):
-                loss, rec = self.vae.loss(x) if name == "vae" else self.vae.decoder_loss(x)
+                loss, rec = self.vae.loss(x, ref=ref) if name == "vae" else self.vae.decoder_loss(x, ref=ref)
                 if self.perceptual is not None:
                     lp = lpips_term(self.perceptual, rec, x, p.lpips_frames, self.lpips_rng)
                     self._lpips.append(lp.item())

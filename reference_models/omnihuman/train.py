@@ -39,7 +39,7 @@ import torch
 
 from .flow import FlowBatch, flow_loss
 from .model import AUDIO, OmniConfig, OmniMMDiT, get_config, tokenize
-from .vae import VideoVAE, frames_to_tensor, psnr
+from .vae import VideoVAE, frames_to_tensor, image_to_tensor, psnr
 
 
 def sha256(path: Path) -> str:
@@ -92,10 +92,25 @@ def optimise(name: str, opt: torch.optim.Optimizer, steps: int, loss_fn, log=pri
 # ---------------------------------------------------------------------------------------------
 # VAE
 # ---------------------------------------------------------------------------------------------
-def _vae_batch(videos, rng: random.Random, batch: int, clip: int, cfg: OmniConfig) -> torch.Tensor:
+def video_ref(v) -> np.ndarray:
+    """The reference image (uint8 (S, S, 3)) a vae_ref decoder sees for a training video: the
+    manifest sample's reference image when it has one (what the pipeline decodes with: in hx-synth
+    the identity photo the video was rendered from), else the video's first frame."""
+    ref = getattr(v, "ref", None)
+    return v.frames[0] if ref is None else ref
+
+
+def ref_batch(videos) -> torch.Tensor:
+    """(len(videos), 3, S, S) in [-1, 1]: each video's ``video_ref``."""
+    return torch.cat([image_to_tensor(video_ref(v)) for v in videos])
+
+
+def _vae_batch(videos, rng: random.Random, batch: int, clip: int, cfg: OmniConfig,
+               with_ref: bool = False):
     """``batch`` random windows of ``clip`` frames (starting on a latent-frame boundary), each
-    made static with p 0.1 (the reference image is encoded as a static clip) -> [batch, 3, clip, H, W]."""
-    xs = []
+    made static with p 0.1 (the reference image is encoded as a static clip) -> [batch, 3, clip, H, W];
+    ``with_ref``: (that, the windows' videos' references (batch, 3, H, W)), the same draws."""
+    xs, vs = [], []
     for _ in range(batch):
         v = rng.choice(videos)
         f0 = rng.randrange(0, (len(v.frames) - clip) // cfg.vae_tf + 1) * cfg.vae_tf
@@ -103,7 +118,8 @@ def _vae_batch(videos, rng: random.Random, batch: int, clip: int, cfg: OmniConfi
         if rng.random() < 0.1:
             x = x[:, :, :1].expand_as(x)
         xs.append(x)
-    return torch.cat(xs)
+        vs.append(v)
+    return (torch.cat(xs), ref_batch(vs)) if with_ref else torch.cat(xs)
 
 
 def train_vae(videos, cfg: OmniConfig, steps: int, batch: int = 3, clip: int | None = None,
@@ -118,8 +134,12 @@ def train_vae(videos, cfg: OmniConfig, steps: int, batch: int = 3, clip: int | N
     if init:
         load_fp32(vae, Path(init))
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
-    info = optimise("vae", opt, steps, lambda: vae.loss(_vae_batch(videos, rng, batch, clip, cfg))[0],
-                    log, deadline, lr_decay=True)
+
+    def loss_fn() -> torch.Tensor:
+        x, ref = _vae_batch(videos, rng, batch, clip, cfg, with_ref=True)
+        return vae.loss(x, ref=ref)[0]
+
+    info = optimise("vae", opt, steps, loss_fn, log, deadline, lr_decay=True)
     # latent normalisation from the data
     vae.eval()
     with torch.no_grad():
@@ -141,13 +161,13 @@ def finetune_decoder(vae: VideoVAE, videos, steps: int, batch: int = 3, lr: floa
     vae.eval()
     for p in vae.encoder.parameters():
         p.requires_grad_(False)
-    opt = torch.optim.AdamW(vae.decoder.parameters(), lr=lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(vae.decoder_parameters(), lr=lr, weight_decay=0.0)
 
     def loss_fn() -> torch.Tensor:
-        x = _vae_batch(videos, rng, batch, cfg.clip_frames, cfg)
+        x, ref = _vae_batch(videos, rng, batch, cfg.clip_frames, cfg, with_ref=True)
         with torch.no_grad():
             z = vae.encode_dist(x)[0]
-        rec = vae._dec(z)
+        rec = vae._dec(z, ref)
         return (rec - x).abs().mean() + torch.nn.functional.mse_loss(rec, x)
 
     info = optimise("decoder", opt, steps, loss_fn, log, deadline, lr_decay=True)
@@ -173,7 +193,7 @@ def vae_psnr(vae: VideoVAE, videos, n: int = 8, length: int = 32) -> float:
     vals = []
     for v in videos[:n]:
         x = frames_to_tensor(v.frames[:length])
-        vals.append(psnr(vae.decode(vae.encode(x)), x))
+        vals.append(psnr(vae.decode(vae.encode(x), ref=ref_batch([v])), x))
     return float(np.mean(vals))
 
 

@@ -8,6 +8,13 @@ static clip of ``tf`` copies (one latent frame), which is how the reference imag
 pseudo last frame. Latents are returned as ``(mean - shift) * scale`` so they are roughly
 zero-mean, unit-variance for the flow model (shift/scale are measured on training data and
 stored in the checkpoint).
+
+With ``cfg.vae_ref`` the decoder also sees the reference image (B, 3, H, W), a departure from the
+paper (whose pre-trained 3D VAE decodes latents alone) measured against the VAE ceiling of issue
+22: a 2D conv stem turns the reference into features at both decoder resolutions (added,
+broadcast over time) and the output is ``reference + residual`` with the residual head
+zero-initialised, so an untrained decoder already outputs the reference (the still image's
+score is the floor). The encoder does not see it; see ``VideoVAE.__init__``.
 """
 
 from __future__ import annotations
@@ -80,14 +87,50 @@ class VideoVAE(nn.Module):
             nn.Upsample(scale_factor=(2, down, down), mode="nearest"),
             nn.Conv3d(2 * b, b, 3, padding=1),
             *[ResBlock3d(b, b) for _ in range(nb)], _gn(b), nn.SiLU(), nn.Conv3d(b, c_in, 3, padding=1))
+        if cfg.vae_ref:
+            # Decoder only: the latents stay a function of the video alone, so the DiT's targets,
+            # the reference's latent in the pseudo-last-frame slot (a reference-aware encoder
+            # would code the reference itself as "no change", emptying the paper's identity
+            # carrier) and a frozen encoder's latents keep their meaning; the skip path gives
+            # the decoder the texture the 48x bottleneck loses.
+            # reference stem, on the space-to-depth grid the decoder ends on:
+            # (B, 3*ss*ss, H/ss, W/ss) -> (B, b, H/ss, W/ss) -> (B, 2b, H/sf, W/sf)
+            c_ref = 3 * self.ss * self.ss
+            self.ref_hi = nn.Sequential(nn.Conv2d(c_ref, b, 3, padding=1), nn.SiLU(), nn.Conv2d(b, b, 3, padding=1))
+            self.ref_lo = nn.Sequential(nn.SiLU(), nn.Conv2d(b, 2 * b, 3, stride=down, padding=1))
+            # residual head at zero: output = reference until training moves it
+            nn.init.zeros_(self.decoder[-1].weight)
+            nn.init.zeros_(self.decoder[-1].bias)
         self.register_buffer("lat_shift", torch.zeros(()))
         self.register_buffer("lat_scale", torch.ones(()))
+
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        """What decoder-only fine-tuning trains: the decoder and, with vae_ref, the reference stem."""
+        ref = [*self.ref_hi.parameters(), *self.ref_lo.parameters()] if self.cfg.vae_ref else []
+        return [*self.decoder.parameters(), *ref]
 
     def _enc(self, x):
         return self.encoder(space_to_depth(x, self.st, self.ss))
 
-    def _dec(self, z):
-        return depth_to_space(self.decoder(z), self.st, self.ss)
+    def _dec(self, z: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw latents (B, C, t, h, w) -> frames (B, 3, T, H, W), unclamped. ``ref`` (B or 1, 3,
+        H, W) in [-1, 1] is required when cfg.vae_ref and ignored otherwise."""
+        if not self.cfg.vae_ref:
+            return depth_to_space(self.decoder(z), self.st, self.ss)
+        if ref is None:
+            raise ValueError(f"config {self.cfg.name!r} has vae_ref: decoding needs the reference image")
+        if ref.shape[0] not in (1, z.shape[0]):
+            raise ValueError(f"ref batch {ref.shape[0]} vs latents batch {z.shape[0]}")
+        ref = ref.to(z.dtype).contiguous()  # Bref = 1 (broadcast over the batch) or B
+        nb, d = self.cfg.vae_blocks, self.decoder
+        hi = self.ref_hi(space_to_depth(ref[:, :, None], 1, self.ss)[:, :, 0])  # (Bref, b, H/ss, W/ss)
+        lo = self.ref_lo(hi)                                                   # (Bref, 2b, H/sf, W/sf)
+        # the decoder's Sequential, run stage by stage (its state-dict keys stay those of the
+        # plain VAE): conv in | res blocks, up-sample, conv | res blocks, norm, conv out
+        h = d[0](z) + lo[:, :, None]                     # (B, 2b, t, h, w)
+        h = d[1:nb + 3](h) + hi[:, :, None]              # (B, b, T/st, H/ss, W/ss)
+        res = depth_to_space(d[nb + 3:](h), self.st, self.ss)  # (B, 3, T, H, W)
+        return ref[:, :, None] + res
 
     def encode_dist(self, x: torch.Tensor):
         """x (B, 3, T, H, W) in [-1, 1], T a multiple of tf -> (mean, logvar) raw latents."""
@@ -100,29 +143,32 @@ class VideoVAE(nn.Module):
         z = mean + torch.randn_like(mean) * (0.5 * logvar).exp() if sample else mean
         return (z - self.lat_shift) * self.lat_scale
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Normalised latents -> frames (B, 3, T, H, W), clamped to [-1, 1]."""
-        return self._dec(z / self.lat_scale + self.lat_shift).clamp(-1, 1)
+    def decode(self, z: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised latents -> frames (B, 3, T, H, W), clamped to [-1, 1]; ``ref``: the
+        reference image (B or 1, 3, H, W) in [-1, 1], required when cfg.vae_ref."""
+        return self._dec(z / self.lat_scale + self.lat_shift, ref).clamp(-1, 1)
 
     def encode_image(self, img: torch.Tensor) -> torch.Tensor:
         """img (B, 3, H, W) in [-1, 1] -> one latent frame (B, C, 1, h, w) (static clip)."""
         return self.encode(img[:, :, None].expand(-1, -1, self.cfg.vae_tf, -1, -1).contiguous())
 
-    def loss(self, x: torch.Tensor, kl_weight: float = 1e-6):
-        """Reconstruction (L1 + MSE) + small KL; returns (loss, recon (B,3,T,H,W))."""
+    def loss(self, x: torch.Tensor, kl_weight: float = 1e-6, ref: torch.Tensor | None = None):
+        """Reconstruction (L1 + MSE) + small KL; returns (loss, recon (B,3,T,H,W)). ``ref`` as
+        in ``decode``."""
         mean, logvar = self.encode_dist(x)
         z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-        rec = self._dec(z)
+        rec = self._dec(z, ref)
         kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).mean()
         loss = (rec - x).abs().mean() + F.mse_loss(rec, x) + kl_weight * kl
         return loss, rec
 
-    def decoder_loss(self, x: torch.Tensor):
+    def decoder_loss(self, x: torch.Tensor, ref: torch.Tensor | None = None):
         """Decoder-only fine-tuning: the encoder's mean latents, computed without gradient (so
-        the latents a DiT was trained on stay valid), decoded; L1 + MSE. Returns (loss, recon)."""
+        the latents a DiT was trained on stay valid), decoded; L1 + MSE. Returns (loss, recon).
+        ``ref`` as in ``decode``."""
         with torch.no_grad():
             z = self.encode_dist(x)[0]
-        rec = self._dec(z)
+        rec = self._dec(z, ref)
         return (rec - x).abs().mean() + F.mse_loss(rec, x), rec
 
 
@@ -130,6 +176,11 @@ def frames_to_tensor(frames) -> torch.Tensor:
     """uint8 (T, H, W, 3) numpy -> (1, 3, T, H, W) float in [-1, 1]."""
     x = torch.as_tensor(frames).float().div(127.5).sub(1.0)
     return x.permute(3, 0, 1, 2)[None].contiguous()
+
+
+def image_to_tensor(img) -> torch.Tensor:
+    """uint8 (H, W, 3) numpy -> (1, 3, H, W) float in [-1, 1] (a reference image)."""
+    return torch.as_tensor(img).float().div(127.5).sub(1.0).permute(2, 0, 1)[None].contiguous()
 
 
 def tensor_to_frames(x: torch.Tensor):
