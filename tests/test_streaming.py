@@ -397,3 +397,63 @@ def test_mismatched_pairs_are_named_after_the_whole_video(tmp_path):
         build_metric("psnr").update(SampleData("a", gen=BoundedClip(gen), ref=BoundedClip(ref)))
     with pytest.raises(SampleError, match="gen 32x32 vs ref 40x40"):
         build_metric("ssim").update(SampleData("a", gen=BoundedClip(gen), ref=BoundedClip(moving_square_video(12, 40))))
+
+
+def test_a_streams_freed_activations_go_back_before_the_next_stream_on_a_full_chunk():
+    """On a full chunk (seconds of network work per stream at 1080p), what one stream freed is
+    returned to the system before the next stream runs, so the next one's blocks do not pile
+    on top of it: a stream frees 192 MiB of 8 MiB heap blocks (below the settled 32 MiB mmap
+    threshold, so glibc keeps them; a 1 MiB block allocated after each keeps them off the heap's
+    top, which free() would trim) and
+    the next stream's resident size is at least 128 MiB lower than the first one's peak. On a
+    small chunk (a short clip) the trims wait until a chunk's worth of frames has passed."""
+    import platform
+    import subprocess
+    import sys
+
+    from hxbench.io.budget import _libc
+
+    if platform.system() != "Linux" or not _libc():
+        pytest.skip("glibc only")
+    code = """
+import os, numpy as np
+from hxbench.io.media import Clip
+from hxbench.metrics.base import SampleData
+from hxbench.metrics.stream import SampleStream, run_streams
+
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+class Churn(SampleStream):
+    def __init__(self):
+        self.kept, self.peak = [], 0
+    def feed(self, gen, ref):
+        blocks = []
+        for _ in range(24):  # each block pinned by a small one after it, so none joins the heap's top
+            blocks.append(np.ones(8 << 20, np.uint8))
+            self.kept.append(np.ones(1 << 20, np.uint8))
+        self.peak = max(self.peak, rss())
+        del blocks
+
+class Probe(SampleStream):
+    def __init__(self):
+        self.seen = []
+    def feed(self, gen, ref):
+        self.seen.append(rss())
+
+import sys
+frames, max_bytes = (8, 8 * 32 * 32 * 3) if sys.argv[1] == "full" else (1, 64 * 32 * 32 * 3)
+if True:
+    churn, probe = Churn(), Probe()
+    clip = Clip(source="a", kind="array", _array=np.zeros((frames, 32, 32, 3), np.uint8))
+    assert run_streams(SampleData("s", gen=clip), {0: churn, 1: probe}, max_bytes=max_bytes) == {0: None, 1: None}
+    print((churn.peak - max(probe.seen)) >> 20)
+"""
+    def returned_mib(case: str) -> int:  # each case in a fresh process: a fresh heap
+        run = subprocess.run([sys.executable, "-c", code, case], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        return int(run.stdout)
+
+    full, small = returned_mib("full"), returned_mib("small")
+    assert full >= 128, full  # returned: 192 MiB freed, minus what other allocations reuse
+    assert small < 64, small  # kept until a chunk's worth of frames has passed

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from hxbench.errors import HxbenchError, MediaError, MetricUnavailable, SampleError
+from hxbench.io.budget import trim_freed_memory
 from hxbench.metrics.base import SAMPLE_FAILURES, Metric, PerSampleMetric, SampleData, SampleScore, build_metric
 from hxbench.metrics.stream import run_streams
 import hxbench
@@ -162,6 +163,7 @@ def score(
                     outcome = m.close_stream(sample, stream)
                 except SAMPLE_FAILURES as err:
                     outcome = err
+                trim_freed_memory()  # a finishing pass's freed activations, before the next one
                 record(source, fp, m, outcome)
                 done.add((source.sample_id, key))
             sample.shared.clear()

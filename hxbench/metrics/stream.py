@@ -130,6 +130,13 @@ def run_streams(sample: "SampleData", streams: Mapping[Hashable, SampleStream],
                 break
             t = min(len(s.buffer) for s in running)
             chunk = {name: side.take(t) for name, side in sides.items()}
+            step_bytes = sum(c.nbytes for c in chunk.values() if c is not None)
+            # on a full chunk (7 frames at 1080p) each stream does seconds of network work and
+            # frees hundreds of MB of activations, which glibc keeps; the next stream's blocks
+            # did not all fit in them (a one-minute 1080p pair peaked 12 % over a 5 s one, in an
+            # FID call that started on LPIPS's freed memory): give them back between streams
+            # (a trim costs ~8 ms; docs/performance.md, "The heap over a long run")
+            trim_between_streams = 2 * step_bytes >= max_bytes
             for k, s in list(live.items()):
                 try:
                     s.feed(chunk.get("gen") if "gen" in s.sides else None,
@@ -140,14 +147,16 @@ def run_streams(sample: "SampleData", streams: Mapping[Hashable, SampleStream],
                     continue
                 if s.done:
                     del live[k]
+                if trim_between_streams:
+                    trim_freed_memory()
             for name, side in sides.items():  # e.g. only FVD's first 16 frames were needed
                 if not side.ended and not any(name in s.sides for s in live.values()):
                     side.stop()
-            taken_since_trim += sum(c.nbytes for c in chunk.values() if c is not None)
+            taken_since_trim += step_bytes
             del chunk
             # the chunks' pages go back to the system (no creep with length) after every full
             # chunk, but not after each small clip: a trim costs ~8 ms
-            if 2 * taken_since_trim >= max_bytes:
+            if trim_between_streams or 2 * taken_since_trim >= max_bytes:
                 trim_freed_memory()
                 taken_since_trim = 0
     finally:
