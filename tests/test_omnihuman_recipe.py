@@ -91,8 +91,14 @@ def test_short_run_losses_fall_and_checkpoint_loads(tmp_path):
     # a DiT on an existing VAE: vae_steps 0 + vae_init uses it as is (normalisation included)
     again = Recipe([blob_video(i) for i in range(3)], cfg,
                    Plan(vae_steps=0, dit_steps=(2,), warmup=False, batch=2, seed=1, vae_init=str(tmp_path / "vae.pt")),
-                   tmp_path / "on-vae", log=quiet).run()
+                   tmp_path / "on-vae", log=quiet, data={"manifest": "m.jsonl", "manifest_revision": "abc"}).run()
     assert len(again.losses) == 2
+    import hashlib
+    import json
+
+    record = json.loads((tmp_path / "on-vae" / "train_config.json").read_text())  # what reproduces it
+    assert record["data"] == {"manifest": "m.jsonl", "manifest_revision": "abc"}
+    assert record["vae_init_sha256"] == hashlib.sha256((tmp_path / "vae.pt").read_bytes()).hexdigest()
     assert all(torch.equal(v, pipe.vae.state_dict()[k]) for k, v in again.vae.state_dict().items())
     with pytest.raises(ValueError, match="untrained VAE"):
         Plan(vae_steps=0, dit_steps=(2,), warmup=False).phases()

@@ -161,10 +161,12 @@ class Recipe:
 
     def __init__(self, videos, cfg: OmniConfig, plan: Plan, out: str | Path, device: str = "cpu",
                  ckpt_every: int = 1000, log=print, log_every: int = 50,
-                 perceptual: torch.nn.Module | None = None) -> None:
+                 perceptual: torch.nn.Module | None = None, data: dict | None = None) -> None:
         """``perceptual``: the network of the LPIPS term (used when plan.lpips_weight > 0);
-        default hxbench's LPIPS AlexNet (``lpips_alexnet``). Its parameters are frozen here."""
+        default hxbench's LPIPS AlexNet (``lpips_alexnet``). Its parameters are frozen here.
+        ``data``: what the videos came from (manifest, revision), recorded in train_config.json."""
         self.videos, self.cfg, self.plan, self.out = videos, cfg, plan, Path(out)
+        self.data = data
         self.device, self.ckpt_every, self.log, self.log_every = device, ckpt_every, log, log_every
         self.phases = plan.phases()
         # the LPIPS network first: missing weights stop before anything is written, and its
@@ -402,7 +404,8 @@ class Recipe:
         self.vae.to(self.device), self.dit.to(self.device)
         (out / "config.json").write_text(self.cfg.to_json() + "\n")
         (out / "train_config.json").write_text(json.dumps(
-            {"recipe": asdict(self.plan), "device": self.device, "phases": self.history,
+            {"recipe": asdict(self.plan), "device": self.device, "phases": self.history, "data": self.data,
+             "vae_init_sha256": sha256(Path(self.plan.vae_init)) if self.plan.vae_init else None,
              "lpips_net": self.perceptual_source or None, "torch": torch.__version__},
             indent=1, default=str) + "\n")
         (out / "SHA256SUMS").write_text("".join(f"{sha256(out / n)}  {n}\n" for n in ("vae.pt", "dit.pt", "config.json")))
@@ -455,8 +458,12 @@ def main(argv=None) -> int:
                 batch=args.batch, vae_batch=args.vae_batch, lr=args.lr, vae_lr=args.vae_lr, seed=args.seed,
                 vae_init=args.vae_init, decoder_steps=args.decoder_steps, decoder_lr=args.decoder_lr,
                 lpips_weight=args.lpips_weight, lpips_frames=args.lpips_frames)
+    from hxbench.io.manifest import manifest_revision
+
+    data = {"manifest": args.manifest, "manifest_revision": manifest_revision(Path(args.manifest)),
+            "videos": len(videos), "frames": sum(len(v.frames) for v in videos)}
     rec = Recipe(videos, cfg, plan, args.out, args.device, args.ckpt_every,
-                 log=lambda s: print(s, flush=True), log_every=args.log_every)
+                 log=lambda s: print(s, flush=True), log_every=args.log_every, data=data)
     print(f"vae {sum(p.numel() for p in rec.vae.parameters()) / 1e6:.1f}M, dit "
           f"{sum(p.numel() for p in rec.dit.parameters()) / 1e6:.1f}M parameters; device {args.device}"
           + (f"; LPIPS term x {plan.lpips_weight} on {plan.lpips_frames} frames per clip ({rec.perceptual_source})"
