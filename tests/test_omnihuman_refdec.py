@@ -35,7 +35,7 @@ def clip_and_ref(seed: int = 1, T: int = 8):
 
 def test_existing_configs_unchanged():
     """vae_ref off (every config but tiny-128-ref): the VAE's parameters, its outputs for a fixed
-    seed (recorded before the field existed), its config.json and the committed checkpoints'
+    seed (recorded before the field existed), its config.json and the `tiny` checkpoint's
     weights are what they were; a reference given to it is ignored."""
     counts = {"tiny": 914048, "tiny-f4": 872560, "tiny-128": 914048, "small": 3155072, "paper": 11618432}
     assert set(CONFIGS) == {*counts, "tiny-128-ref"}
@@ -44,13 +44,16 @@ def test_existing_configs_unchanged():
         assert not cfg.vae_ref and "vae_ref" not in cfg.to_dict()
         with torch.device("meta"):
             assert count_params(VideoVAE(cfg)) == n, name
-    # the committed hx-synth checkpoint: config.json round-trips byte for byte, its vae.pt loads strictly
-    text = (CKPTS / "tiny-hxsynth" / "config.json").read_text()
-    cfg = OmniConfig.from_dict(json.loads(text))
-    assert cfg.to_json() + "\n" == text and not cfg.vae_ref
+    # the committed checkpoints: vae.pt loads strictly (no missing / extra keys); `tiny` predates
+    # the field (and vae_blocks), `tiny-hxsynth` was trained with it and its config.json
+    # round-trips byte for byte
     from reference_models.omnihuman.train import load_fp32
 
-    load_fp32(VideoVAE(cfg), CKPTS / "tiny-hxsynth" / "vae.pt")  # strict: no missing / extra keys
+    for name, with_ref in (("tiny", False), ("tiny-hxsynth", True)):
+        text = (CKPTS / name / "config.json").read_text()
+        cfg = OmniConfig.from_dict(json.loads(text))
+        assert cfg.vae_ref == with_ref and (cfg.to_json() + "\n" == text or not with_ref)
+        load_fp32(VideoVAE(cfg), CKPTS / name / "vae.pt")
     # fixed-seed outputs of the micro VAE, recorded with the code before vae_ref existed
     torch.manual_seed(0)
     vae = VideoVAE(micro_cfg())

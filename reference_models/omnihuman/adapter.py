@@ -14,7 +14,7 @@ one; without it the agent plans from the prompt alone (no ASR is bundled).
 Variants for the ablation: ``omnihuman-tiny-noplan`` (System 1 only: no schedule) and
 ``omnihuman-tiny-refimg`` (reference image as an in-sequence first frame, no pseudo last frame),
 ``omnihuman-tiny-noref`` (neither: identity only from the text and audio, as Table 1 "w/o Ref. & Pseudo Frame").
-``omnihuman-tiny-hxsynth`` runs the hx-synth checkpoint (config ``tiny-f4``), with the same two
+``omnihuman-tiny-hxsynth`` runs the hx-synth checkpoint (config ``tiny-128-ref``), with the same two
 ablations as ``omnihuman-tiny-hxsynth-noplan`` / ``-refimg``.
 """
 
@@ -100,8 +100,8 @@ class OmniHumanTinyNoRef(OmniHumanTiny):
 
 @register_model("omnihuman-tiny-hxsynth")
 class OmniHumanTinyHxSynth(OmniHumanTiny):
-    description = ("omnihuman tiny-f4 (64 px, x4 VAE) trained on hx-synth small lip_sync, seed 1 "
-                   "(checkpoints/tiny-hxsynth)")
+    description = ("omnihuman tiny-128-ref (128 px, x8 VAE whose decoder sees the reference photo) "
+                   "trained on hx-synth small lip_sync, seed 1 (checkpoints/tiny-hxsynth)")
     checkpoint_name = "tiny-hxsynth"
 
 
