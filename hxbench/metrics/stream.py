@@ -135,7 +135,7 @@ def run_streams(sample: "SampleData", streams: Mapping[Hashable, SampleStream],
             # frees hundreds of MB of activations, which glibc keeps; the next stream's blocks
             # did not all fit in them (a one-minute 1080p pair peaked 12 % over a 5 s one, in an
             # FID call that started on LPIPS's freed memory): give them back between streams
-            # (a trim costs ~8 ms; docs/performance.md, "The heap over a long run")
+            # (+2.5 % since; a trim costs ~8 ms; docs/performance.md, "The heap over a long run")
             trim_between_streams = 2 * step_bytes >= max_bytes
             for k, s in list(live.items()):
                 try:
